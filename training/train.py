@@ -1,0 +1,179 @@
+"""Train the embedded model (UNet + text encoder) on the synthetic shapes domain.
+
+    # the real run, in the background, resumable (re-run the same line after a kill):
+    nohup nice -n 10 /usr/bin/python3 training/train.py > /dev/null 2>&1 &
+    tail -f training/runs/vi-shapes-tiny/log.txt
+    # a quick smoke test:
+    /usr/bin/python3 training/train.py training/config/smoke.py
+    # any default can be overridden: --key=value (after config files)
+
+Resumes from training/runs/<name>/ckpt.pt if it exists, else from `init_from` (the committed
+training/checkpoints/ckpt.pt) if that exists, else starts fresh.
+"""
+import ast
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import data  # noqa: E402
+from model import CLIPTextModel, TextConfig, UNet3DConditionModel, UNetConfig, alphas_cumprod  # noqa: E402
+
+# ----------------------------------------------------------------------------------------------
+# Defaults (override with config files or --key=value)
+name = "vi-shapes-tiny"  # run folder: training/runs/<name>/
+init_from = "training/checkpoints/ckpt.pt"  # used only when the run folder has no checkpoint
+threads = 2  # the machine has 2 cores, shared
+# curriculum, VideoCrafter-style: (from step, frames per clip, clips per batch). Single frames learn
+# appearance fast (colour, shape, background); short clips then 16-frame clips learn the motion.
+curriculum = [(0, 1, 64), (2500, 4, 16), (5000, 16, 8)]
+lr = 5e-4  # AdamW; small model, easy domain
+warmup = 500  # linear LR warmup steps
+weight_decay = 0.01
+grad_clip = 1.0
+min_snr_gamma = 5.0  # min-SNR-γ loss weighting (Hang et al. 2023): faster convergence
+text_dropout = 0.1  # fraction of empty prompts, for classifier-free guidance
+fps = 8  # the fps condition (constant: the domain has one speed range)
+ema_decay = 0.999
+max_steps = 10 ** 9  # run until killed
+log_every = 50
+ckpt_minutes = 5.0
+seed = 0
+
+# poor man's configurator (nanoGPT): config files, then --key=value
+for arg in sys.argv[1:]:
+    if not arg.startswith("--"):
+        exec(open(arg).read())
+    else:
+        key, val = arg[2:].split("=", 1)
+        assert key in globals(), f"unknown config key {key}"
+        try:
+            val = ast.literal_eval(val)
+        except (ValueError, SyntaxError):
+            pass
+        globals()[key] = val
+
+# ----------------------------------------------------------------------------------------------
+# Setup
+torch.set_num_threads(threads)
+run_dir = os.path.join("training", "runs", name)
+os.makedirs(run_dir, exist_ok=True)
+log_file = open(os.path.join(run_dir, "log.txt"), "a")
+
+
+def log(msg):
+    line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}"
+    print(line, flush=True)
+    log_file.write(line + "\n")
+    log_file.flush()
+
+
+torch.manual_seed(seed)
+unet = UNet3DConditionModel(UNetConfig())
+text_encoder = CLIPTextModel(TextConfig(vocab_size=len(data.VOCAB)))
+params = list(unet.parameters()) + list(text_encoder.parameters())
+ema = [p.detach().clone() for p in params]
+opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.99), weight_decay=weight_decay)
+rng = np.random.default_rng(seed)
+step, frames_seen, clips_seen = 0, 0, 0
+
+ckpt_path = os.path.join(run_dir, "ckpt.pt")
+resume = ckpt_path if os.path.exists(ckpt_path) else (init_from if init_from and os.path.exists(init_from) else None)
+if resume:
+    ck = torch.load(resume)
+    unet.load_state_dict(ck["unet"])
+    text_encoder.load_state_dict(ck["text_encoder"])
+    ema_sd = {**{"unet." + k: v for k, v in ck["ema_unet"].items()},
+              **{"text_encoder." + k: v for k, v in ck["ema_text_encoder"].items()}}
+    names = [f"unet.{n}" for n, _ in unet.named_parameters()] + \
+            [f"text_encoder.{n}" for n, _ in text_encoder.named_parameters()]
+    ema = [ema_sd[n].clone() for n in names]
+    opt.load_state_dict(ck["optimizer"])
+    step, frames_seen, clips_seen = ck["step"], ck["frames_seen"], ck["clips_seen"]
+    if "rng" in ck:
+        rng.bit_generator.state = ck["rng"]
+        torch.set_rng_state(ck["torch_rng"])
+    log(f"resumed from {resume} at step {step} ({frames_seen:,} frames, {clips_seen:,} clips)")
+else:
+    log("fresh start")
+log(f"unet {sum(p.numel() for p in unet.parameters()):,} params, "
+    f"text encoder {sum(p.numel() for p in text_encoder.parameters()):,} params; curriculum {curriculum}")
+
+acp = alphas_cumprod().float()
+snr = acp / (1 - acp)
+loss_weight = torch.clamp(snr, max=min_snr_gamma) / snr  # ε-prediction form of min-SNR-γ
+empty_ids = data.tokenize([""])
+
+
+def state_dicts():
+    """EMA weights as state dicts (buffers none: the model has no buffers)."""
+    it = iter(ema)
+    ema_u = {n: next(it).clone() for n, _ in unet.named_parameters()}
+    ema_t = {n: next(it).clone() for n, _ in text_encoder.named_parameters()}
+    return ema_u, ema_t
+
+
+def save():
+    ema_u, ema_t = state_dicts()
+    ck = {"unet": unet.state_dict(), "text_encoder": text_encoder.state_dict(), "ema_unet": ema_u,
+          "ema_text_encoder": ema_t, "optimizer": opt.state_dict(), "step": step, "frames_seen": frames_seen,
+          "clips_seen": clips_seen, "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+          "config": {"unet": unet.config.to_json(), "text_encoder": text_encoder.config.to_json()}}
+    torch.save(ck, ckpt_path + ".tmp")
+    os.replace(ckpt_path + ".tmp", ckpt_path)  # atomic: a kill never leaves half a checkpoint
+
+
+# ----------------------------------------------------------------------------------------------
+# Loop
+last_ckpt, t_log, losses = time.time(), time.time(), []
+frames_at_log = frames_seen
+while step < max_steps:
+    frames, batch = [(f, b) for s, f, b in curriculum if step >= s][-1]
+    specs = data.sample_specs(batch, rng)
+    x0 = data.encode(data.render(specs, frames, start=int(rng.integers(0, 1000))))  # (B, 48, F, 8, 8)
+    ids = data.tokenize(specs.prompts())
+    drop = torch.from_numpy(rng.random(batch) < text_dropout)
+    ids = torch.where(drop[:, None], empty_ids, ids)
+    t = torch.randint(0, 1000, (batch,))
+    noise = torch.randn_like(x0)
+    a = acp[t].view(-1, 1, 1, 1, 1)
+    xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
+
+    cur_lr = lr * min(1.0, (step + 1) / warmup)
+    for g in opt.param_groups:
+        g["lr"] = cur_lr
+    pred = unet(xt, t, text_encoder(ids), fps=fps)
+    per_sample = (pred - noise).pow(2).mean(dim=(1, 2, 3, 4))
+    loss = (per_sample * loss_weight[t]).mean()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    gnorm = torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    opt.step()
+    decay = min(ema_decay, (1 + step) / (10 + step))
+    with torch.no_grad():
+        for e, p in zip(ema, params):
+            e.mul_(decay).add_(p.detach(), alpha=1 - decay)
+
+    step += 1
+    frames_seen += batch * frames
+    clips_seen += batch
+    losses.append(per_sample.mean().item())
+    if not math.isfinite(losses[-1]):
+        log(f"non-finite loss at step {step}; stopping without saving")
+        sys.exit(1)
+    if step % log_every == 0:
+        dt = time.time() - t_log
+        log(f"step {step} frames {frames_seen:,} clips {clips_seen:,} F={frames} B={batch} "
+            f"loss {np.mean(losses):.4f} (weighted {loss.item():.4f}) gnorm {gnorm:.2f} lr {cur_lr:.2e} "
+            f"{(frames_seen - frames_at_log) / dt:.0f} frames/s")
+        t_log, losses, frames_at_log = time.time(), [], frames_seen
+    if time.time() - last_ckpt > ckpt_minutes * 60:
+        save()
+        last_ckpt = time.time()
+        log(f"checkpoint step {step} -> {ckpt_path}")
+save()
+log(f"done at step {step}")
