@@ -4,7 +4,7 @@ import { alphasCumprod, linspaceTimesteps, resolveSchedulerConfig, roundHalfEven
 import { createScheduler, schedulerFromState } from './create-scheduler.js';
 import { DDIMScheduler } from './ddim.js';
 import { DPMSolverPP2MScheduler } from './dpm-solver-pp-2m.js';
-import type { PredictionType, SamplerSpec, Scheduler } from './scheduler.js';
+import type { PredictionType, SamplerSpec, Scheduler, SchedulerState } from './scheduler.js';
 
 interface GoldenStep {
   timestep: number;
@@ -74,7 +74,7 @@ describe('sampler trajectories vs training/samplers.py golden (≤ 1e-5)', () =>
       s.setTimesteps(run.num_inference_steps);
       expect(s.timesteps).toEqual(run.timesteps);
       expect(s.isStochastic).toBe(run.steps[0]!.noise !== null);
-      let x = Float32Array.from(run.steps[0]!.sample);
+      let x: Float32Array = Float32Array.from(run.steps[0]!.sample);
       run.steps.forEach((g, k) => {
         expect(maxAbsDiff(x, g.sample)).toBeLessThanOrEqual(TOL);
         const out = toyModel(x);
@@ -116,7 +116,7 @@ describe('sampler properties', () => {
         s.setTimesteps(10);
         const x0 = Float64Array.from({ length: 32 }, (_, j) => -1 + (2 * j) / 31);
         const model = oracle(pred, x0);
-        let x = Float32Array.from({ length: 32 }, (_, j) => Math.sin(j * 12.9898) * 1.3);
+        let x: Float32Array = Float32Array.from({ length: 32 }, (_, j) => Math.sin(j * 12.9898) * 1.3);
         s.timesteps.forEach((t, k) => {
           const noise = Float32Array.from({ length: 32 }, (_, j) => Math.cos(j * 7.1 + k));
           x = s.step(model(x, t), t, x, noise).prevSample;
@@ -131,8 +131,8 @@ describe('sampler properties', () => {
     const part = new DPMSolverPP2MScheduler({ algorithmType: 'sde-dpmsolver++' });
     full.setTimesteps(4);
     part.setTimesteps(4);
-    let x = Float32Array.from({ length: 20 }, (_, j) => Math.sin(j));
-    let y = x.slice(5, 12);
+    let x: Float32Array = Float32Array.from({ length: 20 }, (_, j) => Math.sin(j));
+    let y: Float32Array = x.slice(5, 12);
     for (const t of full.timesteps) {
       const noise = Float32Array.from({ length: 20 }, (_, j) => Math.cos(j + t));
       x = full.step(toyModel(x), t, x, noise).prevSample;
@@ -145,7 +145,7 @@ describe('sampler properties', () => {
     const run = (cut: number | null): Float32Array[] => {
       let s: Scheduler = new DPMSolverPP2MScheduler({ algorithmType: 'dpmsolver++' });
       s.setTimesteps(6);
-      let x = Float32Array.from({ length: 8 }, (_, j) => j / 8 - 0.4);
+      let x: Float32Array = Float32Array.from({ length: 8 }, (_, j) => j / 8 - 0.4);
       const outs: Float32Array[] = [];
       s.timesteps.forEach((t, k) => {
         if (k === cut) s = schedulerFromState(structuredClone(s.getState()));
@@ -173,6 +173,6 @@ describe('sampler properties', () => {
     expect(() => new DDIMScheduler({ eta: 1.5 })).toThrow(/eta must be a number in \[0, 1\], got 1.5/);
     expect(() => new DDIMScheduler({ config: { predictionType: 'sample' as PredictionType } })).toThrow(/predictionType must be one of/);
     expect(() => d.setTimesteps(1000)).toThrow(/numInferenceSteps must be an integer in \[1, 999\], got 1000/);
-    expect(() => schedulerFromState({ ...d.getState(), lowerOrderNums: 7 })).toThrow(expect.objectContaining({ code: 'bad-state' }));
+    expect(() => schedulerFromState({ ...d.getState(), lowerOrderNums: 7 } as SchedulerState)).toThrow(expect.objectContaining({ code: 'bad-state' }));
   });
 });
