@@ -1,0 +1,214 @@
+/**
+ * The app's control channel: typed JSON messages between the host tab and each worker tab over a
+ * PeerJS 'json' connection labelled `vi-control`, separate from the binary tensor mesh
+ * (STYLE rule 14). Every message is validated on receipt (`parseControlMessage`); errors cross as
+ * data `{code, message, rank?, step?}` (rule 10).
+ *
+ * Authority: only the host may send commands (`HOST_COMMANDS`). A worker opens exactly one control
+ * link, to the host peer id the room API gave it, and ignores commands from anything else.
+ * The app issue extends this: add a message interface to `ControlMessage` and a validator to
+ * `VALIDATORS`.
+ */
+import type { PeerHub, PeerLink } from './mesh/peer-hub.js';
+
+export const CONTROL_LABEL = 'vi-control';
+export const CONTROL_VERSION = 1;
+/** JSON control messages are small; anything bigger is a confused or hostile peer. */
+export const MAX_CONTROL_CHARS = 64 * 1024;
+
+/** What a worker reports about its GPU (or its lack of one). */
+export interface AdapterReport {
+  readonly backend: 'webgpu' | 'wasm';
+  /** Why there is no WebGPU, when backend is wasm. */
+  readonly reason?: string;
+  readonly vendor?: string;
+  readonly architecture?: string;
+  readonly device?: string;
+  readonly description?: string;
+  readonly isFallbackAdapter?: boolean;
+  readonly shaderF16?: boolean;
+  readonly limits?: Readonly<Record<string, number>>;
+}
+
+export interface PairMeasurement {
+  readonly fromRank: number;
+  readonly toRank: number;
+  readonly rttMs: number;
+  readonly mbPerS: number;
+}
+
+export interface ErrorReport {
+  readonly code: string;
+  readonly message: string;
+  readonly rank?: number;
+  readonly step?: number;
+}
+
+// ---- worker → host
+export interface JoinMessage { readonly type: 'join'; readonly v: number; readonly name: string; readonly adapter: AdapterReport }
+export interface ClaimMessage { readonly type: 'claim'; readonly jobId: number; readonly rank: number }
+export interface ProgressMessage { readonly type: 'progress'; readonly jobId: number; readonly rank: number; readonly phase: string; readonly done: number; readonly total: number }
+export interface MeshCheckResultMessage { readonly type: 'mesh-check-result'; readonly jobId: number; readonly rank: number; readonly pairs: readonly PairMeasurement[] }
+export interface ErrorMessage { readonly type: 'error'; readonly jobId?: number; readonly error: ErrorReport }
+// ---- host → worker (commands)
+export interface StartMessage {
+  readonly type: 'start';
+  readonly jobId: number;
+  /** Peer ids by rank: the mesh to form. */
+  readonly roster: readonly string[];
+  readonly task: { readonly kind: 'mesh-check'; readonly probeBytes: number } | { readonly kind: 'mesh' };
+  /** Timeout of every collective operation in this job (default: the collective's). */
+  readonly timeoutMs?: number;
+}
+export interface CancelMessage { readonly type: 'cancel'; readonly jobId: number; readonly reason: string }
+
+export type ControlMessage = JoinMessage | ClaimMessage | ProgressMessage | MeshCheckResultMessage | ErrorMessage | StartMessage | CancelMessage;
+export type ControlType = ControlMessage['type'];
+export type ControlOf<T extends ControlType> = Extract<ControlMessage, { type: T }>;
+
+export const HOST_COMMANDS: ReadonlySet<ControlType> = new Set<ControlType>(['start', 'cancel']);
+
+export class ControlError extends Error {
+  override readonly name = 'ControlError';
+  constructor(
+    readonly code: 'bad-message' | 'not-host' | 'closed',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+// ---------------------------------------------------------------- validation
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isUint = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 0xffffffff;
+const isStr = (v: unknown, max = 256): v is string => typeof v === 'string' && v.length <= max;
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+function isAdapter(a: unknown): boolean {
+  if (!isObj(a) || (a.backend !== 'webgpu' && a.backend !== 'wasm')) return false;
+  for (const k of ['reason', 'vendor', 'architecture', 'device', 'description']) if (a[k] !== undefined && !isStr(a[k], 512)) return false;
+  if (a.limits !== undefined && (!isObj(a.limits) || !Object.values(a.limits).every(isNum))) return false;
+  return true;
+}
+const isError = (e: unknown) => isObj(e) && isStr(e.code, 64) && isStr(e.message, 4096) && (e.rank === undefined || isUint(e.rank)) && (e.step === undefined || isUint(e.step));
+const isPair = (p: unknown) => isObj(p) && isUint(p.fromRank) && isUint(p.toRank) && isNum(p.rttMs) && isNum(p.mbPerS);
+
+const VALIDATORS: Record<ControlType, (m: Obj) => boolean> = {
+  join: (m) => m.v === CONTROL_VERSION && isStr(m.name, 64) && isAdapter(m.adapter),
+  claim: (m) => isUint(m.jobId) && isUint(m.rank),
+  progress: (m) => isUint(m.jobId) && isUint(m.rank) && isStr(m.phase, 64) && isUint(m.done) && isUint(m.total),
+  'mesh-check-result': (m) => isUint(m.jobId) && isUint(m.rank) && Array.isArray(m.pairs) && m.pairs.length <= 64 && m.pairs.every(isPair),
+  error: (m) => (m.jobId === undefined || isUint(m.jobId)) && isError(m.error),
+  start: (m) =>
+    isUint(m.jobId) &&
+    Array.isArray(m.roster) &&
+    m.roster.length >= 1 &&
+    m.roster.length <= 64 &&
+    m.roster.every((p) => isStr(p, 128)) &&
+    isObj(m.task) &&
+    ((m.task.kind === 'mesh-check' && isUint(m.task.probeBytes) && m.task.probeBytes <= 64 * 1024 * 1024) || m.task.kind === 'mesh') &&
+    (m.timeoutMs === undefined || (isUint(m.timeoutMs) && m.timeoutMs >= 100 && m.timeoutMs <= 3_600_000)),
+  cancel: (m) => isUint(m.jobId) && isStr(m.reason, 1024),
+};
+
+/** Validates one untrusted message; throws ControlError('bad-message'). */
+export function parseControlMessage(raw: unknown): ControlMessage {
+  const m = typeof raw === 'string' ? safeJson(raw) : raw;
+  if (!isObj(m) || typeof m.type !== 'string' || !Object.hasOwn(VALIDATORS, m.type)) {
+    throw new ControlError('bad-message', `unknown control message type ${isObj(m) ? JSON.stringify(m.type)?.slice(0, 40) : typeof m}`);
+  }
+  if (JSON.stringify(m).length > MAX_CONTROL_CHARS) throw new ControlError('bad-message', `control message over ${MAX_CONTROL_CHARS} characters`);
+  if (!VALIDATORS[m.type as ControlType](m)) throw new ControlError('bad-message', `malformed '${m.type}' message`);
+  return m as unknown as ControlMessage;
+}
+
+function safeJson(s: string): unknown {
+  if (s.length > MAX_CONTROL_CHARS) throw new ControlError('bad-message', `control message over ${MAX_CONTROL_CHARS} characters`);
+  try {
+    return JSON.parse(s);
+  } catch {
+    throw new ControlError('bad-message', 'control message is not JSON');
+  }
+}
+
+export function toErrorReport(e: unknown, extra: { rank?: number; step?: number } = {}): ErrorReport {
+  const code = typeof (e as { code?: unknown })?.code === 'string' ? (e as { code: string }).code : 'error';
+  return { code, message: e instanceof Error ? e.message : String(e), ...extra };
+}
+
+// ---------------------------------------------------------------- endpoints
+
+type Handler = (m: ControlMessage, from: string) => void;
+
+/** One control link with validation; `isHost` says whether the far side may send commands. */
+export class ControlEndpoint {
+  private readonly handlers: Handler[] = [];
+  private readonly errorHandlers: ((e: ControlError, from: string) => void)[] = [];
+
+  constructor(
+    readonly link: PeerLink,
+    private readonly farSideIsHost: boolean,
+  ) {
+    link.setDataHandler((raw) => this.onRaw(raw));
+  }
+
+  get peerId(): string {
+    return this.link.peerId;
+  }
+
+  send(m: ControlMessage): void {
+    if (this.link.isClosed) throw new ControlError('closed', `control link to ${this.peerId} is closed`);
+    void this.link.conn.send(m);
+  }
+
+  onMessage(h: Handler): void {
+    this.handlers.push(h);
+  }
+
+  onError(h: (e: ControlError, from: string) => void): void {
+    this.errorHandlers.push(h);
+  }
+
+  private onRaw(raw: unknown): void {
+    let m: ControlMessage;
+    try {
+      m = parseControlMessage(raw);
+      if (HOST_COMMANDS.has(m.type) && !this.farSideIsHost) throw new ControlError('not-host', `'${m.type}' from ${this.peerId} ignored: only the host sends commands`);
+    } catch (e) {
+      const err = e instanceof ControlError ? e : new ControlError('bad-message', String(e));
+      for (const h of this.errorHandlers) h(err, this.peerId);
+      return;
+    }
+    for (const h of this.handlers) h(m, this.peerId);
+  }
+}
+
+/** Worker side: dial the host; refuse every incoming control link (nobody else may command us). */
+export async function connectToHost(hub: PeerHub, hostPeerId: string): Promise<ControlEndpoint> {
+  hub.onIncoming((link) => {
+    if (link.label !== CONTROL_LABEL) return false;
+    link.close();
+    return true;
+  });
+  const link = hub.dial(hostPeerId, CONTROL_LABEL, 'json');
+  await link.opened;
+  return new ControlEndpoint(link, true);
+}
+
+/** Host side: accept control links from room members (`isMember` checks the room API's list). */
+export function acceptWorkers(hub: PeerHub, isMember: (peerId: string) => boolean, onWorker: (ep: ControlEndpoint) => void): void {
+  hub.onIncoming((link) => {
+    if (link.label !== CONTROL_LABEL) return false;
+    if (!isMember(link.peerId)) {
+      link.close();
+      return true;
+    }
+    void link.opened.then(
+      () => onWorker(new ControlEndpoint(link, false)),
+      () => undefined,
+    );
+    return true;
+  });
+}
