@@ -24,6 +24,7 @@ __all__ = [
     "normal",
     "frames_normal",
     "initial_latent",
+    "sampler_noise",
 ]
 
 # Purposes: fixed forever (they select independent streams). Append, never renumber.
@@ -205,6 +206,11 @@ def frames_normal(
     for row, frame in enumerate(frames):
         out[row] = normal(seed, purpose, step, frame, count)
     return out.reshape((len(frames),) + shape)
+
+
+def sampler_noise(seed: int, step_index: int, frames: Iterable[int], per_frame_shape: Sequence[int] = (48, 8, 8)) -> np.ndarray:
+    """The sampler noise at step index s (into scheduler.timesteps) of the given global frames."""
+    return frames_normal(seed, PURPOSE_SAMPLER_NOISE, step_index, frames, per_frame_shape)
 
 
 def initial_latent(seed: int, frames: Iterable[int], per_frame_shape: Sequence[int] = (48, 8, 8)) -> np.ndarray:

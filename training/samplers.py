@@ -79,8 +79,8 @@ class SchedulerConfig:
 
 @dataclass
 class StepResult:
-    prev_sample: np.ndarray  # float32, same shape as sample
-    pred_original_sample: np.ndarray  # float32, x0 prediction
+    prev_sample: Any  # float32, same shape as sample; a torch tensor if the sample was one
+    pred_original_sample: Any  # float32, x0 prediction
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,8 +138,25 @@ def linspace_timesteps(num_inference_steps: int, num_train_timesteps: int = 1000
     return np.array([t - 1 if k == n else _round_half_even(k * step) for k in range(n, 0, -1)], dtype=np.int64)
 
 
+def _to_numpy(x: Any) -> np.ndarray:
+    """numpy view of an array-like; a torch tensor is moved to the CPU first (duck-typed, no torch import)."""
+    if hasattr(x, "detach") and hasattr(x, "cpu"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def _like(result: np.ndarray, template: Any) -> Any:
+    """Return `result` as the caller's array type: a torch tensor (same device) if `template` is one."""
+    if hasattr(template, "detach") and hasattr(template, "device"):
+        import sys
+
+        torch = sys.modules["torch"]
+        return torch.from_numpy(np.ascontiguousarray(result)).to(template.device)
+    return result
+
+
 def _as_f64(name: str, x: Any, shape: Optional[tuple]) -> np.ndarray:
-    a = np.asarray(x)
+    a = _to_numpy(x)
     if a.dtype not in (np.float32, np.float64):
         raise SchedulerError("invalid-argument", f"{name} must be a float32 or float64 array, got dtype {a.dtype}")
     if shape is not None and a.shape != shape:
@@ -249,8 +266,8 @@ class DDIMScheduler(_SchedulerBase):
         # 1. coefficients for t -> prev (raises before set_timesteps or for an unknown timestep)
         c = self.coefficients(timestep)
         # 2. inputs as float64
-        shape = np.shape(sample)
         x = _as_f64("sample", sample, None)
+        shape = x.shape
         out = _as_f64("model_output", model_output, shape)
         if self.is_stochastic and noise is None:
             raise SchedulerError("noise-required", f"DDIM with eta={self.eta} needs noise (rng PURPOSE_SAMPLER_NOISE)")
@@ -260,7 +277,7 @@ class DDIMScheduler(_SchedulerBase):
         prev = c["c_x0"] * x0 + c["c_eps"] * eps
         if self.is_stochastic:
             prev = prev + c["c_noise"] * _as_f64("noise", noise, shape)
-        return StepResult(prev.astype(np.float32), x0.astype(np.float32))
+        return StepResult(_like(prev.astype(np.float32), sample), _like(x0.astype(np.float32), sample))
 
     def state_dict(self) -> dict:
         return {"kind": self.kind, "eta": self.eta, "config": self.config.to_dict(),
@@ -361,8 +378,8 @@ class DPMSolverPP2MScheduler(_SchedulerBase):
             raise SchedulerError(
                 "unexpected-timestep", f"expected timestep {int(ts[i])} at step index {i}, got {timestep!r}"
             )
-        shape = np.shape(sample)
         x = _as_f64("sample", sample, None)
+        shape = x.shape
         out = _as_f64("model_output", model_output, shape)
         if self.is_stochastic and noise is None:
             raise SchedulerError("noise-required", "sde-dpmsolver++ needs noise (rng PURPOSE_SAMPLER_NOISE)")
@@ -385,7 +402,7 @@ class DPMSolverPP2MScheduler(_SchedulerBase):
         self.last_model_output = x0_32
         self.lower_order_nums = min(self.lower_order_nums + 1, 2)
         self.step_index = i + 1
-        return StepResult(prev.astype(np.float32), x0_32)
+        return StepResult(_like(prev.astype(np.float32), sample), _like(x0_32.copy(), sample))
 
     def state_dict(self) -> dict:
         """Everything needed to resume after losing a tab (JSON-able except the float32 array)."""
@@ -461,7 +478,10 @@ def _golden_variants():
 def write_golden(path: str) -> None:
     import json
 
-    import rng  # training/rng.py (run as a script from training/ or with training/ on sys.path)
+    try:
+        from . import rng  # imported as training.samplers
+    except ImportError:
+        import rng  # run as a script, or with training/ on sys.path
 
     runs = []
     for name, prediction_type, steps, sched in _golden_variants():
