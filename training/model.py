@@ -67,8 +67,8 @@ class TextConfig:
     pad_token_id: int = 0
 
     def to_json(self):
-        return {"_class_name": "CLIPTextModel", "architectures": ["CLIPTextModel"],
-                "model_type": "clip_text_model", **self.__dict__}
+        # only keys that transformers' CLIPTextConfig knows (the TS config parser rejects others)
+        return {"architectures": ["CLIPTextModel"], "model_type": "clip_text_model", **self.__dict__}
 
 
 # ----------------------------------------------------------------------------------------------
