@@ -107,10 +107,10 @@ def render_goldens(unet, text_encoder, out):
                            c["steps"], c["guidance"], c["sampler"], c["eta"], c["p"], c["top_k"], c["t_phase"],
                            c["phase_bias"], c["fps"])
     package.save_safetensors(os.path.join(out, "render_48.safetensors"),
-                             {"latents": res["latents"], "frames": res["frames"]})
+                             {"latents": res["latents"], "frames": res["frames"].astype(np.int64)})  # I64: the TS reader has no U8
     write_json(os.path.join(out, "render_48.json"),
                dict(c, timesteps=res["timesteps"], uncond_prompt="",
-                    layouts={"latents": "[N, 48, 8, 8] float32, frame-major", "frames": "[N, 32, 32, 3] uint8 RGB"},
+                    layouts={"latents": "[N, 48, 8, 8] float32, frame-major", "frames": "[N, 32, 32, 3] int64 RGB 0..255"},
                     noise="x_T: rng.initial_latent(seed, j); step s: rng normal(seed, PURPOSE_SAMPLER_NOISE, s, j, 3072)",
                     cfg="eps = uncond + guidance * (cond - uncond), float32"))
     reference.save_sheet(res["frames"], os.path.join(out, "render_48.png"), scale=2)
