@@ -1,0 +1,36 @@
+// `npm run compile-model -- public/models/<id> [--batch 2] [--height H --width W] [--version X]`
+// Reads the package's configs and safetensors, writes onnx/* and manifest.json (docs/model-package.md).
+import { compileModelPackage } from './compile-model.js';
+
+function main(argv: string[]): number {
+  const args = [...argv];
+  const dir = args.shift();
+  if (!dir || dir.startsWith('--')) {
+    console.error('usage: npm run compile-model -- <package dir> [--batch N] [--height H] [--width W] [--version X]');
+    return 2;
+  }
+  const opts: Record<string, string> = {};
+  while (args.length) {
+    const k = args.shift()!;
+    const v = args.shift();
+    if (!k.startsWith('--') || v === undefined) {
+      console.error(`bad argument '${k}'`);
+      return 2;
+    }
+    opts[k.slice(2)] = v;
+  }
+  const int = (k: string) => (opts[k] === undefined ? undefined : Number.parseInt(opts[k], 10));
+  try {
+    const m = compileModelPackage(dir, {
+      batch: int('batch'), height: int('height'), width: int('width'), version: opts.version, log: (l) => console.log(l),
+    });
+    const total = Object.entries(m.files).filter(([p]) => p.startsWith('onnx/')).reduce((a, [, e]) => a + e.bytes, 0);
+    console.log(`${m.name} ${m.version}: ${m.unet.segments} segments, ${m.unet.exchange_points} exchange points, onnx ${(total / 1e6).toFixed(2)} MB`);
+    return 0;
+  } catch (e) {
+    console.error(`compile-model: ${(e as Error).message}`);
+    return 1;
+  }
+}
+
+process.exit(main(process.argv.slice(2)));

@@ -1,0 +1,219 @@
+// Compile a model package directory (config + safetensors) into ONNX graphs, a segment plan and a
+// manifest (docs/model-package.md). Node only. Writes only `onnx/` and `manifest.json`.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join, relative } from 'node:path';
+import {
+  ConfigError, type TextEncoderConfig, type UNetConfig, parseSchedulerConfig, parseTextEncoderConfig, parseUNetConfig,
+} from '../config.js';
+import { type ModelManifest, type RenderDefaults, parseManifest } from '../manifest.js';
+import { SafetensorsFile } from '../safetensors.js';
+import type { PlanTensor, Segment, SegmentOutput, SegmentPlan } from '../segment-plan.js';
+import { validateSegmentPlan } from '../segment-plan.js';
+import { WordTokenizer } from '../tokenizer.js';
+import { buildTextEncoder } from './blocks/text-encoder.js';
+import { SegmentedScope, TCONV_HALO, WholeScope } from './frame-scope.js';
+import { type GraphDef, Program } from './graph.js';
+import { opCounts, serializeGraph } from './onnx-writer.js';
+import { type UNetShape, buildUNet } from './unet.js';
+import { WeightStore } from './weights.js';
+
+/** Paths inside a package (the same as training/package.py FILES). */
+export const PACKAGE_FILES = {
+  unetConfig: 'unet/config.json',
+  unetWeights: 'unet/diffusion_pytorch_model.safetensors',
+  textConfig: 'text_encoder/config.json',
+  textWeights: 'text_encoder/model.safetensors',
+  tokenizer: 'tokenizer.json',
+  scheduler: 'scheduler/scheduler_config.json',
+  onnxDir: 'onnx',
+  textOnnx: 'onnx/text_encoder.onnx',
+  unetWholeOnnx: 'onnx/unet.onnx',
+  segmentPlan: 'onnx/segment-plan.json',
+  manifest: 'manifest.json',
+} as const;
+
+/** Used when the package has no manifest with defaults yet (the embedded model's, training/package.py). */
+export const DEFAULT_RENDER: RenderDefaults = {
+  fps: 8, native_frames: 16, local_window_p: 4, global_top_k: 8, phase_t: 800, phase_bias: 10,
+  guidance: 7.5, steps: 25, sampler: 'dpm++', uncond_prompt: '',
+};
+
+export interface CompileOptions {
+  /** CFG batch compiled into the UNet graphs (default 2 = [uncond, cond]). */
+  batch?: number;
+  /** Latent height/width (default config sample_size). */
+  height?: number;
+  width?: number;
+  /** Package version string written to the manifest (default: existing manifest's, else '1.0.0'). */
+  version?: string;
+  log?: (line: string) => void;
+}
+
+export interface CompiledUNet {
+  whole: GraphDef;
+  segments: GraphDef[];
+  plan: SegmentPlan;
+}
+
+const segFile = (k: number) => `${PACKAGE_FILES.onnxDir}/unet_seg_${String(k).padStart(3, '0')}.onnx`;
+
+/** Build the whole-graph and segmented UNet (in memory) from a config and its weights. */
+export function compileUNet(cfg: UNetConfig, weights: SafetensorsFile, shape: UNetShape, batch = 2): CompiledUNet {
+  // Whole graph: every weight must be consumed.
+  const wholeP = new Program('unet_whole');
+  const wholeW = new WeightStore(weights);
+  const wc = { P: wholeP, W: wholeW, batch };
+  buildUNet(wc, new WholeScope(wc, 'F'), cfg, shape);
+  wholeW.assertAllConsumed();
+
+  // Segments: the same forward, cut at the exchange points.
+  const segP = new Program('unet_seg_');
+  const segW = new WeightStore(weights);
+  const sc = { P: segP, W: segW, batch };
+  const scope = new SegmentedScope(sc);
+  buildUNet(sc, scope, cfg, shape);
+  segW.assertAllConsumed();
+
+  const tensor = (t: { name: string; dtype: 'float32' | 'int64'; shape: (number | string)[] }): PlanTensor => ({ name: t.name, dtype: t.dtype, shape: [...t.shape] });
+  const segments: Segment[] = segP.segments.map((s) => ({
+    index: s.index,
+    file: segFile(s.index),
+    inputs: s.graph.inputs.map((i) => ({ ...tensor(i), source: i.source })),
+    outputs: s.graph.outputs.map((o): SegmentOutput =>
+      o.role === 'keep' ? { ...tensor(o), role: 'keep', consumers: [...o.consumers] }
+        : o.role === 'send' ? { ...tensor(o), role: 'send', point: o.point! }
+          : { ...tensor(o), role: 'result' }),
+    exchangesAfter: [...s.exchangesAfter],
+    opCounts: opCounts(s.graph),
+  }));
+  const plan: SegmentPlan = {
+    format: 'vi-segment-plan',
+    version: 1,
+    batch,
+    latent: { channels: cfg.inChannels, height: shape.height, width: shape.width },
+    tconvHalo: TCONV_HALO,
+    layout:
+      'Between blocks [B·F, C, H, W], row b·F + f. Temporal conv windows [B, C, F+8, H·W]. Temporal attention tokens ' +
+      '[B·H·W, F, C] (b outermost, then h, w). Sent/received tensors use the layouts of docs/exchange-points.md.',
+    callInputs: segP.callInputInfo().map(tensor),
+    exchangePoints: scope.points,
+    segments,
+    whole: {
+      file: PACKAGE_FILES.unetWholeOnnx,
+      inputs: wholeP.segments[0].graph.inputs.map(tensor),
+      outputs: wholeP.segments[0].graph.outputs.map(tensor),
+      opCounts: opCounts(wholeP.segments[0].graph),
+    },
+  };
+  validateSegmentPlan(plan);
+  return { whole: wholeP.segments[0].graph, segments: segP.segments.map((s) => s.graph), plan };
+}
+
+export function compileTextEncoder(cfg: TextEncoderConfig, weights: SafetensorsFile): GraphDef {
+  const P = new Program('text_encoder');
+  const W = new WeightStore(weights);
+  buildTextEncoder(P, W, cfg);
+  W.assertAllConsumed();
+  return P.segments[0].graph;
+}
+
+function readJson(dir: string, path: string): unknown {
+  const full = join(dir, path);
+  if (!existsSync(full)) throw new ConfigError(`${dir}: missing ${path}`);
+  try {
+    return JSON.parse(readFileSync(full, 'utf8'));
+  } catch (e) {
+    throw new ConfigError(`${full}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
+function readWeights(dir: string, path: string): SafetensorsFile {
+  const full = join(dir, path);
+  if (!existsSync(full)) throw new ConfigError(`${dir}: missing ${path}`);
+  return SafetensorsFile.parse(new Uint8Array(readFileSync(full)), path);
+}
+
+function listFiles(dir: string, root = dir): string[] {
+  return readdirSync(dir).flatMap((n) => {
+    const full = join(dir, n);
+    return statSync(full).isDirectory() ? listFiles(full, root) : [relative(root, full).split('\\').join('/')];
+  });
+}
+
+/** Compile the package at `dir` in place: writes onnx/* and manifest.json. Returns the manifest. */
+export function compileModelPackage(dir: string, opts: CompileOptions = {}): ModelManifest {
+  const log = opts.log ?? (() => {});
+  const F = PACKAGE_FILES;
+  const unetCfg = parseUNetConfig(readJson(dir, F.unetConfig), F.unetConfig);
+  const textCfg = parseTextEncoderConfig(readJson(dir, F.textConfig), F.textConfig);
+  const sched = parseSchedulerConfig(readJson(dir, F.scheduler), F.scheduler);
+  const tokenizerJson = readJson(dir, F.tokenizer);
+  const tokenizer = new WordTokenizer(tokenizerJson);
+  if (tokenizer.maxLength !== textCfg.maxPositionEmbeddings) {
+    throw new ConfigError(`${F.tokenizer}: max_length ${tokenizer.maxLength} != text encoder max_position_embeddings ${textCfg.maxPositionEmbeddings}`);
+  }
+  if (textCfg.hiddenSize !== unetCfg.crossAttentionDim) {
+    throw new ConfigError(`${F.textConfig}: hidden_size ${textCfg.hiddenSize} != UNet cross_attention_dim ${unetCfg.crossAttentionDim}`);
+  }
+  const previous = existsSync(join(dir, F.manifest)) ? (readJson(dir, F.manifest) as Partial<ModelManifest>) : {};
+  const defaults: RenderDefaults = { ...DEFAULT_RENDER, ...(previous.defaults ?? {}) };
+
+  const shape: UNetShape = {
+    height: opts.height ?? unetCfg.sampleSize,
+    width: opts.width ?? unetCfg.sampleSize,
+    textTokens: textCfg.maxPositionEmbeddings,
+  };
+  const batch = opts.batch ?? 2;
+  const t0 = Date.now();
+  const unet = compileUNet(unetCfg, readWeights(dir, F.unetWeights), shape, batch);
+  const text = compileTextEncoder(textCfg, readWeights(dir, F.textWeights));
+  log(`built ${unet.segments.length} segments, ${unet.plan.exchangePoints.length} exchange points in ${Date.now() - t0} ms`);
+
+  // Write onnx/ from scratch (stale segment files from an older plan must not survive).
+  const onnxDir = join(dir, F.onnxDir);
+  rmSync(onnxDir, { recursive: true, force: true });
+  mkdirSync(onnxDir, { recursive: true });
+  writeFileSync(join(dir, F.textOnnx), serializeGraph(text, 'CLIP-style text encoder: input_ids [P, L] int64 -> last_hidden_state [P, L, D]'));
+  writeFileSync(join(dir, F.unetWholeOnnx), serializeGraph(unet.whole, 'UNet3DConditionModel, whole video, no exchange points'));
+  unet.segments.forEach((g, k) => writeFileSync(join(dir, segFile(k)), serializeGraph(g, `UNet segment ${k}; see segment-plan.json`)));
+  writeFileSync(join(dir, F.segmentPlan), JSON.stringify(unet.plan, null, 1) + '\n');
+
+  const factor = Math.sqrt(unetCfg.inChannels / 3);
+  const decode = Number.isInteger(factor)
+    ? { kind: 'pixel_shuffle' as const, factor, value_range: [-1, 1] as [number, number] }
+    : { kind: 'vae' as const, scaling_factor: 0.18215 };
+  const files: ModelManifest['files'] = {};
+  for (const path of listFiles(dir).filter((p) => p !== F.manifest).sort()) {
+    const bytes = readFileSync(join(dir, path));
+    files[path] = { bytes: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex') };
+  }
+  const manifest: ModelManifest = {
+    name: previous.name ?? basename(dir),
+    format: 1,
+    version: opts.version ?? previous.version ?? '1.0.0',
+    family: 'unet3d-videocrafter',
+    ...(previous.info ? { info: previous.info } : {}),
+    defaults,
+    latent: { channels: unetCfg.inChannels, height: shape.height, width: shape.width, decode },
+    frame_rate: defaults.fps,
+    text_encoder: {
+      config: F.textConfig, weights: F.textWeights, onnx: F.textOnnx, max_length: textCfg.maxPositionEmbeddings,
+      hidden_size: textCfg.hiddenSize, input: 'input_ids', output: 'last_hidden_state',
+    },
+    tokenizer: { file: F.tokenizer, type: 'word-level' },
+    scheduler: {
+      config: F.scheduler, num_train_timesteps: sched.numTrainTimesteps, beta_start: sched.betaStart, beta_end: sched.betaEnd,
+      beta_schedule: sched.betaSchedule, prediction_type: sched.predictionType,
+    },
+    unet: {
+      config: F.unetConfig, weights: F.unetWeights, onnx_whole: F.unetWholeOnnx, segment_plan: F.segmentPlan, batch,
+      segments: unet.segments.length, exchange_points: unet.plan.exchangePoints.length,
+    },
+    files,
+  };
+  parseManifest(manifest);
+  writeFileSync(join(dir, F.manifest), JSON.stringify(manifest, null, 2) + '\n');
+  log(`wrote ${Object.keys(files).filter((p) => p.startsWith('onnx/')).length} files under onnx/ and manifest.json`);
+  return manifest;
+}

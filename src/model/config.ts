@@ -1,0 +1,195 @@
+// Model configs: parse diffusers/transformers-style JSON once, validate it, return frozen camelCase
+// objects (STYLE rule 4). Keys stay snake_case on disk; unknown keys are an error unless listed as
+// ignorable. Runs in Node and the browser. Must not import onnxruntime.
+
+export class ConfigError extends Error {
+  readonly code = 'bad-config';
+}
+
+type Json = Record<string, unknown>;
+
+function reader(label: string, json: unknown, known: readonly string[], ignorable: readonly string[]) {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ConfigError(`${label}: not a JSON object`);
+  const obj = json as Json;
+  const unknown = Object.keys(obj).filter((k) => !known.includes(k) && !ignorable.includes(k));
+  if (unknown.length) throw new ConfigError(`${label}: unknown key(s) ${unknown.map((k) => `'${k}'`).join(', ')}`);
+  const fail = (key: string, rule: string): never => {
+    throw new ConfigError(`${label}: '${key}' = ${JSON.stringify(obj[key])} ${rule}`);
+  };
+  return {
+    int(key: string, dflt?: number): number {
+      const v = obj[key] ?? dflt;
+      if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) fail(key, 'must be a positive integer');
+      return v as number;
+    },
+    num(key: string, dflt?: number): number {
+      const v = obj[key] ?? dflt;
+      if (typeof v !== 'number' || !Number.isFinite(v)) fail(key, 'must be a finite number');
+      return v as number;
+    },
+    str(key: string, allowed?: readonly string[], dflt?: string): string {
+      const v = obj[key] ?? dflt;
+      if (typeof v !== 'string' || (allowed && !allowed.includes(v))) fail(key, allowed ? `must be one of ${allowed.join(', ')}` : 'must be a string');
+      return v as string;
+    },
+    bool(key: string, dflt: boolean): boolean {
+      const v = obj[key] ?? dflt;
+      if (typeof v !== 'boolean') fail(key, 'must be true or false');
+      return v as boolean;
+    },
+    ints(key: string): number[] {
+      const v = obj[key];
+      if (!Array.isArray(v) || v.length === 0 || !v.every((x) => Number.isInteger(x) && x > 0)) fail(key, 'must be a non-empty list of positive integers');
+      return v as number[];
+    },
+    strs(key: string, allowed: readonly string[]): string[] {
+      const v = obj[key];
+      if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'string' && allowed.includes(x))) {
+        fail(key, `must be a non-empty list of ${allowed.join(' | ')}`);
+      }
+      return v as string[];
+    },
+    raw(key: string): unknown {
+      return obj[key];
+    },
+    fail,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// UNet (diffusers UNet3DConditionModel; docs/model-architecture.md §1)
+
+export type DownBlockType = 'CrossAttnDownBlock3D' | 'DownBlock3D';
+export type UpBlockType = 'CrossAttnUpBlock3D' | 'UpBlock3D';
+
+export interface UNetConfig {
+  readonly sampleSize: number;
+  readonly inChannels: number;
+  readonly outChannels: number;
+  readonly downBlockTypes: readonly DownBlockType[];
+  readonly upBlockTypes: readonly UpBlockType[];
+  readonly blockOutChannels: readonly number[];
+  readonly layersPerBlock: number;
+  readonly normNumGroups: number;
+  readonly normEps: number;
+  readonly crossAttentionDim: number;
+  /** Head count passed to the blocks: `num_attention_heads ?? attention_head_dim` (diffusers quirk, kept). */
+  readonly blockHeadArg: number;
+  /** `attention_head_dim` as written (the head dim of transformer_in). */
+  readonly attentionHeadDim: number;
+  readonly fpsConditioning: boolean;
+}
+
+const UNET_KEYS = [
+  'sample_size', 'in_channels', 'out_channels', 'down_block_types', 'up_block_types', 'block_out_channels',
+  'layers_per_block', 'downsample_padding', 'mid_block_scale_factor', 'act_fn', 'norm_num_groups', 'norm_eps',
+  'cross_attention_dim', 'attention_head_dim', 'num_attention_heads', 'fps_conditioning', 'time_cond_proj_dim',
+] as const;
+const UNET_IGNORABLE = ['_class_name', '_diffusers_version', '_name_or_path'] as const;
+
+export function parseUNetConfig(json: unknown, label = 'unet/config.json'): UNetConfig {
+  const r = reader(label, json, UNET_KEYS, UNET_IGNORABLE);
+  const cls = r.raw('_class_name');
+  if (cls !== undefined && cls !== 'UNet3DConditionModel' && cls !== 'UNetVideoCrafter') r.fail('_class_name', 'must be UNet3DConditionModel');
+  const down = r.strs('down_block_types', ['CrossAttnDownBlock3D', 'DownBlock3D']) as DownBlockType[];
+  const up = r.strs('up_block_types', ['CrossAttnUpBlock3D', 'UpBlock3D']) as UpBlockType[];
+  const chans = r.ints('block_out_channels');
+  if (down.length !== chans.length || up.length !== chans.length) {
+    r.fail('block_out_channels', `must have one entry per down block (${down.length}) and up block (${up.length})`);
+  }
+  const groups = r.int('norm_num_groups', 32);
+  for (const c of chans) if (c % groups) r.fail('norm_num_groups', `must divide every block_out_channels entry (${c})`);
+  if (r.str('act_fn', ['silu'], 'silu') !== 'silu') r.fail('act_fn', 'must be silu');
+  if (r.num('downsample_padding', 1) !== 1) r.fail('downsample_padding', 'must be 1');
+  if (r.num('mid_block_scale_factor', 1) !== 1) r.fail('mid_block_scale_factor', 'must be 1');
+  if (r.raw('time_cond_proj_dim') != null) r.fail('time_cond_proj_dim', 'must be null (not supported)');
+  const headDim = r.int('attention_head_dim', 64);
+  const nh = r.raw('num_attention_heads');
+  if (nh !== undefined && nh !== null) r.int('num_attention_heads');
+  const blockHeadArg = (nh as number | null | undefined) ?? headDim;
+  for (const c of chans) if (c % blockHeadArg) r.fail('attention_head_dim', `must divide every block_out_channels entry (${c})`);
+  return Object.freeze({
+    sampleSize: r.int('sample_size', 64),
+    inChannels: r.int('in_channels', 4),
+    outChannels: r.int('out_channels', 4),
+    downBlockTypes: Object.freeze(down),
+    upBlockTypes: Object.freeze(up),
+    blockOutChannels: Object.freeze(chans),
+    layersPerBlock: r.int('layers_per_block', 2),
+    normNumGroups: groups,
+    normEps: r.num('norm_eps', 1e-5),
+    crossAttentionDim: r.int('cross_attention_dim', 1024),
+    blockHeadArg,
+    attentionHeadDim: headDim,
+    fpsConditioning: r.bool('fps_conditioning', false),
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Text encoder (transformers CLIPTextConfig; docs/model-architecture.md §4)
+
+export interface TextEncoderConfig {
+  readonly vocabSize: number;
+  readonly hiddenSize: number;
+  readonly intermediateSize: number;
+  readonly numHiddenLayers: number;
+  readonly numAttentionHeads: number;
+  readonly maxPositionEmbeddings: number;
+  readonly hiddenAct: 'quick_gelu' | 'gelu';
+  readonly layerNormEps: number;
+}
+
+const TEXT_KEYS = [
+  'vocab_size', 'hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads',
+  'max_position_embeddings', 'hidden_act', 'layer_norm_eps',
+] as const;
+const TEXT_IGNORABLE = [
+  '_name_or_path', 'architectures', 'model_type', 'torch_dtype', 'transformers_version', 'bos_token_id', 'eos_token_id',
+  'pad_token_id', 'projection_dim', 'initializer_range', 'initializer_factor', 'attention_dropout', 'dropout',
+] as const;
+
+export function parseTextEncoderConfig(json: unknown, label = 'text_encoder/config.json'): TextEncoderConfig {
+  const r = reader(label, json, TEXT_KEYS, TEXT_IGNORABLE);
+  const hidden = r.int('hidden_size');
+  const heads = r.int('num_attention_heads');
+  if (hidden % heads) r.fail('num_attention_heads', `must divide hidden_size (${hidden})`);
+  return Object.freeze({
+    vocabSize: r.int('vocab_size'),
+    hiddenSize: hidden,
+    intermediateSize: r.int('intermediate_size'),
+    numHiddenLayers: r.int('num_hidden_layers'),
+    numAttentionHeads: heads,
+    maxPositionEmbeddings: r.int('max_position_embeddings'),
+    hiddenAct: r.str('hidden_act', ['quick_gelu', 'gelu'], 'quick_gelu') as 'quick_gelu' | 'gelu',
+    layerNormEps: r.num('layer_norm_eps', 1e-5),
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scheduler (diffusers scheduler_config.json; only what the engine's samplers need)
+
+export interface SchedulerConfig {
+  readonly numTrainTimesteps: number;
+  readonly betaStart: number;
+  readonly betaEnd: number;
+  readonly betaSchedule: 'scaled_linear' | 'linear';
+  readonly predictionType: 'epsilon' | 'v_prediction';
+}
+
+const SCHED_KEYS = ['num_train_timesteps', 'beta_start', 'beta_end', 'beta_schedule', 'prediction_type'] as const;
+const SCHED_IGNORABLE = [
+  '_class_name', '_diffusers_version', 'clip_sample', 'set_alpha_to_one', 'steps_offset', 'skip_prk_steps',
+  'trained_betas', 'timestep_spacing', 'rescale_betas_zero_snr', 'sample_max_value', 'thresholding',
+  'dynamic_thresholding_ratio', 'clip_sample_range',
+] as const;
+
+export function parseSchedulerConfig(json: unknown, label = 'scheduler/scheduler_config.json'): SchedulerConfig {
+  const r = reader(label, json, SCHED_KEYS, SCHED_IGNORABLE);
+  return Object.freeze({
+    numTrainTimesteps: r.int('num_train_timesteps', 1000),
+    betaStart: r.num('beta_start', 0.00085),
+    betaEnd: r.num('beta_end', 0.012),
+    betaSchedule: r.str('beta_schedule', ['scaled_linear', 'linear'], 'scaled_linear') as 'scaled_linear' | 'linear',
+    predictionType: r.str('prediction_type', ['epsilon', 'v_prediction'], 'epsilon') as 'epsilon' | 'v_prediction',
+  });
+}
