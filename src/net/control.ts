@@ -197,17 +197,13 @@ export async function connectToHost(hub: PeerHub, hostPeerId: string): Promise<C
   return new ControlEndpoint(link, true);
 }
 
-/** Host side: accept control links from room members (`isMember` checks the room API's list). */
-export function acceptWorkers(hub: PeerHub, isMember: (peerId: string) => boolean, onWorker: (ep: ControlEndpoint) => void): void {
+/** Host side: accept control links from room members only (`isMember` asks the room API). */
+export function acceptWorkers(hub: PeerHub, isMember: (peerId: string) => Promise<boolean>, onWorker: (ep: ControlEndpoint) => void): void {
   hub.onIncoming((link) => {
     if (link.label !== CONTROL_LABEL) return false;
-    if (!isMember(link.peerId)) {
-      link.close();
-      return true;
-    }
-    void link.opened.then(
-      () => onWorker(new ControlEndpoint(link, false)),
-      () => undefined,
+    void Promise.all([isMember(link.peerId), link.opened]).then(
+      ([member]) => (member ? onWorker(new ControlEndpoint(link, false)) : link.close()),
+      () => link.close(),
     );
     return true;
   });

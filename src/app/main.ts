@@ -1,0 +1,27 @@
+/**
+ * Entry point and routing: the join link (`/?room=…&token=…`) opens the worker view, anything
+ * else the host dashboard.
+ */
+import { installTestHook } from './testing/test-hook.js';
+import './vi-host.js';
+import './vi-worker.js';
+
+const params = new URLSearchParams(location.search);
+const room = params.get('room');
+const token = params.get('token');
+const app = document.getElementById('app')!;
+
+if (room && token) {
+  const el = document.createElement('vi-worker');
+  el.room = room;
+  el.token = token;
+  const name = params.get('name');
+  if (name) el.name = name;
+  app.replaceChildren(el);
+  history.replaceState(null, '', location.pathname + (name ? `?name=${encodeURIComponent(name)}` : '')); // keep the token out of the address bar and history
+  installTestHook('worker', null, el.service);
+} else {
+  const el = document.createElement('vi-host');
+  app.replaceChildren(el);
+  installTestHook('host', el.service, null);
+}

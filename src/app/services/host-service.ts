@@ -1,0 +1,212 @@
+/**
+ * The host tab's long-lived state: the room, its members (room API + what each worker reported
+ * over the control channel), and jobs: today forming a mesh and the mesh check; the app issue adds
+ * rendering jobs here. Framework-free; `ServiceController` bridges its `change` events to lit.
+ */
+import { acceptWorkers, type AdapterReport, type ControlEndpoint, type ControlMessage, type ErrorReport, type PairMeasurement, type StartMessage } from '../../net/control.js';
+import type { PeerHub } from '../../net/mesh/peer-hub.js';
+import { openPeer } from './peer-session.js';
+import { roomApi, type CreatedRoom, type RoomMember } from './room-api.js';
+
+export type HostPhase = 'idle' | 'creating' | 'open' | 'failed';
+
+export interface WorkerEntry {
+  readonly peerId: string;
+  readonly name: string;
+  readonly joinedAt: number;
+  /** Connected to signaling (room API view). */
+  readonly signaling: boolean;
+  /** Control channel open and the worker said hello. */
+  readonly controlOpen: boolean;
+  readonly adapter?: AdapterReport;
+  readonly lastError?: ErrorReport;
+}
+
+export interface JobState {
+  readonly jobId: number;
+  readonly kind: StartMessage['task']['kind'];
+  readonly roster: readonly string[];
+  readonly claimed: readonly number[];
+  readonly status: 'starting' | 'running' | 'done' | 'failed';
+  readonly error?: string;
+  readonly pairs?: readonly PairMeasurement[];
+  readonly reported?: readonly number[];
+}
+
+export interface HostState {
+  readonly phase: HostPhase;
+  readonly error?: string;
+  readonly room?: CreatedRoom;
+  readonly workers: readonly WorkerEntry[];
+  readonly job?: JobState;
+  readonly log: readonly string[];
+}
+
+const MEMBER_POLL_MS = 2_000;
+const MAX_LOG = 100;
+/** Bytes per pair for the mesh check's throughput probe: long enough to reach steady state on a LAN. */
+export const MESH_CHECK_PROBE_BYTES = 4 * 1024 * 1024;
+
+export class HostService extends EventTarget {
+  private _state: HostState = { phase: 'idle', workers: [], log: [] };
+  private hub: PeerHub | null = null;
+  private readonly endpoints = new Map<string, ControlEndpoint>();
+  private pollTimer: ReturnType<typeof setInterval> | null = null;
+  private nextJobId = 1;
+  private jobWaiters: (() => void)[] = [];
+
+  get state(): HostState {
+    return this._state;
+  }
+
+  async createRoom(): Promise<CreatedRoom> {
+    this.set({ phase: 'creating', error: undefined });
+    try {
+      const room = await roomApi.create();
+      this.hub = await openPeer(room.hostPeerId, room.hostPeerToken, room.peer);
+      acceptWorkers(this.hub, (peerId) => this.isMember(peerId), (ep) => this.onWorker(ep));
+      this.set({ phase: 'open', room });
+      this.pollTimer = setInterval(() => void this.refreshMembers(), MEMBER_POLL_MS);
+      await this.refreshMembers();
+      return room;
+    } catch (e) {
+      this.set({ phase: 'failed', error: e instanceof Error ? e.message : String(e) });
+      throw e;
+    }
+  }
+
+  /** Workers ready for a job: control channel open, in join order. */
+  readyWorkers(): WorkerEntry[] {
+    return this._state.workers.filter((w) => w.controlOpen && this.endpoints.has(w.peerId));
+  }
+
+  /** Forms a mesh of all ready workers (ranks in join order); resolves when every rank claimed. */
+  async startJob(task: StartMessage['task'], timeoutMs?: number): Promise<JobState> {
+    const roster = this.readyWorkers().map((w) => w.peerId);
+    if (roster.length === 0) throw new Error('no workers are connected yet');
+    if (this._state.job && (this._state.job.status === 'starting' || this._state.job.status === 'running')) this.cancel('replaced by a new job');
+    const jobId = this.nextJobId++;
+    this.set({ job: { jobId, kind: task.kind, roster, claimed: [], status: 'starting', reported: [] } });
+    const start: StartMessage = { type: 'start', jobId, roster, task, ...(timeoutMs !== undefined && { timeoutMs }) };
+    for (const peerId of roster) this.endpoints.get(peerId)!.send(start);
+    return this.waitForJob((j) => j.jobId === jobId && (j.status !== 'starting' || j.claimed.length === roster.length));
+  }
+
+  /** Measures RTT and throughput for every pair of workers. */
+  async runMeshCheck(probeBytes = MESH_CHECK_PROBE_BYTES, timeoutMs?: number): Promise<JobState> {
+    const job = await this.startJob({ kind: 'mesh-check', probeBytes }, timeoutMs);
+    return this.waitForJob((j) => j.jobId === job.jobId && j.status !== 'starting' && j.status !== 'running');
+  }
+
+  cancel(reason: string): void {
+    const job = this._state.job;
+    if (!job) return;
+    for (const peerId of job.roster) this.endpoints.get(peerId)?.send({ type: 'cancel', jobId: job.jobId, reason });
+    this.set({ job: { ...job, status: 'failed', error: `cancelled: ${reason}` } });
+  }
+
+  dispose(): void {
+    if (this.pollTimer !== null) clearInterval(this.pollTimer);
+    this.hub?.destroy();
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private waitForJob(done: (j: JobState) => boolean): Promise<JobState> {
+    return new Promise((resolve) => {
+      const check = () => {
+        const j = this._state.job;
+        if (j && done(j)) {
+          this.jobWaiters = this.jobWaiters.filter((w) => w !== check);
+          resolve(j);
+        }
+      };
+      this.jobWaiters.push(check);
+      check();
+    });
+  }
+
+  private async isMember(peerId: string): Promise<boolean> {
+    if (this._state.workers.some((w) => w.peerId === peerId)) return true;
+    await this.refreshMembers();
+    return this._state.workers.some((w) => w.peerId === peerId);
+  }
+
+  private async refreshMembers(): Promise<void> {
+    const room = this._state.room;
+    if (!room) return;
+    let members: RoomMember[];
+    try {
+      members = await roomApi.members(room.roomId, room.hostSecret);
+    } catch (e) {
+      this.log(`member list: ${e instanceof Error ? e.message : String(e)}`);
+      return;
+    }
+    const old = new Map(this._state.workers.map((w) => [w.peerId, w]));
+    const workers = members
+      .filter((m) => m.role === 'worker')
+      .map((m): WorkerEntry => ({ controlOpen: false, ...old.get(m.peerId), peerId: m.peerId, name: m.name, joinedAt: m.joinedAt, signaling: m.connected }));
+    this.set({ workers });
+  }
+
+  private onWorker(ep: ControlEndpoint): void {
+    this.endpoints.set(ep.peerId, ep);
+    ep.onMessage((m) => this.onControl(ep.peerId, m));
+    ep.onError((e, from) => this.log(`control from ${from}: ${e.message}`));
+    ep.link.onClose(() => {
+      this.endpoints.delete(ep.peerId);
+      this.patchWorker(ep.peerId, { controlOpen: false });
+      this.log(`worker ${ep.peerId} disconnected`);
+    });
+  }
+
+  private onControl(peerId: string, m: ControlMessage): void {
+    const job = this._state.job;
+    const rankOf = (id: string) => job?.roster.indexOf(id) ?? -1;
+    switch (m.type) {
+      case 'join':
+        this.patchWorker(peerId, { controlOpen: true, name: m.name, adapter: m.adapter });
+        return;
+      case 'claim':
+        if (job && m.jobId === job.jobId && rankOf(peerId) === m.rank && !job.claimed.includes(m.rank)) {
+          const claimed = [...job.claimed, m.rank];
+          this.set({ job: { ...job, claimed, status: claimed.length === job.roster.length ? (job.kind === 'mesh' ? 'done' : 'running') : job.status } });
+        }
+        return;
+      case 'mesh-check-result':
+        if (job && m.jobId === job.jobId && rankOf(peerId) === m.rank && !job.reported?.includes(m.rank)) {
+          const reported = [...(job.reported ?? []), m.rank];
+          const pairs = [...(job.pairs ?? []), ...m.pairs.filter((p) => p.fromRank === m.rank)].sort((a, b) => a.fromRank - b.fromRank || a.toRank - b.toRank);
+          this.set({ job: { ...job, reported, pairs, status: reported.length === job.roster.length ? 'done' : job.status } });
+        }
+        return;
+      case 'error':
+        this.patchWorker(peerId, { lastError: m.error });
+        this.log(`worker ${peerId}: ${m.error.code}: ${m.error.message}`);
+        if (job && m.jobId === job.jobId && job.status === 'starting') this.set({ job: { ...job, status: 'failed', error: m.error.message } });
+        return;
+      case 'progress':
+        return; // the app issue renders progress
+      default:
+        this.log(`unexpected '${m.type}' from worker ${peerId}`);
+    }
+  }
+
+  private patchWorker(peerId: string, patch: Partial<WorkerEntry>): void {
+    const known = this._state.workers.some((w) => w.peerId === peerId);
+    const workers = known
+      ? this._state.workers.map((w) => (w.peerId === peerId ? { ...w, ...patch } : w))
+      : [...this._state.workers, { peerId, name: peerId, joinedAt: Date.now(), signaling: true, controlOpen: false, ...patch }];
+    this.set({ workers });
+  }
+
+  private log(line: string): void {
+    this.set({ log: [...this._state.log, `${new Date().toISOString().slice(11, 19)} ${line}`].slice(-MAX_LOG) });
+  }
+
+  private set(patch: Partial<HostState>): void {
+    this._state = { ...this._state, ...patch }; // replaced, never mutated (STYLE rule 16)
+    this.dispatchEvent(new Event('change'));
+    for (const w of [...this.jobWaiters]) w();
+  }
+}

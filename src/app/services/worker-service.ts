@@ -1,0 +1,130 @@
+/**
+ * A worker tab's long-lived state: join the room, connect to signaling and to the host, report
+ * the adapter, then obey the host's commands (form a mesh as rank r, run a mesh check, cancel).
+ * Framework-free; `ServiceController` bridges its `change` events to lit.
+ */
+import { CollectiveError } from '../../engine/collective.js';
+import { connectToHost, toErrorReport, type AdapterReport, type ControlEndpoint, type ControlMessage, type PairMeasurement, type StartMessage } from '../../net/control.js';
+import { MeshCollective } from '../../net/mesh/mesh-collective.js';
+import type { PeerHub } from '../../net/mesh/peer-hub.js';
+import { CollectivePeerEvent } from '../../net/tagged-collective.js';
+import { probeAdapter } from './adapter-probe.js';
+import { runMeshCheck } from './mesh-check.js';
+import { openPeer } from './peer-session.js';
+import { roomApi, type JoinedRoom } from './room-api.js';
+
+export type WorkerPhase = 'joining' | 'connecting' | 'ready' | 'forming-mesh' | 'in-mesh' | 'failed';
+
+export interface WorkerState {
+  readonly phase: WorkerPhase;
+  readonly name: string;
+  readonly error?: string;
+  readonly peerId?: string;
+  readonly adapter?: AdapterReport;
+  readonly jobId?: number;
+  readonly rank?: number;
+  readonly worldSize?: number;
+  readonly meshCheck?: readonly PairMeasurement[];
+  /** Recent problems with peers (bad frames, lost peers), newest last. */
+  readonly peerEvents: readonly string[];
+}
+
+const MAX_EVENTS = 50;
+
+export class WorkerService extends EventTarget {
+  private _state: WorkerState;
+  private hub: PeerHub | null = null;
+  private control: ControlEndpoint | null = null;
+  private joined: JoinedRoom | null = null;
+  private _mesh: MeshCollective | null = null;
+
+  constructor(name: string) {
+    super();
+    this._state = { phase: 'joining', name, peerEvents: [] };
+  }
+
+  get state(): WorkerState {
+    return this._state;
+  }
+
+  /** This tab's PeerJS hub (null until connected). */
+  get peerHub(): PeerHub | null {
+    return this.hub;
+  }
+
+  /** The current job's mesh (null outside a job). */
+  get mesh(): MeshCollective | null {
+    return this._mesh;
+  }
+
+  async start(roomId: string, joinToken: string): Promise<void> {
+    try {
+      const adapterP = probeAdapter();
+      this.joined = await roomApi.join(roomId, joinToken, this._state.name);
+      this.set({ phase: 'connecting', peerId: this.joined.peerId, adapter: await adapterP });
+      this.hub = await openPeer(this.joined.peerId, this.joined.peerToken, this.joined.peer);
+      this.control = await connectToHost(this.hub, this.joined.hostPeerId);
+      this.control.onMessage((m) => void this.onControl(m));
+      this.control.onError((e) => this.note(`control: ${e.message}`));
+      this.control.link.onClose((reason) => this.set({ phase: 'failed', error: `lost the host: ${reason}` }));
+      this.control.send({ type: 'join', v: 1, name: this._state.name, adapter: this._state.adapter! });
+      this.set({ phase: 'ready' });
+    } catch (e) {
+      this.set({ phase: 'failed', error: e instanceof Error ? e.message : String(e) });
+    }
+  }
+
+  /** Leave the room (closing the tab does the same, less politely). */
+  async leave(): Promise<void> {
+    this._mesh?.close('leaving');
+    if (this.joined) await roomApi.leave(this.joined.roomId, this.joined.peerId, this.joined.peerToken).catch(() => undefined);
+    this.hub?.destroy();
+  }
+
+  private async onControl(m: ControlMessage): Promise<void> {
+    if (m.type === 'start') await this.onStart(m);
+    else if (m.type === 'cancel' && m.jobId === this._state.jobId) {
+      this._mesh?.close(`cancelled by host: ${m.reason}`);
+      this._mesh = null;
+      this.set({ phase: 'ready', jobId: undefined, rank: undefined, worldSize: undefined });
+    }
+  }
+
+  private async onStart(m: StartMessage): Promise<void> {
+    this._mesh?.close('a new job started');
+    this._mesh = null;
+    this.set({ phase: 'forming-mesh', jobId: m.jobId, meshCheck: undefined });
+    try {
+      const mesh = await MeshCollective.connect({ hub: this.hub!, roster: m.roster, meshId: `job-${m.jobId}`, timeoutMs: m.timeoutMs });
+      const report = (e: Event) => {
+        const err = (e as CollectivePeerEvent).error;
+        this.note(`${e.type}: ${err.message}`);
+        this.control?.send({ type: 'error', jobId: m.jobId, error: toErrorReport(err, { rank: mesh.rank }) });
+      };
+      mesh.addEventListener('peer-error', report);
+      mesh.addEventListener('peer-lost', report);
+      this._mesh = mesh;
+      this.set({ phase: 'in-mesh', rank: mesh.rank, worldSize: mesh.worldSize });
+      this.control!.send({ type: 'claim', jobId: m.jobId, rank: mesh.rank });
+      if (m.task.kind === 'mesh-check') {
+        const pairs = await runMeshCheck(mesh, m.jobId, m.task.probeBytes);
+        this.set({ meshCheck: pairs });
+        this.control!.send({ type: 'mesh-check-result', jobId: m.jobId, rank: mesh.rank, pairs });
+      }
+    } catch (e) {
+      const error = toErrorReport(e, { rank: this._state.rank });
+      this.note(`job ${m.jobId}: ${error.message}`);
+      this.control?.send({ type: 'error', jobId: m.jobId, error });
+      if (!(e instanceof CollectiveError) || this._mesh === null) this.set({ phase: 'ready' });
+    }
+  }
+
+  private note(line: string): void {
+    this.set({ peerEvents: [...this._state.peerEvents, line].slice(-MAX_EVENTS) });
+  }
+
+  private set(patch: Partial<WorkerState>): void {
+    this._state = { ...this._state, ...patch }; // replaced, never mutated (STYLE rule 16)
+    this.dispatchEvent(new Event('change'));
+  }
+}

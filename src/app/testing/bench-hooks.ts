@@ -1,0 +1,158 @@
+/**
+ * Measurement loops for scripts/bench-net.ts, run inside worker tabs through window.__vi.bench.
+ * Each pairwise loop is called on both tabs at once (one 'send', one 'recv'). The bare loop uses
+ * its own PeerJS 'raw' connection and the RTCDataChannel directly: same chunk size and the same
+ * back-pressure rule as the mesh, but no framing, no reassembly, no tags: the baseline.
+ */
+import type { MessageTag } from '../../engine/collective.js';
+import type { MeshCollective } from '../../net/mesh/mesh-collective.js';
+import type { PeerHub, PeerLink } from '../../net/mesh/peer-hub.js';
+import { DEFAULT_CHUNK_BYTES } from '../../net/mesh/chunker.js';
+import { DEFAULT_HIGH_WATER_BYTES, DEFAULT_LOW_WATER_BYTES } from '../../net/mesh/send-queue.js';
+import { tensorOverBuffer } from '../../net/wire-tensor.js';
+
+const BENCH_JOB = 0xbe0c;
+let benchStep = 0;
+
+export type Role = 'send' | 'recv';
+
+export class BenchHooks {
+  private bare: RTCDataChannel | null = null;
+  private bareLink: PeerLink | null = null;
+  private bareInbox: ((d: ArrayBuffer) => void) | null = null;
+  private readonly bareQueue: ArrayBuffer[] = [];
+
+  constructor(
+    private readonly mesh: () => MeshCollective,
+    private readonly hub: () => PeerHub,
+  ) {}
+
+  /** Tensor of `bytes` from rank `from` to rank `to`, answered by an empty ack; ms per repetition (sender). */
+  async meshTransfer(role: Role, peerRank: number, bytes: number, reps: number): Promise<number[]> {
+    const m = this.mesh();
+    const times: number[] = [];
+    const payload = tensorOverBuffer('uint8', [bytes], new ArrayBuffer(bytes));
+    const empty = tensorOverBuffer('uint8', [0], new ArrayBuffer(0));
+    for (let i = 0; i < reps; i++) {
+      const step = benchStep++;
+      const data: MessageTag = { jobId: BENCH_JOB, step, pointId: 1, kind: 'p2p' };
+      const ack: MessageTag = { jobId: BENCH_JOB, step, pointId: 2, kind: 'p2p' };
+      if (role === 'send') {
+        const t0 = performance.now();
+        await m.send(peerRank, data, payload);
+        await m.recv(peerRank, ack);
+        times.push(performance.now() - t0);
+      } else {
+        await m.recv(peerRank, data);
+        await m.send(peerRank, ack, empty);
+      }
+    }
+    return times;
+  }
+
+  /** Small-message round trips over the mesh (ping frame, pong frame), ms. */
+  async meshRtt(peerRank: number, n: number): Promise<number[]> {
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) out.push(await this.mesh().probe(peerRank, 0));
+    return out;
+  }
+
+  /** Halo exchange of `bytes` per direction on every rank (all ranks call it), ms per repetition. */
+  async halo(bytes: number, reps: number): Promise<number[]> {
+    const m = this.mesh();
+    const t = () => tensorOverBuffer('uint8', [bytes], new ArrayBuffer(bytes));
+    const out: number[] = [];
+    for (let i = 0; i < reps; i++) {
+      const step = benchStep++;
+      await m.barrier({ jobId: BENCH_JOB, step, pointId: 3, kind: 'barrier' });
+      const t0 = performance.now();
+      await m.exchangeHalo({ jobId: BENCH_JOB, step, pointId: 4, kind: 'halo' }, m.rank > 0 ? t() : null, m.rank < m.worldSize - 1 ? t() : null);
+      out.push(performance.now() - t0);
+    }
+    return out;
+  }
+
+  /** Opens the bare channel to `peerRank` (both tabs call it; the lower rank dials). */
+  async bareOpen(peerRank: number): Promise<void> {
+    const m = this.mesh();
+    const peerId = m.roster.peerIds[peerRank]!;
+    const label = `vi-bench:${m.rank < peerRank ? m.rank : peerRank}-${m.rank < peerRank ? peerRank : m.rank}`;
+    const link = m.rank < peerRank ? this.hub().dial(peerId, label, 'raw') : await this.hub().accept(label, peerId, 30_000);
+    await link.opened;
+    link.setDataHandler(() => undefined); // bypass PeerJS events: listen on the channel itself
+    const dc = link.conn.dataChannel;
+    dc.binaryType = 'arraybuffer';
+    dc.bufferedAmountLowThreshold = DEFAULT_LOW_WATER_BYTES;
+    dc.addEventListener('message', (e: MessageEvent) => (this.bareInbox ? this.bareInbox(e.data as ArrayBuffer) : this.bareQueue.push(e.data as ArrayBuffer)));
+    this.bare = dc;
+    this.bareLink = link;
+  }
+
+  bareClose(): void {
+    this.bareLink?.close();
+    this.bare = null;
+  }
+
+  /** `bytes` in 64 KiB messages, then a 1-byte ack back; ms per repetition (sender). */
+  async bareTransfer(role: Role, bytes: number, reps: number): Promise<number[]> {
+    const dc = this.bare!;
+    const times: number[] = [];
+    for (let i = 0; i < reps; i++) {
+      if (role === 'send') {
+        const acked = this.nextBare();
+        const t0 = performance.now();
+        await this.bareSend(dc, bytes);
+        await acked;
+        times.push(performance.now() - t0);
+      } else {
+        let got = 0;
+        while (got < bytes) got += (await this.nextBare()).byteLength;
+        dc.send(new ArrayBuffer(1));
+      }
+    }
+    return times;
+  }
+
+  /** 1-byte ping, 1-byte echo on the bare channel; ms (sender). */
+  async bareRtt(role: Role, n: number): Promise<number[]> {
+    const dc = this.bare!;
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) {
+      if (role === 'send') {
+        const echoed = this.nextBare();
+        const t0 = performance.now();
+        dc.send(new ArrayBuffer(1));
+        await echoed;
+        out.push(performance.now() - t0);
+      } else {
+        await this.nextBare();
+        dc.send(new ArrayBuffer(1));
+      }
+    }
+    return out;
+  }
+
+  private nextBare(): Promise<ArrayBuffer> {
+    const queued = this.bareQueue.shift();
+    if (queued) return Promise.resolve(queued);
+    return new Promise((resolve) => {
+      this.bareInbox = (d) => {
+        this.bareInbox = null;
+        resolve(d);
+      };
+    });
+  }
+
+  private async bareSend(dc: RTCDataChannel, bytes: number): Promise<void> {
+    const chunk = new ArrayBuffer(DEFAULT_CHUNK_BYTES);
+    for (let sent = 0; sent < bytes; ) {
+      if (dc.bufferedAmount >= DEFAULT_HIGH_WATER_BYTES) {
+        await new Promise<void>((r) => dc.addEventListener('bufferedamountlow', () => r(), { once: true }));
+        continue;
+      }
+      const n = Math.min(DEFAULT_CHUNK_BYTES, bytes - sent);
+      dc.send(n === DEFAULT_CHUNK_BYTES ? chunk : chunk.slice(0, n));
+      sent += n;
+    }
+  }
+}

@@ -1,0 +1,71 @@
+import { LitElement, css, html } from 'lit';
+import { customElement } from 'lit/decorators.js';
+import './components/vi-copy-link.js';
+import './components/vi-member-table.js';
+import './components/vi-pair-table.js';
+import { ServiceController } from './controllers/service-controller.js';
+import { HostService } from './services/host-service.js';
+
+/** The host dashboard: room, members, mesh check (and, later, the job panel). Renders HostService state. */
+@customElement('vi-host')
+export class ViHost extends LitElement {
+  static override styles = css`
+    :host { display: block; max-width: 60rem; margin: 1rem auto; font-family: system-ui, sans-serif; }
+    section { border: 1px solid #ddd; border-radius: 6px; padding: 0.75rem 1rem; margin-bottom: 1rem; }
+    h2 { font-size: 1.05rem; margin: 0 0 0.5rem; }
+    .error { color: #b00020; }
+    pre { max-height: 10rem; overflow: auto; background: #f6f6f6; padding: 0.5rem; font-size: 0.8rem; }
+  `;
+
+  readonly service = new HostService();
+  private readonly _ctl = new ServiceController(this, this.service);
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    this.service.dispose();
+  }
+
+  override render() {
+    const s = this._ctl.service.state;
+    const job = s.job;
+    const ranks = new Map(job?.roster.map((p, r) => [p, r]) ?? []);
+    return html`
+      <h1>Video-Infinity: host</h1>
+      <section>
+        <h2>Room</h2>
+        ${s.room
+          ? html`<p>Open this link in each worker tab (one per GPU machine):</p><vi-copy-link .href=${s.room.joinUrl}></vi-copy-link>`
+          : html`<button data-testid="create-room" ?disabled=${s.phase === 'creating'} @click=${this._onCreate}>Create room</button>`}
+        ${s.error ? html`<p class="error" data-testid="host-error">${s.error}</p>` : ''}
+      </section>
+      <section>
+        <h2>Workers (${this.service.readyWorkers().length} ready)</h2>
+        <vi-member-table .workers=${s.workers} .ranks=${ranks}></vi-member-table>
+      </section>
+      <section>
+        <h2>Mesh check</h2>
+        <button data-testid="mesh-check" ?disabled=${this.service.readyWorkers().length < 2 || job?.status === 'starting' || job?.status === 'running'} @click=${this._onMeshCheck}>
+          Measure every pair
+        </button>
+        <span data-testid="job-status">${job ? `job ${job.jobId} (${job.kind}): ${job.status}${job.error ? `: ${job.error}` : ''}` : ''}</span>
+        ${job?.pairs?.length ? html`<vi-pair-table .pairs=${job.pairs}></vi-pair-table>` : ''}
+      </section>
+      <!-- The job panel (prompt schedule, progress, previews, export) goes here (app issue). -->
+      ${s.log.length ? html`<section><h2>Log</h2><pre data-testid="host-log">${s.log.join('\n')}</pre></section>` : ''}
+    `;
+  }
+
+  private _onCreate(): void {
+    void this.service.createRoom().catch(() => undefined); // the error is in state
+  }
+
+  private _onMeshCheck(): void {
+    void this.service.runMeshCheck().catch(() => undefined);
+  }
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'vi-host': ViHost;
+  }
+}
