@@ -85,7 +85,7 @@ export function parseManifest(json: unknown, label = 'manifest.json'): ModelMani
   if (typeof json !== 'object' || json === null) fail('not a JSON object');
   const m = json as ModelManifest;
   if (m.format !== 1) fail(`format ${JSON.stringify(m.format)} is not supported (expected 1)`);
-  if (typeof m.name !== 'string' || !/^[a-z0-9][a-z0-9._-]*$/.test(m.name)) fail(`name ${JSON.stringify(m.name)} is not a package id`);
+  if (typeof m.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(m.name)) fail(`name ${JSON.stringify(m.name)} is not a package id`);
   for (const k of ['latent', 'text_encoder', 'tokenizer', 'scheduler', 'unet', 'files', 'defaults'] as const) {
     if (typeof m[k] !== 'object' || m[k] === null) fail(`missing section '${k}'`);
   }

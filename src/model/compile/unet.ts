@@ -43,7 +43,7 @@ export function buildUNet(c: Ctx, scope: FrameScope, cfg: UNetConfig, shape: UNe
   const emb = timeEmbedding(c, t, fps, C0);
 
   // 2. conv_in, transformer_in.
-  h = conv2d(c, h, 'conv_in', cfg.inChannels, C0, 3, 1, 1);
+  h = conv2d(c, h, 'conv_in', cfg.inChannels, C0, 3, 1, 1, [`${B}*F`, C0, H, W], 'conv_in/out');
   h = transformerTemporal(c, scope, h, 'transformer_in', C0, G, TRANSFORMER_IN_HEADS, cfg.attentionHeadDim, H, W);
   const skips: Value[] = [h];
 

@@ -21,6 +21,5 @@ function timestepEmbedding(c: Ctx, x: Value, key: string, cin: number, cout: num
 export function timeEmbedding(c: Ctx, t: Value, fps: Value | null, C0: number): Value {
   let emb = timestepEmbedding(c, sinusoidal(c, t, C0), 'time_embedding', C0, 4 * C0);
   if (fps) emb = c.P.op('Add', [emb, timestepEmbedding(c, sinusoidal(c, fps, C0), 'fps_embedding', C0, 4 * C0)]);
-  emb.shape = [1, 4 * C0];
-  return emb;
+  return c.P.op('Identity', [emb], {}, 'emb', [1, 4 * C0]);
 }

@@ -84,10 +84,10 @@ export function groupNormPerFrame(c: Ctx, x: Value, key: string, C: number, G: n
   return affine(c, reshape(c, y, [0, C, H, W]), key, C, 2, x.shape);
 }
 
-export function layerNorm(c: Ctx, x: Value, key: string, dim: number, eps: number): Value {
+export function layerNorm(c: Ctx, x: Value, key: string, dim: number, eps: number, name?: string): Value {
   const g = c.P.initializer(`${key}.weight`, [dim], c.W.take(`${key}.weight`, [dim]));
   const b = c.P.initializer(`${key}.bias`, [dim], c.W.take(`${key}.bias`, [dim]));
-  return c.P.op('LayerNormalization', [x, g, b], { axis: ai(-1), epsilon: af(eps) }, undefined, x.shape);
+  return c.P.op('LayerNormalization', [x, g, b], { axis: ai(-1), epsilon: af(eps) }, name, x.shape);
 }
 
 /**

@@ -33,8 +33,8 @@ export function transformerTemporal(
     const { kv, bias } = scope.receivedAttention(t);
     return attention(c, id, a, kv, inner, inner, heads, headDim, bias);
   };
-  h = add(c, h, temporalAttn(layerNorm(c, h, `${blk}.norm1`, inner, LN_EPS), `${blk}.attn1`), `${blk}/res1`, [B * HW, 'F', inner]);
-  h = add(c, h, temporalAttn(layerNorm(c, h, `${blk}.norm2`, inner, LN_EPS), `${blk}.attn2`), `${blk}/res2`, [B * HW, 'F', inner]);
+  h = add(c, h, temporalAttn(layerNorm(c, h, `${blk}.norm1`, inner, LN_EPS, `${blk}.attn1/input`), `${blk}.attn1`), `${blk}/res1`, [B * HW, 'F', inner]);
+  h = add(c, h, temporalAttn(layerNorm(c, h, `${blk}.norm2`, inner, LN_EPS, `${blk}.attn2/input`), `${blk}.attn2`), `${blk}/res2`, [B * HW, 'F', inner]);
   h = add(c, h, feedForward(c, layerNorm(c, h, `${blk}.norm3`, inner, LN_EPS), `${blk}.ff`, inner));
   h = linear(c, h, `${key}.proj_out`, inner, C, true);
   const back = reshape(c, transpose(c, reshape(c, h, [B, HW, -1, C]), [0, 2, 3, 1]), [-1, C, H, W]); // [B·F, C, H, W]

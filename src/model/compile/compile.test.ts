@@ -1,0 +1,144 @@
+// Compiler tests on a random-weight package written by the test itself (issue 4 §5): the package
+// compiles, the plan is consistent, segmented execution on 1, 2 and 3 ranks (uneven splits, both
+// attention phases) equals the whole-video graph, and mismatched configs/weights are rejected with
+// errors that name the key and shape.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseManifest, verifyFile } from '../manifest.js';
+import { SafetensorsFile, writeSafetensors } from '../safetensors.js';
+import { type SegmentPlan, validateSegmentPlan } from '../segment-plan.js';
+import { type DualScope, clipGeometry } from '../testing/clip-inputs.js';
+import { type HostTensor, f32, maxAbsDiff } from '../testing/host-tensor.js';
+import { OrtSegmentRunner, fromOrt, toOrt, type TensorCtor } from '../testing/ort-runner.js';
+import { clipCallInputs, multiRankExchange, runSegmentedCall, wholeCallInputs } from '../testing/stand-in-executor.js';
+import { TINY_UNET_CONFIG, prng, writeTinyPackage } from '../testing/tiny-model.js';
+import { PACKAGE_FILES, compileModelPackage } from './compile-model.js';
+import { planSummary } from './plan-summary.js';
+
+const T = ort.Tensor as unknown as TensorCtor;
+let dir: string;
+let plan: SegmentPlan;
+let segs: ort.InferenceSession[];
+let whole: ort.InferenceSession;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'vi-tiny-'));
+  writeTinyPackage(dir);
+  compileModelPackage(dir);
+  plan = JSON.parse(readFileSync(join(dir, PACKAGE_FILES.segmentPlan), 'utf8'));
+  const opts: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 1 };
+  whole = await ort.InferenceSession.create(join(dir, plan.whole.file), opts);
+  segs = await Promise.all(plan.segments.map((s) => ort.InferenceSession.create(join(dir, s.file), opts)));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('compiled package', () => {
+  it('writes a manifest whose files all verify', async () => {
+    const m = parseManifest(JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')));
+    expect(m.defaults.local_window_p).toBe(4);
+    expect(m.latent.decode).toEqual({ kind: 'pixel_shuffle', factor: 4, value_range: [-1, 1] });
+    for (const path of Object.keys(m.files)) await verifyFile(m, path, new Uint8Array(readFileSync(join(dir, path))));
+    await expect(verifyFile(m, m.unet.onnx_whole, new Uint8Array(readFileSync(join(dir, m.text_encoder.onnx))))).rejects.toThrow(/bytes|sha256/);
+  });
+
+  it('has a consistent segment plan (process replay summary)', async () => {
+    validateSegmentPlan(plan);
+    expect(plan.exchangePoints.length).toBe(55);
+    await expect(planSummary(plan)).toMatchFileSnapshot('./plan-summary.tiny.txt');
+  });
+});
+
+function randomInputs(N: number, seed: number): { sample: HostTensor; ehs: HostTensor } {
+  const r = prng(seed);
+  const sample = f32(Float32Array.from({ length: 2 * 48 * N * 64 }, () => 2 * r() - 1), [2, 48, N, 8, 8]);
+  const ehs = f32(Float32Array.from({ length: 2 * N * 16 * 64 }, () => 2 * r() - 1), [2 * N, 16, 64]);
+  return { sample, ehs };
+}
+
+async function runWhole(ds: DualScope, N: number, t: number, x: { sample: HostTensor; ehs: HostTensor }): Promise<HostTensor> {
+  const feeds = wholeCallInputs(ds, N, t, 8, x.sample, x.ehs);
+  const out = await whole.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, toOrt(T, v)])));
+  return fromOrt(out.noise_pred);
+}
+
+describe('segmented execution equals the whole-video graph', () => {
+  const ds: DualScope = { p: 4, topK: 8, tPhase: 800, b: 1 };
+  const N = 13;
+  const cases: [number, number[][]][] = [
+    [999, [[0, 13]]],
+    [999, [[0, 6], [6, 13]]],
+    [500, [[0, 4], [4, 9], [9, 13]]],
+  ];
+  for (const [t, ranges] of cases) {
+    it(`t=${t}, clips ${JSON.stringify(ranges)}`, async () => {
+      const x = randomInputs(N, 11);
+      const ref = await runWhole(ds, N, t, x);
+      const geos = ranges.map(([s, e]) => clipGeometry(s, e, N, ds));
+      const runner = new OrtSegmentRunner(T, segs);
+      const outs = await runSegmentedCall(plan, runner, geos.map((g) => clipCallInputs(plan, g, ds, t, 8, x.sample, x.ehs)), multiRankExchange(plan, geos, ds));
+      let worst = 0;
+      outs.forEach((o, r) => {
+        const [s, e] = ranges[r];
+        const want = { dtype: 'float32' as const, dims: [2, 48, e - s, 8, 8], data: new Float32Array(2 * 48 * (e - s) * 64) };
+        for (let b = 0; b < 2; b++) for (let c = 0; c < 48; c++) {
+          const src = (ref.data as Float32Array).subarray(((b * 48 + c) * N + s) * 64, ((b * 48 + c) * N + e) * 64);
+          want.data.set(src, ((b * 48 + c) * (e - s)) * 64);
+        }
+        worst = Math.max(worst, maxAbsDiff(o, want));
+      });
+      console.log(`segmented vs whole, t=${t}, clips ${JSON.stringify(ranges)}: max abs diff ${worst.toExponential(2)}`);
+      expect(worst).toBeLessThanOrEqual(1e-4);
+    });
+  }
+});
+
+describe('rejects packages that do not match', () => {
+  let bad: string;
+  beforeAll(() => {
+    bad = mkdtempSync(join(tmpdir(), 'vi-bad-'));
+  });
+  afterAll(() => rmSync(bad, { recursive: true, force: true }));
+
+  const withWeights = (edit: (t: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }>) => void) => {
+    writeTinyPackage(bad);
+    const path = join(bad, PACKAGE_FILES.unetWeights);
+    const f = SafetensorsFile.parse(new Uint8Array(readFileSync(path)));
+    const tensors = Object.fromEntries([...f.entries.values()].map((e) => [e.name, { dtype: 'F32' as const, shape: e.shape, data: f.float32(e.name) }]));
+    edit(tensors);
+    writeFileSync(path, writeSafetensors(tensors));
+  };
+
+  it('missing key', () => {
+    withWeights((t) => delete t['mid_block.temp_convs.1.conv3.3.weight']);
+    expect(() => compileModelPackage(bad)).toThrow(/missing weight 'mid_block\.temp_convs\.1\.conv3\.3\.weight' \(expected shape \[64,64,3,1,1\]\)/);
+  });
+  it('wrong shape', () => {
+    withWeights((t) => (t['down_blocks.0.resnets.0.conv1.weight'] = { dtype: 'F32', shape: [32, 32, 1, 1], data: new Float32Array(32 * 32) }));
+    expect(() => compileModelPackage(bad)).toThrow(/'down_blocks\.0\.resnets\.0\.conv1\.weight' has shape \[32,32,1,1\], the config implies \[32,32,3,3\]/);
+  });
+  it('unknown key', () => {
+    withWeights((t) => (t['down_blocks.0.extra.weight'] = { dtype: 'F32', shape: [3], data: new Float32Array(3) }));
+    expect(() => compileModelPackage(bad)).toThrow(/unknown weight\(s\) not used by the config: 'down_blocks\.0\.extra\.weight' \[3\]/);
+  });
+  it('corrupt (truncated) file', () => {
+    writeTinyPackage(bad);
+    const path = join(bad, PACKAGE_FILES.unetWeights);
+    const bytes = readFileSync(path);
+    writeFileSync(path, bytes.subarray(0, bytes.byteLength - 100));
+    expect(() => compileModelPackage(bad)).toThrow(/unet\/diffusion_pytorch_model\.safetensors: tensor '.*': data_offsets .* run past the data section/);
+    writeFileSync(path, Buffer.from('not a safetensors file at all'));
+    expect(() => compileModelPackage(bad)).toThrow(/header length .* does not fit/);
+  });
+  it('config that does not match the weights', () => {
+    writeTinyPackage(bad);
+    writeFileSync(join(bad, PACKAGE_FILES.unetConfig), JSON.stringify({ ...TINY_UNET_CONFIG, block_out_channels: [32, 96] }));
+    expect(() => compileModelPackage(bad)).toThrow(/has shape \[64.*\], the config implies \[96/);
+    writeFileSync(join(bad, PACKAGE_FILES.unetConfig), JSON.stringify({ ...TINY_UNET_CONFIG, use_linear_projection: true }));
+    expect(() => compileModelPackage(bad)).toThrow(/unet\/config\.json: unknown key\(s\) 'use_linear_projection'/);
+    writeFileSync(join(bad, PACKAGE_FILES.unetConfig), JSON.stringify({ ...TINY_UNET_CONFIG, norm_num_groups: 5 }));
+    expect(() => compileModelPackage(bad)).toThrow(/'norm_num_groups' = 5 must divide every block_out_channels entry/);
+  });
+});
