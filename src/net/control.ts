@@ -150,9 +150,7 @@ export class ControlEndpoint {
   constructor(
     readonly link: PeerLink,
     private readonly farSideIsHost: boolean,
-  ) {
-    link.setDataHandler((raw) => this.onRaw(raw));
-  }
+  ) {}
 
   get peerId(): string {
     return this.link.peerId;
@@ -163,8 +161,10 @@ export class ControlEndpoint {
     void this.link.conn.send(m);
   }
 
+  /** The first handler starts delivery, including messages that arrived before it (the link buffers them). */
   onMessage(h: Handler): void {
     this.handlers.push(h);
+    if (this.handlers.length === 1) this.link.setDataHandler((raw) => this.onRaw(raw));
   }
 
   onError(h: (e: ControlError, from: string) => void): void {

@@ -1,0 +1,98 @@
+// Host plus three worker tabs through the real signaling server: room, full mesh, the shared
+// Collective contract suite on the WebRTC mesh (bit-exact tensors, >1 MB chunked), refusal of a
+// wrong join token, and malformed frames rejected while the mesh stays up.
+import { expect, test, type Page } from '@playwright/test';
+import { encodeFrame, FIXED_HEADER_BYTES, type FrameHeader } from '../src/net/mesh/framing.js';
+import { inAll, openRoom, openTab, type Room } from './room-fixture.js';
+
+test.describe.configure({ mode: 'serial' });
+
+const WORKERS = 3;
+const TIMEOUT_MS = 4_000; // collective timeout in this job: the timeout case waits this long
+let room: Room;
+
+test.beforeAll(async ({ browser }) => {
+  room = await openRoom(browser, WORKERS);
+});
+
+test('workers report their adapter and show up on the host', async () => {
+  for (const w of room.workers) await expect(w.getByTestId('adapter-name')).not.toBeEmpty();
+  const rows = room.host.getByTestId('members').locator('tbody tr');
+  await expect(rows).toHaveCount(WORKERS);
+  await expect(rows.first()).toContainText('ready');
+  const adapters = await inAll(room.workers, (h) => h.worker!.state.adapter!.backend, null);
+  console.log(`adapters: ${adapters.join(', ')}`);
+});
+
+test('a tab with a wrong join token is refused', async ({ browser }) => {
+  const bad = await openTab(browser, room.joinUrl.replace(/token=[\w-]+/, 'token=forged-token'), 'intruder');
+  await expect(bad.getByTestId('worker-phase')).toHaveAttribute('data-phase', 'failed');
+  await expect(bad.getByTestId('worker-error')).toContainText('join token does not match');
+  await bad.context().close();
+  expect(await room.host.evaluate(() => window.__vi!.host!.state.workers.length)).toBe(WORKERS);
+});
+
+test('the full mesh forms and the mesh check measures every pair', async () => {
+  await room.host.getByTestId('mesh-check').click();
+  await expect(room.host.getByTestId('job-status')).toContainText('done', { timeout: 90_000 });
+  const rows = room.host.getByTestId('pair-table').locator('tbody tr');
+  await expect(rows).toHaveCount((WORKERS * (WORKERS - 1)) / 2);
+  console.log((await rows.allInnerTexts()).join('\n'));
+  const ranks = await inAll(room.workers, (h) => h.worker!.state.rank, null);
+  expect([...ranks].sort()).toEqual([0, 1, 2]);
+});
+
+async function startMesh(): Promise<Page[]> {
+  const job = await room.host.evaluate((t) => window.__vi!.host!.startJob({ kind: 'mesh' }, t).then((j) => ({ status: j.status, claimed: j.claimed.length })), TIMEOUT_MS);
+  expect(job).toEqual({ status: 'done', claimed: WORKERS });
+  // Order the tabs by rank, so index = rank below.
+  const ranks = await inAll(room.workers, (h) => h.worker!.state.rank!, null);
+  return ranks.map((_, r) => room.workers[ranks.indexOf(r)]!);
+}
+
+let byRank: Page[];
+
+test('the shared Collective contract passes on the WebRTC mesh', async () => {
+  byRank = await startMesh();
+  const names = await room.workers[0]!.evaluate(() => window.__vi!.contractCases);
+  expect(names.length).toBeGreaterThan(5);
+  for (const name of names) {
+    const results = await inAll(byRank, (h, a) => h.runContractCase(a.name, { timeoutMs: a.timeoutMs }), { name, timeoutMs: TIMEOUT_MS });
+    for (const [rank, r] of results.entries()) expect(r.error ?? 'ok', `${name} on rank ${rank}`).toBe('ok');
+    console.log(`ok  ${name} (${Math.max(...results.map((r) => r.ms)).toFixed(0)} ms)`);
+  }
+});
+
+test('malformed frames are rejected with an error and the mesh stays up', async () => {
+  const valid: FrameHeader = { frameType: 'tensor', kind: 'halo', dtype: 'float32', shape: [4], fromRank: 0, jobId: 1, step: 0, pointId: 0, messageId: 7, chunkIndex: 0, chunkCount: 1, payloadBytes: 16 };
+  const frame = (h: Partial<FrameHeader>, payload = new Uint8Array(16), poke?: (v: DataView) => void) => {
+    const buf = encodeFrame({ ...valid, ...h }, payload);
+    poke?.(new DataView(buf));
+    return [...new Uint8Array(buf)];
+  };
+  const bad = [
+    [1, 2, 3], // garbage, shorter than a header
+    frame({}, undefined, (v) => v.setUint32(0, 0x12345678, true)), // magic
+    frame({}, undefined, (v) => v.setUint8(4, 9)), // version
+    frame({}, undefined, (v) => v.setUint8(7, 200)), // dtype
+    frame({ shape: [5] }), // shape says 20 bytes, payload 16
+    frame({}, undefined, (v) => v.setUint32(28, 3, true)), // chunk index ≥ count
+    frame({ fromRank: 2 }), // claims another rank's identity
+    frame({ chunkIndex: 1, chunkCount: 2, payloadBytes: 32, shape: [8] }), // a second chunk with no first
+  ];
+  const before = await byRank[1]!.evaluate(() => window.__vi!.worker!.state.peerEvents.length);
+  await byRank[0]!.evaluate((frames) => frames.forEach((f) => window.__vi!.injectRaw(1, f)), bad);
+  await expect.poll(() => byRank[1]!.evaluate(() => window.__vi!.worker!.state.peerEvents.length)).toBe(before + bad.length);
+  const events = await byRank[1]!.evaluate(() => window.__vi!.worker!.state.peerEvents);
+  for (const e of events.slice(before)) expect(e).toMatch(/^peer-error: rank 1: dropped a bad frame from rank 0/);
+  console.log(events.slice(before).join('\n'));
+  expect(FIXED_HEADER_BYTES).toBe(44);
+  // The mesh is still up: chunked halo and all-gather still arrive bit-exact, nobody was lost.
+  for (const name of ['halo exchange over 1 MB (chunked)', 'all-gather with empty and uneven payloads (one over 1 MB)']) {
+    const results = await inAll(byRank, (h, a) => h.runContractCase(a.name, { timeoutMs: a.timeoutMs, jobOffset: 1000 }), { name, timeoutMs: TIMEOUT_MS });
+    for (const r of results) expect(r.error ?? 'ok').toBe('ok');
+  }
+  const phases = await inAll(byRank, (h) => h.worker!.state.phase, null);
+  expect(phases).toEqual(['in-mesh', 'in-mesh', 'in-mesh']);
+  await expect(room.host.getByTestId('host-log')).toContainText('bad-message');
+});

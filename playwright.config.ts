@@ -1,0 +1,33 @@
+import { defineConfig, devices } from '@playwright/test';
+
+/**
+ * E2E with the system Chromium (no browser download: `npx playwright install` cannot reach its CDN
+ * offline). Every spec in e2e/ runs in one project; e2e/global-setup.ts builds the app and starts
+ * the real signaling server on a free port (VI_E2E_URL), or reuses VI_E2E_URL if already set.
+ * Specs that need their own static server (e2e/model-*.spec.ts) simply start it.
+ */
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const CHROMIUM_ARGS = [
+  '--no-sandbox', // CI runs as root
+  '--enable-unsafe-webgpu', // SwiftShader adapter on GPU-less machines (ecosystem §3.2)
+  '--disable-features=WebRtcHideLocalIpsWithMdns', // real host candidates, no mDNS (ecosystem §3.1)
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run',
+];
+
+export default defineConfig({
+  testDir: 'e2e',
+  globalSetup: './e2e/global-setup.ts',
+  // Two shared cores: one worker, tabs as browser contexts inside one Chromium.
+  workers: 1,
+  fullyParallel: false,
+  timeout: 180_000,
+  expect: { timeout: 30_000 },
+  reporter: [['list']],
+  use: {
+    trace: 'retain-on-failure',
+    launchOptions: { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS },
+  },
+  projects: [{ name: 'chromium', use: { ...devices['Desktop Chrome'], launchOptions: { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS } } }],
+});
