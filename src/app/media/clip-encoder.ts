@@ -46,6 +46,11 @@ export interface EncodeClipOptions {
   bitrate?: number;
   /** A key frame every this many frames after the first; default round(2 · fps); 0 = first only. */
   keyFrameIntervalFrames?: number;
+  /**
+   * Full WebCodecs codec string; default codecStringFor(codec, scaled size, fps). Only to match a
+   * string the host negotiated (or, in tests, to make clips with differing H.264 parameter sets).
+   */
+  codecString?: string;
   signal?: AbortSignal;
 }
 
@@ -77,6 +82,7 @@ export async function encodeClip(frames: readonly Uint8ClampedArray[], options: 
     throw new MediaExportError('unsupported-codec', 'encodeClip: WebCodecs VideoEncoder is not available (an insecure http:// origin has none; use https or localhost)');
   }
   const config = encoderConfigFor({ codec, width: outWidth, height: outHeight, fps, ...(options.bitrate !== undefined ? { bitrate: options.bitrate } : {}) });
+  if (options.codecString !== undefined) config.codec = options.codecString;
   const support = await VideoEncoder.isConfigSupported(config);
   if (!support.supported) throw new MediaExportError('unsupported-codec', `encodeClip: this browser cannot encode ${config.codec} at ${outWidth}×${outHeight}`);
 

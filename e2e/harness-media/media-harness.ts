@@ -1,0 +1,157 @@
+/**
+ * Browser harness for e2e/media-export.spec.ts, bundled by the spec with esbuild (independent of
+ * the app build). It plays both roles of the export: each "worker" encodes its clip with its own
+ * encoder instance and serialises it as for the network; the "host" parses the bytes, muxes, and
+ * the harness decodes the file back with mediabunny to measure frame count, size and PSNR.
+ */
+import { ALL_FORMATS, BufferSource, Input, VideoSampleSink } from 'mediabunny';
+import { encodeClip } from '../../src/app/media/clip-encoder.js';
+import { parseEncodedClip, serializeEncodedClip } from '../../src/app/media/encoded-clip-codec.js';
+import type { ExportCodec } from '../../src/app/media/encoded-clip.js';
+import { chooseExportCodec } from '../../src/app/media/export-codec.js';
+import { upscaleNearest } from '../../src/app/media/frame-scale.js';
+import { muxClips } from '../../src/app/media/video-muxer.js';
+
+const SIDE = 32;
+
+/** Frame t: a dark background with a red and a green square moving, a blue one fixed. */
+function syntheticFrame(t: number): Uint8ClampedArray {
+  const rgba = new Uint8ClampedArray(SIDE * SIDE * 4);
+  const square = (x0: number, y0: number, size: number, rgb: [number, number, number]): void => {
+    for (let y = y0; y < y0 + size; y++) {
+      for (let x = x0; x < x0 + size; x++) {
+        const i = ((y % SIDE) * SIDE + (x % SIDE)) * 4;
+        rgba[i] = rgb[0];
+        rgba[i + 1] = rgb[1];
+        rgba[i + 2] = rgb[2];
+      }
+    }
+  };
+  for (let i = 0; i < SIDE * SIDE; i++) {
+    rgba[i * 4] = 20;
+    rgba[i * 4 + 1] = 30 + (i % SIDE);
+    rgba[i * 4 + 2] = 60;
+    rgba[i * 4 + 3] = 255;
+  }
+  square(3, 20, 6, [60, 90, 220]);
+  square(t % 24, 4, 8, [230, 40, 40]);
+  square(22, (2 * t) % 26, 6, [40, 210, 70]);
+  return rgba;
+}
+
+export interface RunOptions {
+  codec?: ExportCodec;
+  frames: number;
+  clipSizes: number[];
+  fps: number;
+  scale: number;
+  /** Per clip: a codec string override (to force differing H.264 parameter sets). */
+  codecStrings?: (string | undefined)[];
+}
+
+export interface RunResult {
+  codec: ExportCodec;
+  codecString: string;
+  mimeType: string;
+  fileBytes: number;
+  wireBytes: number[];
+  clipCodecStrings: string[];
+  muxedFrames: number;
+  decodedFrames: number;
+  decodedWidth: number;
+  decodedHeight: number;
+  timestampsOk: boolean;
+  psnrMin: number;
+  psnrMean: number;
+}
+
+function psnrRgb(a: Uint8ClampedArray, b: Uint8ClampedArray): number {
+  let sse = 0;
+  let n = 0;
+  for (let i = 0; i < a.length; i += 4) {
+    for (let c = 0; c < 3; c++) {
+      const d = a[i + c]! - b[i + c]!;
+      sse += d * d;
+      n++;
+    }
+  }
+  return sse === 0 ? 99 : 10 * Math.log10((255 * 255 * n) / sse);
+}
+
+async function run(options: RunOptions): Promise<RunResult> {
+  const { frames: total, fps, scale } = options;
+  const outSide = SIDE * scale;
+  const codec = options.codec ?? (await chooseExportCodec({ width: outSide, height: outSide, fps }));
+  const source = Array.from({ length: total }, (_, t) => syntheticFrame(t));
+
+  // Workers: one encoder per clip, bytes "on the wire".
+  const wire: Uint8Array[] = [];
+  let start = 0;
+  for (const [rank, size] of options.clipSizes.entries()) {
+    const codecString = options.codecStrings?.[rank];
+    const clip = await encodeClip(source.slice(start, start + size), {
+      width: SIDE,
+      height: SIDE,
+      scale,
+      fps,
+      codec,
+      firstFrameIndex: start,
+      ...(codecString ? { codecString } : {}),
+    });
+    wire.push(serializeEncodedClip(clip));
+    start += size;
+  }
+
+  // Host: parse the untrusted bytes, mux in rank order.
+  const clips = wire.map((bytes, rank) => parseEncodedClip(bytes, `clip from rank ${rank}`));
+  const video = await muxClips(clips, { codec, fps, totalFrames: total });
+
+  // Decode the file back.
+  const input = new Input({ formats: ALL_FORMATS, source: new BufferSource(await video.blob.arrayBuffer()) });
+  const track = await input.getPrimaryVideoTrack();
+  if (!track) throw new Error('no video track in the exported file');
+  const canvas = new OffscreenCanvas(track.displayWidth, track.displayHeight);
+  const ctx = canvas.getContext('2d', { willReadFrequently: true })!;
+  const psnrs: number[] = [];
+  let timestampsOk = true;
+  for await (const sample of new VideoSampleSink(track).samples()) {
+    const index = psnrs.length;
+    if (Math.abs(sample.timestamp - index / fps) > 1e-6) timestampsOk = false;
+    sample.draw(ctx, 0, 0);
+    sample.close();
+    const decoded = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+    const expected = upscaleNearest(source[Math.min(index, total - 1)]!, SIDE, SIDE, scale);
+    psnrs.push(psnrRgb(decoded, expected));
+  }
+  return {
+    codec,
+    codecString: video.codecString,
+    mimeType: video.mimeType,
+    fileBytes: video.blob.size,
+    wireBytes: wire.map((b) => b.byteLength),
+    clipCodecStrings: clips.map((c) => c.codecString),
+    muxedFrames: video.frames,
+    decodedFrames: psnrs.length,
+    decodedWidth: track.displayWidth,
+    decodedHeight: track.displayHeight,
+    timestampsOk,
+    psnrMin: Math.min(...psnrs),
+    psnrMean: psnrs.reduce((s, p) => s + p, 0) / psnrs.length,
+  };
+}
+
+/** Errors come back as {error, code} so the spec can assert on them. */
+async function runCatching(options: RunOptions): Promise<RunResult | { error: string; code?: string }> {
+  try {
+    return await run(options);
+  } catch (e) {
+    return { error: (e as Error).message, code: (e as { code?: string }).code };
+  }
+}
+
+declare global {
+  interface Window {
+    mediaHarness: { run: typeof runCatching };
+  }
+}
+window.mediaHarness = { run: runCatching };
