@@ -1,0 +1,210 @@
+/**
+ * The denoising loop of one rank (STYLE rule 7; diffusers' text-to-video `__call__`): read top to
+ * bottom, it is the whole algorithm of DESIGN §1–2 for this rank's clip.
+ *
+ *   0. validate            4. timesteps
+ *   1. partition → clip    5. initial latents (counter RNG, by global frame)
+ *   2. exchange + layout   6. denoising steps (CFG batch, UNet call, guidance, scheduler step)
+ *   3. encode prompts      7. decode
+ *
+ * Layouts: latents and scheduler arrays are frame-major [F, C, H, W] (manifest `latent`), so a
+ * clip's state is a contiguous slice of the video's; the UNet sees [2, C, F, H, W] (CFG batch,
+ * diffusers UNet3D order). `graph: 'whole'` runs plan.whole on one rank rendering the whole video.
+ *
+ * Imports engine blocks only; the network arrives as a `Collective`, ONNX Runtime through the
+ * model's `SessionRunner`. Must not import src/net, src/app, peerjs or lit.
+ */
+
+import { ClipExchange } from './clip-exchange.js';
+import type { Collective } from './collective.js';
+import { decodeLatents, previewFrameIndices, type RgbFrames } from './decode.js';
+import { validateDualScopeParams } from './dual-scope.js';
+import type { EngineModel } from './engine-model.js';
+import { check, EngineError, isPositiveInteger, isUint32 } from './errors.js';
+import { cfgBatch, cfgEncoderHiddenStates, combineGuidance } from './guidance.js';
+import { checkClipState, type ClipState, type JobParams } from './job-state.js';
+import { partitionFrames, validatePartition, type FrameRange } from './partition.js';
+import { PromptEmbeddingCache, UNCOND_PROMPT, validatePromptSchedule } from './prompt-schedule.js';
+import { initialLatent, samplerNoise } from './rng.js';
+import { createScheduler, schedulerFromState } from './schedulers/create-scheduler.js';
+import type { UNetCallResult } from './segment-executor.js';
+import { clipLayout, isolatedLayout, segmentedCallInputs, wholeCallInputs } from './unet-call-inputs.js';
+
+export interface StepProgress {
+  readonly rank: number;
+  /** Index of the step just finished (0-based) and the total. */
+  readonly step: number;
+  readonly steps: number;
+  readonly timestep: number;
+  /** Wall time of the step on this rank (ms). */
+  readonly stepMs: number;
+  /** Time in session runs and readbacks (ms; with ranks sharing one runner, includes queueing behind them). */
+  readonly computeMs: number;
+  /** Time spent waiting for peers' data inside the collective (ms). */
+  readonly networkWaitMs: number;
+  readonly bytesSent: number;
+  readonly bytesReceived: number;
+  /** x0 prediction of a few frames of the clip, decoded to RGB. */
+  readonly preview: { readonly globalFrames: readonly number[]; readonly rgb: RgbFrames };
+}
+
+export interface DenoiseOptions {
+  /** 'segmented' (default): the clip through the segment plan with exchanges; 'whole': plan.whole, one rank, whole video. */
+  readonly graph?: 'segmented' | 'whole';
+  /** Resume from a checkpoint of this rank's clip (job-state.ts). */
+  readonly resume?: ClipState;
+  /** Stop after this many steps in total (the returned state can be resumed); default all. */
+  readonly stopAfterStep?: number;
+  readonly previewMaxFrames?: number;
+  readonly onProgress?: (progress: StepProgress) => void;
+  /** The checkpoint after every step (serialisable; keep the latest). */
+  readonly onCheckpoint?: (state: ClipState) => void;
+  readonly signal?: AbortSignal;
+}
+
+export interface ClipResult {
+  readonly rank: number;
+  readonly range: FrameRange;
+  /** Final latents of the clip, frame-major [F, C, H, W] (or the state's, if stopped early). */
+  readonly latents: Float32Array;
+  /** Decoded RGB frames of the clip (null if stopped early). */
+  readonly frames: RgbFrames | null;
+  /** Checkpoint at the end (nextStep = steps when done). */
+  readonly state: ClipState;
+}
+
+export async function denoise(model: EngineModel, job: JobParams, collective: Collective | null, options: DenoiseOptions = {}): Promise<ClipResult> {
+  const graph = options.graph ?? 'segmented';
+  const rank = collective?.rank ?? 0;
+  const worldSize = collective?.worldSize ?? 1;
+  const mode = job.exchangeMode ?? 'exact';
+  const { channels: C, height: H, width: W } = model.geometry;
+  const perFrame = C * H * W;
+
+  // 0. Validate the job (names the argument, its value and the rule).
+  checkJob(job);
+  check(graph === 'segmented' || graph === 'whole', EngineError, 'denoise', 'options.graph', graph, "'segmented' or 'whole'");
+  if (graph === 'whole') {
+    check(worldSize === 1, EngineError, 'denoise', 'worldSize', worldSize, "1 with graph 'whole' (one rank renders the whole video)");
+    check(model.whole !== null, EngineError, 'denoise', 'model.whole', null, "loaded (loadEngineModel graphs: ['whole'])");
+  } else {
+    check(model.segments !== null, EngineError, 'denoise', 'model.segments', null, "loaded (loadEngineModel graphs: ['segmented'])");
+  }
+
+  // 1. Partition → my clip [start, end) of global frames.
+  const minClip = Math.max(job.dualScope.window, model.plan.tconvHalo, 1);
+  const partition = job.partition ?? partitionFrames(job.totalFrames, worldSize, minClip);
+  validatePartition(partition, job.totalFrames, minClip);
+  check(partition.ranges.length === worldSize, EngineError, 'denoise', 'job.partition.ranges.length', partition.ranges.length, `the world size (${worldSize})`);
+  const range = partition.ranges[rank]!;
+  const F = range.end - range.start;
+  const globalFrames = Array.from({ length: F }, (_, i) => range.start + i);
+
+  // 2. Exchanges and the clip layout they imply ('isolated': the clip as its own video, nothing sent).
+  const fullLayout = clipLayout(range, job.totalFrames, job.dualScope, model.plan.tconvHalo);
+  const exchange = new ClipExchange(collective, mode === 'isolated' ? isolatedLayout(fullLayout) : fullLayout, model.plan, job.jobId, mode);
+
+  // 3. Encode prompts: one text-encoder call per distinct prompt; uncond = "". ehs [2·F, L, D], row b·F + f.
+  const embeddings = new PromptEmbeddingCache((p: string) => model.encodePrompt(p));
+  const uncond = await embeddings.get(UNCOND_PROMPT);
+  const encoderHiddenStates = cfgEncoderHiddenStates(uncond, await embeddings.forRange(job.promptSchedule, range));
+
+  // 4. Timesteps (the scheduler comes back from the checkpoint when resuming).
+  const resume = options.resume;
+  if (resume) checkClipState(resume, job, range, perFrame);
+  const scheduler = resume ? schedulerFromState(resume.scheduler) : createScheduler(job.sampler);
+  if (!resume) scheduler.setTimesteps(job.steps);
+  const timesteps = scheduler.timesteps;
+
+  // 5. Initial latents x_T [F, C, H, W]: frame j's noise is keyed by (seed, initial-latent, 0, j).
+  let latents: Float32Array = resume ? resume.latents.slice() : scale(initialLatent(job.seed, globalFrames, perFrame), scheduler.initNoiseSigma);
+  let nextStep = resume?.nextStep ?? 0;
+  const snapshot = (): ClipState => ({ format: 'vi-clip-state', version: 1, job, range, nextStep, latents: latents.slice(), scheduler: scheduler.getState() });
+
+  // 6. Denoising steps.
+  const lastStep = Math.min(options.stopAfterStep ?? job.steps, job.steps);
+  const previewFrames = previewFrameIndices(F, options.previewMaxFrames ?? 8);
+  for (let i = nextStep; i < lastStep; i++) {
+    if (options.signal?.aborted) throw new EngineError('invalid-argument', `denoise: aborted before step ${i}`);
+    const t = timesteps[i]!;
+    const stepStart = performance.now();
+    const net0 = collective?.stats();
+
+    // 6a. CFG batch: [F, C, H, W] → [C, F, H, W] → [2, C, F, H, W] = [uncond, cond].
+    const sample = cfgBatch(frameMajorToChannelMajor(scheduler.scaleModelInput(latents, t) as Float32Array, F, C, H * W));
+
+    // 6b. UNet call: noise_pred [2, C, F, H, W] (exchanges happen inside, at every exchange point).
+    const values = { sample, timestep: t, fps: job.fps, encoderHiddenStates };
+    const call: UNetCallResult =
+      graph === 'whole'
+        ? await model.whole!.call(wholeCallInputs(model.plan, job.totalFrames, job.dualScope, values))
+        : await model.segments!.call(segmentedCallInputs(model.plan, exchange.layout, values), exchange, i);
+
+    // 6c. Guidance: ε = ε_u + s·(ε_c − ε_u), [C, F, H, W] → [F, C, H, W].
+    const guided = channelMajorToFrameMajor(combineGuidance(call.noisePred, job.guidanceScale), F, C, H * W);
+
+    // 6d. Scheduler step; its noise for frame j at step i is keyed by (seed, sampler-noise, i, j).
+    const noise = scheduler.isStochastic ? samplerNoise(job.seed, i, globalFrames, perFrame) : undefined;
+    const { prevSample, predOriginalSample } = scheduler.step(guided, t, latents, noise);
+    latents = prevSample;
+    nextStep = i + 1;
+
+    // 6e. Report and checkpoint.
+    const net1 = collective?.stats();
+    options.onCheckpoint?.(snapshot());
+    options.onProgress?.({
+      rank, step: i, steps: job.steps, timestep: t,
+      stepMs: performance.now() - stepStart,
+      computeMs: call.computeMs,
+      networkWaitMs: net0 && net1 ? net1.waitMs - net0.waitMs : 0,
+      bytesSent: net0 && net1 ? net1.bytesSent - net0.bytesSent : 0,
+      bytesReceived: net0 && net1 ? net1.bytesReceived - net0.bytesReceived : 0,
+      preview: { globalFrames: previewFrames.map((f) => range.start + f), rgb: decodeLatents(predOriginalSample, model.geometry, previewFrames) },
+    });
+  }
+
+  // 7. Decode the clip: pixel_shuffle → RGB bytes [F, H·f, W·f, 3].
+  const done = nextStep === job.steps;
+  return { rank, range, latents, frames: done ? decodeLatents(latents, model.geometry) : null, state: snapshot() };
+}
+
+/** Renders the whole video on one rank with plan.whole (no segments, no exchanges). */
+export function denoiseWhole(model: EngineModel, job: JobParams, options: Omit<DenoiseOptions, 'graph'> = {}): Promise<ClipResult> {
+  return denoise(model, { ...job, partition: null }, null, { ...options, graph: 'whole' });
+}
+
+// ---------------------------------------------------------------- helpers
+
+function checkJob(job: JobParams): void {
+  const where = 'denoise';
+  check(isUint32(job?.jobId), EngineError, where, 'job.jobId', job?.jobId, 'a uint32');
+  check(isPositiveInteger(job.totalFrames), EngineError, where, 'job.totalFrames', job.totalFrames, 'an integer >= 1');
+  check(isUint32(job.seed), EngineError, where, 'job.seed', job.seed, 'a uint32');
+  check(isPositiveInteger(job.steps) && job.steps <= 1000, EngineError, where, 'job.steps', job.steps, 'an integer in [1, 1000]');
+  check(Number.isFinite(job.guidanceScale), EngineError, where, 'job.guidanceScale', job.guidanceScale, 'a finite number');
+  check(Number.isFinite(job.fps) && job.fps > 0, EngineError, where, 'job.fps', job.fps, 'a number > 0');
+  check(['exact', 'isolated', undefined].includes(job.exchangeMode), EngineError, where, 'job.exchangeMode', job.exchangeMode, "'exact' or 'isolated'");
+  validatePromptSchedule(job.promptSchedule, job.totalFrames);
+  validateDualScopeParams(job.dualScope);
+}
+
+function scale(x: Float32Array, s: number): Float32Array {
+  if (s !== 1) for (let i = 0; i < x.length; i++) x[i] = x[i]! * s;
+  return x;
+}
+
+/** [F, C, P] → [C, F, P] (P = H·W). */
+export function frameMajorToChannelMajor(x: Float32Array, frames: number, channels: number, plane: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let f = 0; f < frames; f++)
+    for (let c = 0; c < channels; c++) out.set(x.subarray((f * channels + c) * plane, (f * channels + c + 1) * plane), (c * frames + f) * plane);
+  return out;
+}
+
+/** [C, F, P] → [F, C, P]. */
+export function channelMajorToFrameMajor(x: Float32Array, frames: number, channels: number, plane: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let c = 0; c < channels; c++)
+    for (let f = 0; f < frames; f++) out.set(x.subarray((c * frames + f) * plane, (c * frames + f + 1) * plane), (f * channels + c) * plane);
+  return out;
+}
