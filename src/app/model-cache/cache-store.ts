@@ -1,0 +1,122 @@
+/**
+ * The IndexedDB layout of the model cache (idb-keyval, database 'vi-models', object store 'blobs').
+ * Names here are on disk in users' browsers: change them only with a new CACHE_SCHEMA.
+ *
+ *   key                                        value
+ *   `model:<name>@<version>`                   CacheEntry: the files stored so far, their sha256,
+ *                                              size and chunk keys (written after the chunks)
+ *   `chunk:<name>@<version>/<path>#<i>`        Blob, ≤ chunkBytes (64 MiB) of file <path>
+ *   `latest:<package url>`                     the manifest JSON last loaded from that url
+ *                                              (lets a page load the model while offline)
+ *
+ * Blobs, not ArrayBuffers: an ephemeral (incognito) context rejects single values above ~127 MiB,
+ * and Blob chunks of ≤ 64 MiB are stored everywhere (ecosystem notes §5, pitfall 22).
+ * Everything here may vanish at any time (eviction): callers treat a missing key as a cache miss.
+ */
+import { createStore, delMany, get, getMany, keys, set, type UseStore } from 'idb-keyval';
+
+export const CACHE_SCHEMA = 1;
+/** Largest Blob stored under one key. */
+export const DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024;
+
+export interface CachedFile {
+  sha256: string;
+  bytes: number;
+  chunkKeys: string[];
+}
+
+export interface CacheEntry {
+  schema: typeof CACHE_SCHEMA;
+  name: string;
+  version: string;
+  files: Record<string, CachedFile>;
+}
+
+let defaultStore: UseStore | undefined;
+/** The shared store (created lazily: createStore opens the database). */
+export function modelStore(): UseStore {
+  defaultStore ??= createStore('vi-models', 'blobs');
+  return defaultStore;
+}
+
+export const entryKey = (name: string, version: string): string => `model:${name}@${version}`;
+export const chunkKey = (name: string, version: string, path: string, index: number): string => `chunk:${name}@${version}/${path}#${index}`;
+export const latestManifestKey = (packageUrl: string): string => `latest:${packageUrl}`;
+
+export async function readEntry(store: UseStore, name: string, version: string): Promise<CacheEntry | undefined> {
+  const entry = await get<CacheEntry>(entryKey(name, version), store);
+  return entry && entry.schema === CACHE_SCHEMA && typeof entry.files === 'object' && entry.files !== null ? entry : undefined;
+}
+
+/** The file's bytes from its chunks, or null if a chunk is missing or not a Blob. */
+export async function readCachedFile(store: UseStore, file: CachedFile): Promise<Uint8Array | null> {
+  const chunks = await getMany<unknown>(file.chunkKeys, store);
+  if (!chunks.every((c): c is Blob => c instanceof Blob)) return null;
+  return new Uint8Array(await new Blob(chunks).arrayBuffer());
+}
+
+/**
+ * Stores a verified file: chunks first, then the entry that points at them, so an entry never
+ * names chunks that were not written (eviction aside).
+ */
+export async function writeCachedFile(
+  store: UseStore,
+  name: string,
+  version: string,
+  path: string,
+  bytes: Uint8Array,
+  sha256: string,
+  chunkBytes: number,
+): Promise<void> {
+  const chunkKeys: string[] = [];
+  for (let i = 0, off = 0; off < bytes.byteLength || i === 0; i++, off += chunkBytes) {
+    const key = chunkKey(name, version, path, i);
+    await set(key, new Blob([bytes.subarray(off, Math.min(off + chunkBytes, bytes.byteLength)) as Uint8Array<ArrayBuffer>]), store);
+    chunkKeys.push(key);
+  }
+  const entry = (await readEntry(store, name, version)) ?? { schema: CACHE_SCHEMA, name, version, files: {} };
+  entry.files[path] = { sha256, bytes: bytes.byteLength, chunkKeys };
+  await set(entryKey(name, version), entry, store);
+}
+
+/** Forgets one file of a cached version (its entry line first, then its chunks). */
+export async function deleteCachedFile(store: UseStore, name: string, version: string, path: string): Promise<void> {
+  const entry = await readEntry(store, name, version);
+  const file = entry?.files[path];
+  if (entry && file) {
+    delete entry.files[path];
+    await set(entryKey(name, version), entry, store);
+  }
+  const stale = (await keys<string>(store)).filter((k) => typeof k === 'string' && k.startsWith(`chunk:${name}@${version}/${path}#`));
+  if (stale.length) await delMany(stale, store);
+}
+
+/** Deletes every cached version of `name` other than `keepVersion`; returns the versions removed. */
+export async function deleteOtherVersions(store: UseStore, name: string, keepVersion: string): Promise<string[]> {
+  const all = await keys<string>(store);
+  const removed = new Set<string>();
+  const doomed: string[] = [];
+  for (const k of all) {
+    if (typeof k !== 'string') continue;
+    const m = /^(?:model|chunk):([^@]+)@([^/]+?)(?:\/.*)?$/.exec(k);
+    if (m && m[1] === name && m[2] !== keepVersion) {
+      doomed.push(k);
+      removed.add(m[2]!);
+    }
+  }
+  // Entries first, so a half-finished cleanup never leaves an entry pointing at deleted chunks.
+  const entries = doomed.filter((k) => k.startsWith('model:'));
+  if (entries.length) await delMany(entries, store);
+  const chunks = doomed.filter((k) => k.startsWith('chunk:'));
+  if (chunks.length) await delMany(chunks, store);
+  return [...removed];
+}
+
+export async function readLatestManifest(store: UseStore, packageUrl: string): Promise<unknown> {
+  return get(latestManifestKey(packageUrl), store);
+}
+
+export async function writeLatestManifest(store: UseStore, packageUrl: string, manifestJson: unknown): Promise<void> {
+  await set(latestManifestKey(packageUrl), manifestJson, store);
+}
+

@@ -1,0 +1,252 @@
+/**
+ * Loads a model package (docs/model-package.md: `manifest.json` plus the files it lists, each with
+ * `bytes` and `sha256`) for ONNX Runtime, from IndexedDB when it is there and intact, else from the
+ * server, verifying every file's sha256 before use and before caching (DESIGN §5).
+ *
+ *   const pkg = await loadModelPackage('/models/vi-tiny/', { onProgress: (p) => bar(p.loadedBytes / p.totalBytes) });
+ *   const unet = await ort.InferenceSession.create(pkg.files.get(pkg.manifest.unet.onnx_whole)!.bytes, opts);
+ *   if (pkg.cache.warnings.length) showNotice(pkg.cache.warnings.join('\n'));
+ *
+ * - Files come back as Uint8Array, which `InferenceSession.create` and `externalData[].data` accept.
+ *   Never hand ORT a Blob (it throws, ecosystem §1.4); for a URL use
+ *   `URL.createObjectURL(new Blob([file.bytes]))`.
+ * - Per file: a cached copy is read and re-hashed; if it does not match (bit rot, a bad write,
+ *   tampering) its entry is deleted and the file is fetched again (`cache.repaired`). A fetched file
+ *   whose size or sha256 differs from the manifest is a ModelCacheError naming the file, the expected
+ *   and the actual value; files verified before it stay cached, nothing else is lost.
+ * - The cache is evictable and optional: any storage failure (QuotaExceededError, IndexedDB
+ *   unavailable or blocked) turns caching off for the rest of the load and is reported in
+ *   `cache.warnings`; the load itself continues from the network.
+ * - manifest.json is always asked of the server (it is small and says which version is current);
+ *   if that fails, the manifest last loaded from the same URL is used from the cache, so a page
+ *   with a cached model works offline.
+ * - After a complete load, cached versions of the same package other than this one are deleted
+ *   (unless `keepOtherVersions`).
+ *
+ * Browser only (fetch, crypto.subtle, IndexedDB, all of which need a secure context).
+ */
+import type { UseStore } from 'idb-keyval';
+import { parseManifest, sha256Hex, type ModelManifest } from '../../model/manifest.js';
+import {
+  DEFAULT_CHUNK_BYTES,
+  deleteCachedFile,
+  deleteOtherVersions,
+  modelStore,
+  readCachedFile,
+  readEntry,
+  readLatestManifest,
+  writeCachedFile,
+  writeLatestManifest,
+} from './cache-store.js';
+import { ModelCacheError } from './model-cache-error.js';
+
+export type FileSource = 'cache' | 'network';
+
+export interface LoadProgress {
+  /** The file being loaded. */
+  file: string;
+  source: FileSource;
+  fileLoadedBytes: number;
+  fileTotalBytes: number;
+  /** Over all files of this load. */
+  loadedBytes: number;
+  totalBytes: number;
+}
+
+export interface LoadedFile {
+  path: string;
+  /** The verified file contents. */
+  bytes: Uint8Array;
+  sha256: string;
+  source: FileSource;
+}
+
+export interface CacheReport {
+  /** False when caching was off from the start (no IndexedDB) or switched off by a storage error. */
+  enabled: boolean;
+  /** Files whose cached copy failed verification, were deleted and re-fetched. */
+  repaired: string[];
+  /** Files written to the cache during this load. */
+  stored: string[];
+  /** Other versions of this package removed from the cache. */
+  removedVersions: string[];
+  /** Human-readable storage problems (quota, IndexedDB errors); the load went on without caching. */
+  warnings: string[];
+}
+
+export interface LoadedModelPackage {
+  manifest: ModelManifest;
+  manifestSource: FileSource;
+  /** Keyed by the path in manifest.files. */
+  files: Map<string, LoadedFile>;
+  cache: CacheReport;
+}
+
+export interface LoadModelOptions {
+  /** Which files to load (paths in manifest.files); default all of them. */
+  files?: readonly string[];
+  onProgress?: (progress: LoadProgress) => void;
+  /** The idb-keyval store; default createStore('vi-models', 'blobs'). `null` disables caching. */
+  store?: UseStore | null;
+  /** Largest Blob per IndexedDB key; default 64 MiB (tests use less). */
+  chunkBytes?: number;
+  keepOtherVersions?: boolean;
+  fetch?: typeof fetch;
+  signal?: AbortSignal;
+}
+
+const VERSION_PATTERN = /^[A-Za-z0-9._+-]{1,64}$/;
+
+/** `packageUrl` is the package directory (with or without a trailing slash), absolute or relative to the page. */
+export async function loadModelPackage(packageUrl: string, options: LoadModelOptions = {}): Promise<LoadedModelPackage> {
+  const fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis);
+  const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+  if (!Number.isInteger(chunkBytes) || chunkBytes < 1 || chunkBytes > DEFAULT_CHUNK_BYTES) {
+    throw new ModelCacheError('invalid-argument', `loadModelPackage: chunkBytes must be an integer in [1, ${DEFAULT_CHUNK_BYTES}], got ${chunkBytes}`);
+  }
+  const base = new URL(packageUrl.endsWith('/') ? packageUrl : `${packageUrl}/`, globalThis.location?.href);
+  const cache: CacheReport = { enabled: true, repaired: [], stored: [], removedVersions: [], warnings: [] };
+  let store: UseStore | null = null;
+  if (options.store !== null) {
+    try {
+      store = options.store ?? modelStore();
+    } catch (e) {
+      cache.warnings.push(`IndexedDB is unavailable (${describe(e)}); loading without a cache`);
+    }
+  }
+  cache.enabled = store !== null;
+  /** Runs a cache operation; on any failure turns caching off and records why. */
+  const cached = async <T>(what: string, op: (s: UseStore) => Promise<T>): Promise<T | undefined> => {
+    if (!store) return undefined;
+    try {
+      return await op(store);
+    } catch (e) {
+      store = null;
+      cache.enabled = false;
+      const quota = e instanceof DOMException && e.name === 'QuotaExceededError';
+      cache.warnings.push(`${quota ? 'storage quota exceeded' : 'cache error'} while ${what} (${describe(e)}); continuing without the cache`);
+      return undefined;
+    }
+  };
+
+  // 1. The manifest: from the server, else the copy last loaded from this URL.
+  const manifestUrl = new URL('manifest.json', base).href;
+  let manifestJson: unknown;
+  let manifestSource: FileSource = 'network';
+  try {
+    const response = await fetchFn(manifestUrl, { cache: 'no-cache', ...(options.signal ? { signal: options.signal } : {}) });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    manifestJson = await response.json();
+  } catch (e) {
+    options.signal?.throwIfAborted();
+    manifestJson = await cached('reading the cached manifest', (s) => readLatestManifest(s, base.href));
+    if (manifestJson === undefined) throw new ModelCacheError('manifest-unavailable', `loadModelPackage: cannot fetch ${manifestUrl} (${describe(e)}) and no cached copy exists`);
+    manifestSource = 'cache';
+  }
+  let manifest: ModelManifest;
+  try {
+    manifest = parseManifest(manifestJson, manifestUrl);
+  } catch (e) {
+    throw new ModelCacheError('bad-manifest', `loadModelPackage: ${describe(e)}`);
+  }
+  const { name, version } = manifest;
+  if (typeof version !== 'string' || !VERSION_PATTERN.test(version)) {
+    throw new ModelCacheError('bad-manifest', `loadModelPackage: ${manifestUrl}: version ${JSON.stringify(version)} must be 1..64 characters of [A-Za-z0-9._+-]`);
+  }
+  const paths = options.files ?? Object.keys(manifest.files);
+  for (const p of paths) {
+    if (!(p in manifest.files)) throw new ModelCacheError('invalid-argument', `loadModelPackage: '${p}' is not a file of ${name}@${version}`, p);
+  }
+  const totalBytes = paths.reduce((sum, p) => sum + manifest.files[p]!.bytes, 0);
+  let doneBytes = 0;
+  const report = (file: string, source: FileSource, fileLoadedBytes: number): void =>
+    options.onProgress?.({ file, source, fileLoadedBytes, fileTotalBytes: manifest.files[file]!.bytes, loadedBytes: doneBytes + fileLoadedBytes, totalBytes });
+
+  // 2. Each file: the cache if intact, else the network; verify; cache what came from the network.
+  const entry = await cached('reading the cache entry', (s) => readEntry(s, name, version));
+  const files = new Map<string, LoadedFile>();
+  for (const path of paths) {
+    options.signal?.throwIfAborted();
+    const want = manifest.files[path]!;
+    let loaded: LoadedFile | undefined;
+    const hit = entry?.files[path];
+    if (hit && hit.sha256 === want.sha256 && hit.bytes === want.bytes) {
+      const bytes = await cached(`reading ${path}`, (s) => readCachedFile(s, hit));
+      if (bytes) {
+        const actual = bytes.byteLength === want.bytes ? await sha256Hex(bytes) : `(${bytes.byteLength} bytes)`;
+        if (actual === want.sha256) {
+          loaded = { path, bytes, sha256: actual, source: 'cache' };
+          report(path, 'cache', bytes.byteLength);
+        } else {
+          cache.repaired.push(path);
+        }
+      }
+    }
+    if (!loaded) {
+      // Drop whatever is cached under this path (corrupt, incomplete or stale) before re-fetching.
+      if (hit) await cached(`deleting the cached ${path}`, (s) => deleteCachedFile(s, name, version, path));
+      const bytes = await fetchFile(fetchFn, new URL(path, base).href, path, want.bytes, (n) => report(path, 'network', n), options.signal);
+      const actual = await sha256Hex(bytes);
+      if (actual !== want.sha256) {
+        throw new ModelCacheError('bad-file-hash', `loadModelPackage: ${name}@${version}/${path}: sha256 mismatch: the manifest says ${want.sha256}, the server sent ${actual}`, path);
+      }
+      loaded = { path, bytes, sha256: actual, source: 'network' };
+      const stored = await cached(`storing ${path} (${bytes.byteLength} bytes)`, async (s) => {
+        await writeCachedFile(s, name, version, path, bytes, actual, chunkBytes);
+        return true;
+      });
+      if (stored) cache.stored.push(path);
+    }
+    files.set(path, loaded);
+    doneBytes += want.bytes;
+  }
+
+  // 3. Remember the manifest for offline loads; drop other versions of this package.
+  if (manifestSource === 'network') await cached('storing the manifest', (s) => writeLatestManifest(s, base.href, manifestJson));
+  if (!options.keepOtherVersions) {
+    cache.removedVersions = (await cached('removing other versions', (s) => deleteOtherVersions(s, name, version))) ?? [];
+  }
+  return { manifest, manifestSource, files, cache };
+}
+
+/** Fetches a file into exactly `expectedBytes` bytes, reporting progress; refuses any other length. */
+async function fetchFile(
+  fetchFn: typeof fetch,
+  url: string,
+  path: string,
+  expectedBytes: number,
+  onBytes: (loaded: number) => void,
+  signal: AbortSignal | undefined,
+): Promise<Uint8Array> {
+  let response: Response;
+  try {
+    response = await fetchFn(url, signal ? { signal } : {});
+  } catch (e) {
+    signal?.throwIfAborted();
+    throw new ModelCacheError('file-unavailable', `loadModelPackage: cannot fetch ${path} from ${url}: ${describe(e)}`, path);
+  }
+  if (!response.ok || !response.body) throw new ModelCacheError('file-unavailable', `loadModelPackage: ${url} answered HTTP ${response.status}`, path);
+  const out = new Uint8Array(expectedBytes);
+  const reader = response.body.getReader();
+  let loaded = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (loaded + value.byteLength > expectedBytes) {
+      await reader.cancel();
+      throw new ModelCacheError('bad-file-size', `loadModelPackage: ${path}: the server sent more than the ${expectedBytes} bytes the manifest lists`, path);
+    }
+    out.set(value, loaded);
+    loaded += value.byteLength;
+    onBytes(loaded);
+  }
+  if (loaded !== expectedBytes) {
+    throw new ModelCacheError('bad-file-size', `loadModelPackage: ${path}: the server sent ${loaded} bytes, the manifest lists ${expectedBytes}`, path);
+  }
+  if (expectedBytes === 0) onBytes(0);
+  return out;
+}
+
+function describe(e: unknown): string {
+  return e instanceof Error ? `${e.name === 'Error' ? '' : `${e.name}: `}${e.message}` : String(e);
+}
