@@ -191,3 +191,36 @@ test('a full disk (QuotaExceededError) is reported and the load continues uncach
     await context.close();
   }
 });
+
+test('offline: without manifest.json on the server the cached manifest and files are used', async () => {
+  const { context, page } = await openProfile();
+  try {
+    server.removeFile(`${GOOD}manifest.json`);
+    const { result, fileRequests } = await load(page, GOOD);
+    expect((result as LoadSummary).manifestSource).toBe('cache');
+    expect(sources(result)).toEqual(Object.fromEntries(allFiles.map((p) => [p, 'cache'])));
+    expect(fileRequests).toEqual([]);
+    const never = await load(page, '/models/never-loaded/');
+    expect((never.result as { code?: string }).code).toBe('manifest-unavailable');
+  } finally {
+    server.setFile(`${GOOD}manifest.json`, JSON.stringify(good.manifest), 'application/json');
+    await context.close();
+  }
+});
+
+test('a new version of a package replaces the cached old one', async () => {
+  const { context, page } = await openProfile();
+  try {
+    const v2 = fakePackage('fake-model', '2.0.0');
+    servePackage(server, GOOD, v2);
+    const { result } = await load(page, GOOD);
+    expect(sources(result)).toEqual(Object.fromEntries(allFiles.map((p) => [p, 'network'])));
+    expect((result as LoadSummary).cache.removedVersions).toEqual(['1.0.0']);
+    const keys = await page.evaluate(() => window.modelCacheHarness.cacheKeys());
+    expect(keys.some((k) => k.includes('fake-model@1.0.0'))).toBe(false);
+    expect(keys).toContain('model:fake-model@2.0.0');
+    expect(keys).toContain('model:fake-bad@1.0.0');
+  } finally {
+    await context.close();
+  }
+});

@@ -14,6 +14,8 @@ export interface TestServer {
   requests: string[];
   /** Add or replace a served file. */
   setFile(path: string, body: Uint8Array | string, contentType?: string): void;
+  /** Stop serving a file (it answers 404). */
+  removeFile(path: string): void;
   close(): Promise<void>;
 }
 
@@ -46,6 +48,7 @@ export async function startTestServer(harnessJs: string): Promise<TestServer> {
     url: `http://localhost:${port}`,
     requests,
     setFile,
+    removeFile: (path) => void files.delete(path),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
