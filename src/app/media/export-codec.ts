@@ -101,10 +101,11 @@ export function encoderConfigFor(s: EncoderSettings): VideoEncoderConfig {
  * The codec for a job's export: the first of `preference` (default avc, vp9, vp8) whose encoder
  * config at this size and rate the browser supports. Call on the host; every worker must be able
  * to encode it too (a worker whose browser cannot gets 'unsupported-codec' from encodeClip).
+ * `size` is the scaled export size; the default is the embedded model's 32×32 ×8 at 8 fps.
  * Throws MediaExportError('unsupported-codec') listing what was tried.
  */
 export async function chooseExportCodec(
-  size: { width: number; height: number; fps: number },
+  size: { width: number; height: number; fps: number } = { width: 256, height: 256, fps: 8 },
   preference: readonly ExportCodec[] = EXPORT_CODECS,
 ): Promise<ExportCodec> {
   if (typeof VideoEncoder === 'undefined') {
