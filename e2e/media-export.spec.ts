@@ -33,11 +33,13 @@ const BASE = { frames: 48, fps: 8, scale: 8 };
 test('three clips from three encoders mux into one 48-frame file that decodes at ≥ 35 dB', async ({ page }) => {
   const r = await runHarness(page, { ...BASE, clipSizes: [16, 16, 16] });
   expect(r.muxedFrames).toBe(48);
+  if (r.codec === 'avc') expect(r.distinctParameterSets).toHaveLength(1); // separate encoders, same SPS/PPS → 'avc1'
   expect(r.decodedFrames).toBe(48);
   expect([r.decodedWidth, r.decodedHeight]).toEqual([256, 256]);
   expect(r.timestampsOk).toBe(true);
   expect(r.psnrMin).toBeGreaterThanOrEqual(35);
   expect(r.mimeType).toBe(r.codec === 'avc' ? 'video/mp4' : 'video/webm');
+  expect(r.videoElement).toEqual({ duration: 6, width: 256, height: 256 });
 });
 
 test('one clip gives the same frame count', async ({ page }) => {
@@ -51,13 +53,16 @@ for (const codec of ['vp9', 'vp8'] as const) {
     const r = await runHarness(page, { ...BASE, codec, clipSizes: [16, 16, 16] });
     expect(r.mimeType).toBe('video/webm');
     expect(r.decodedFrames).toBe(48);
+    expect(r.videoElement).toEqual({ duration: 6, width: 256, height: 256 });
     expect(r.psnrMin).toBeGreaterThanOrEqual(35);
   });
 }
 
 test('H.264 clips with different parameter sets (other encoders) mux as avc3 and still decode', async ({ page }) => {
   const r = await runHarness(page, { ...BASE, codec: 'avc', clipSizes: [16, 16, 16], codecStrings: [undefined, 'avc1.4d0015', undefined] });
+  expect(r.distinctParameterSets).toHaveLength(2);
   expect(r.codecString.startsWith('avc3')).toBe(true);
   expect(r.decodedFrames).toBe(48);
+  expect(r.videoElement).toEqual({ duration: 6, width: 256, height: 256 });
   expect(r.psnrMin).toBeGreaterThanOrEqual(35);
 });

@@ -11,6 +11,7 @@ import type { ExportCodec } from '../../src/app/media/encoded-clip.js';
 import { chooseExportCodec } from '../../src/app/media/export-codec.js';
 import { upscaleNearest } from '../../src/app/media/frame-scale.js';
 import { muxClips } from '../../src/app/media/video-muxer.js';
+import { parameterSetsKey } from '../../src/app/media/h264-parameter-sets.js';
 
 const SIDE = 32;
 
@@ -56,6 +57,8 @@ export interface RunResult {
   fileBytes: number;
   wireBytes: number[];
   clipCodecStrings: string[];
+  /** H.264: the clips' in-band SPS/PPS (hex), one entry per distinct set. */
+  distinctParameterSets: string[];
   muxedFrames: number;
   decodedFrames: number;
   decodedWidth: number;
@@ -63,6 +66,23 @@ export interface RunResult {
   timestampsOk: boolean;
   psnrMin: number;
   psnrMean: number;
+  /** What a <video> element makes of the file (the user's player, not mediabunny's demuxer). */
+  videoElement: { duration: number; width: number; height: number } | { error: string };
+}
+
+async function probeWithVideoElement(blob: Blob): Promise<RunResult['videoElement']> {
+  const url = URL.createObjectURL(blob);
+  const video = document.createElement('video');
+  video.muted = true;
+  try {
+    return await new Promise((resolve) => {
+      video.onloadedmetadata = () => resolve({ duration: video.duration, width: video.videoWidth, height: video.videoHeight });
+      video.onerror = () => resolve({ error: video.error?.message || `media error ${video.error?.code}` });
+      video.src = url;
+    });
+  } finally {
+    URL.revokeObjectURL(url);
+  }
 }
 
 function psnrRgb(a: Uint8ClampedArray, b: Uint8ClampedArray): number {
@@ -130,6 +150,7 @@ async function run(options: RunOptions): Promise<RunResult> {
     fileBytes: video.blob.size,
     wireBytes: wire.map((b) => b.byteLength),
     clipCodecStrings: clips.map((c) => c.codecString),
+    distinctParameterSets: codec === 'avc' ? [...new Set(clips.map((c) => parameterSetsKey(c.chunks[0]!.data)))] : [],
     muxedFrames: video.frames,
     decodedFrames: psnrs.length,
     decodedWidth: track.displayWidth,
@@ -137,6 +158,7 @@ async function run(options: RunOptions): Promise<RunResult> {
     timestampsOk,
     psnrMin: Math.min(...psnrs),
     psnrMean: psnrs.reduce((s, p) => s + p, 0) / psnrs.length,
+    videoElement: await probeWithVideoElement(video.blob),
   };
 }
 
