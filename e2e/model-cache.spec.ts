@@ -208,9 +208,10 @@ test('offline: without manifest.json on the server the cached manifest and files
   }
 });
 
-test('a new version of a package replaces the cached old one', async () => {
+test('a new version of a package replaces the cached old one; orphan chunks are swept', async () => {
   const { context, page } = await openProfile();
   try {
+    await page.evaluate(() => window.modelCacheHarness.addOrphanChunk('chunk:fake-model@2.0.0/unet_whole.onnx#9'));
     const v2 = fakePackage('fake-model', '2.0.0');
     servePackage(server, GOOD, v2);
     const { result } = await load(page, GOOD);
@@ -218,6 +219,8 @@ test('a new version of a package replaces the cached old one', async () => {
     expect((result as LoadSummary).cache.removedVersions).toEqual(['1.0.0']);
     const keys = await page.evaluate(() => window.modelCacheHarness.cacheKeys());
     expect(keys.some((k) => k.includes('fake-model@1.0.0'))).toBe(false);
+    expect(keys).not.toContain('chunk:fake-model@2.0.0/unet_whole.onnx#9');
+    expect(keys.filter((k) => k.startsWith('chunk:fake-model@2.0.0/unet_whole.onnx#'))).toHaveLength(5);
     expect(keys).toContain('model:fake-model@2.0.0');
     expect(keys).toContain('model:fake-bad@1.0.0');
   } finally {

@@ -63,13 +63,18 @@ async function corruptChunk(name: string, version: string, path: string, index: 
   return file.chunkKeys.length;
 }
 
+/** Stores a chunk no entry references, as a write interrupted by a crash leaves behind. */
+async function addOrphanChunk(key: string): Promise<void> {
+  await set(key, new Blob([new Uint8Array(16)]), realStore());
+}
+
 async function cacheKeys(): Promise<string[]> {
   return (await keys<string>(realStore())).map(String).sort();
 }
 
 declare global {
   interface Window {
-    modelCacheHarness: { load: typeof load; corruptChunk: typeof corruptChunk; cacheKeys: typeof cacheKeys };
+    modelCacheHarness: { load: typeof load; corruptChunk: typeof corruptChunk; addOrphanChunk: typeof addOrphanChunk; cacheKeys: typeof cacheKeys };
   }
 }
-window.modelCacheHarness = { load, corruptChunk, cacheKeys };
+window.modelCacheHarness = { load, corruptChunk, addOrphanChunk, cacheKeys };

@@ -69,10 +69,16 @@ export async function writeCachedFile(
   chunkBytes: number,
 ): Promise<void> {
   const chunkKeys: string[] = [];
-  for (let i = 0, off = 0; off < bytes.byteLength || i === 0; i++, off += chunkBytes) {
-    const key = chunkKey(name, version, path, i);
-    await set(key, new Blob([bytes.subarray(off, Math.min(off + chunkBytes, bytes.byteLength)) as Uint8Array<ArrayBuffer>]), store);
-    chunkKeys.push(key);
+  try {
+    for (let i = 0, off = 0; off < bytes.byteLength || i === 0; i++, off += chunkBytes) {
+      const key = chunkKey(name, version, path, i);
+      chunkKeys.push(key);
+      await set(key, new Blob([bytes.subarray(off, Math.min(off + chunkBytes, bytes.byteLength)) as Uint8Array<ArrayBuffer>]), store);
+    }
+  } catch (e) {
+    // Do not leave unreferenced chunks taking quota (best effort: the store may be what failed).
+    await delMany(chunkKeys, store).catch(() => undefined);
+    throw e;
   }
   const entry = (await readEntry(store, name, version)) ?? { schema: CACHE_SCHEMA, name, version, files: {} };
   entry.files[path] = { sha256, bytes: bytes.byteLength, chunkKeys };
@@ -91,17 +97,28 @@ export async function deleteCachedFile(store: UseStore, name: string, version: s
   if (stale.length) await delMany(stale, store);
 }
 
-/** Deletes every cached version of `name` other than `keepVersion`; returns the versions removed. */
-export async function deleteOtherVersions(store: UseStore, name: string, keepVersion: string): Promise<string[]> {
+/**
+ * Deletes any chunk of `keepVersion` that its entry does not reference (left by a write that failed
+ * half-way, e.g. on quota) and, if `removeOtherVersions`, every other cached version of `name`.
+ * Returns the versions removed. (A tab that is writing the same version at that moment can lose
+ * chunks it has not yet referenced; its next load then finds them missing and re-fetches.)
+ */
+export async function pruneCache(store: UseStore, name: string, keepVersion: string, removeOtherVersions: boolean): Promise<string[]> {
   const all = await keys<string>(store);
+  const entry = await readEntry(store, name, keepVersion);
+  const referenced = new Set(Object.values(entry?.files ?? {}).flatMap((f) => f.chunkKeys));
   const removed = new Set<string>();
   const doomed: string[] = [];
   for (const k of all) {
     if (typeof k !== 'string') continue;
-    const m = /^(?:model|chunk):([^@]+)@([^/]+?)(?:\/.*)?$/.exec(k);
-    if (m && m[1] === name && m[2] !== keepVersion) {
+    const m = /^(model|chunk):([^@]+)@([^/]+?)(?:\/.*)?$/.exec(k);
+    if (!m || m[2] !== name) continue;
+    if (m[3] !== keepVersion) {
+      if (!removeOtherVersions) continue;
       doomed.push(k);
-      removed.add(m[2]!);
+      removed.add(m[3]!);
+    } else if (m[1] === 'chunk' && !referenced.has(k)) {
+      doomed.push(k);
     }
   }
   // Entries first, so a half-finished cleanup never leaves an entry pointing at deleted chunks.

@@ -20,8 +20,10 @@
  * - manifest.json is always asked of the server (it is small and says which version is current);
  *   if that fails, the manifest last loaded from the same URL is used from the cache, so a page
  *   with a cached model works offline.
+ * - Files are fetched with `cache: 'no-store'` while IndexedDB caching is on, so they are not kept
+ *   twice on disk; a file may have at most MAX_FILE_BYTES (2 GiB).
  * - After a complete load, cached versions of the same package other than this one are deleted
- *   (unless `keepOtherVersions`).
+ *   (unless `keepOtherVersions`), and so are chunks of this version that no entry references.
  *
  * Browser only (fetch, crypto.subtle, IndexedDB, all of which need a secure context).
  */
@@ -30,8 +32,8 @@ import { parseManifest, sha256Hex, type ModelManifest } from '../../model/manife
 import {
   DEFAULT_CHUNK_BYTES,
   deleteCachedFile,
-  deleteOtherVersions,
   modelStore,
+  pruneCache,
   readCachedFile,
   readEntry,
   readLatestManifest,
@@ -96,6 +98,11 @@ export interface LoadModelOptions {
 }
 
 const VERSION_PATTERN = /^[A-Za-z0-9._+-]{1,64}$/;
+/**
+ * Largest file the loader takes: ORT reads a model or external-data file into one ArrayBuffer and
+ * the wasm heap is 4 GiB (ecosystem §1.4), so packages split weights into files under 2 GiB.
+ */
+export const MAX_FILE_BYTES = 2 ** 31;
 
 /** `packageUrl` is the package directory (with or without a trailing slash), absolute or relative to the page. */
 export async function loadModelPackage(packageUrl: string, options: LoadModelOptions = {}): Promise<LoadedModelPackage> {
@@ -157,6 +164,11 @@ export async function loadModelPackage(packageUrl: string, options: LoadModelOpt
   for (const p of paths) {
     if (!(p in manifest.files)) throw new ModelCacheError('invalid-argument', `loadModelPackage: '${p}' is not a file of ${name}@${version}`, p);
   }
+  for (const p of paths) {
+    if (manifest.files[p]!.bytes > MAX_FILE_BYTES) {
+      throw new ModelCacheError('bad-manifest', `loadModelPackage: ${name}@${version}/${p} is ${manifest.files[p]!.bytes} bytes, more than the ${MAX_FILE_BYTES} a file may have`, p);
+    }
+  }
   const totalBytes = paths.reduce((sum, p) => sum + manifest.files[p]!.bytes, 0);
   let doneBytes = 0;
   const report = (file: string, source: FileSource, fileLoadedBytes: number): void =>
@@ -185,7 +197,9 @@ export async function loadModelPackage(packageUrl: string, options: LoadModelOpt
     if (!loaded) {
       // Drop whatever is cached under this path (corrupt, incomplete or stale) before re-fetching.
       if (hit) await cached(`deleting the cached ${path}`, (s) => deleteCachedFile(s, name, version, path));
-      const bytes = await fetchFile(fetchFn, new URL(path, base).href, path, want.bytes, (n) => report(path, 'network', n), options.signal);
+      // While IndexedDB holds the files, keep them out of the HTTP cache too (no second copy on disk).
+      const init: RequestInit = { ...(store ? { cache: 'no-store' as const } : {}), ...(options.signal ? { signal: options.signal } : {}) };
+      const bytes = await fetchFile(fetchFn, new URL(path, base).href, path, want.bytes, (n) => report(path, 'network', n), init);
       const actual = await sha256Hex(bytes);
       if (actual !== want.sha256) {
         throw new ModelCacheError('bad-file-hash', `loadModelPackage: ${name}@${version}/${path}: sha256 mismatch: the manifest says ${want.sha256}, the server sent ${actual}`, path);
@@ -203,9 +217,7 @@ export async function loadModelPackage(packageUrl: string, options: LoadModelOpt
 
   // 3. Remember the manifest for offline loads; drop other versions of this package.
   if (manifestSource === 'network') await cached('storing the manifest', (s) => writeLatestManifest(s, base.href, manifestJson));
-  if (!options.keepOtherVersions) {
-    cache.removedVersions = (await cached('removing other versions', (s) => deleteOtherVersions(s, name, version))) ?? [];
-  }
+  cache.removedVersions = (await cached('pruning the cache', (s) => pruneCache(s, name, version, !options.keepOtherVersions))) ?? [];
   return { manifest, manifestSource, files, cache };
 }
 
@@ -216,13 +228,13 @@ async function fetchFile(
   path: string,
   expectedBytes: number,
   onBytes: (loaded: number) => void,
-  signal: AbortSignal | undefined,
+  init: RequestInit,
 ): Promise<Uint8Array> {
   let response: Response;
   try {
-    response = await fetchFn(url, signal ? { signal } : {});
+    response = await fetchFn(url, init);
   } catch (e) {
-    signal?.throwIfAborted();
+    init.signal?.throwIfAborted();
     throw new ModelCacheError('file-unavailable', `loadModelPackage: cannot fetch ${path} from ${url}: ${describe(e)}`, path);
   }
   if (!response.ok || !response.body) throw new ModelCacheError('file-unavailable', `loadModelPackage: ${url} answered HTTP ${response.status}`, path);
