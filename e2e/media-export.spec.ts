@@ -32,6 +32,7 @@ const BASE = { frames: 48, fps: 8, scale: 8 };
 
 test('three clips from three encoders mux into one 48-frame file that decodes at ≥ 35 dB', async ({ page }) => {
   const r = await runHarness(page, { ...BASE, clipSizes: [16, 16, 16] });
+  expect(r.codec).toBe(r.encodable[0]); // chooseExportCodec: the first encodable of avc, vp9, vp8
   expect(r.muxedFrames).toBe(48);
   if (r.codec === 'avc') expect(r.distinctParameterSets).toHaveLength(1); // separate encoders, same SPS/PPS → 'avc1'
   expect(r.decodedFrames).toBe(48);

@@ -8,7 +8,7 @@ import { ALL_FORMATS, BufferSource, Input, VideoSampleSink } from 'mediabunny';
 import { encodeClip } from '../../src/app/media/clip-encoder.js';
 import { parseEncodedClip, serializeEncodedClip } from '../../src/app/media/encoded-clip-codec.js';
 import type { ExportCodec } from '../../src/app/media/encoded-clip.js';
-import { chooseExportCodec } from '../../src/app/media/export-codec.js';
+import { chooseExportCodec, listEncodableExportCodecs } from '../../src/app/media/export-codec.js';
 import { upscaleNearest } from '../../src/app/media/frame-scale.js';
 import { muxClips } from '../../src/app/media/video-muxer.js';
 import { parameterSetsKey } from '../../src/app/media/h264-parameter-sets.js';
@@ -51,6 +51,8 @@ export interface RunOptions {
 }
 
 export interface RunResult {
+  /** What this browser can encode at the export size (listEncodableExportCodecs). */
+  encodable: ExportCodec[];
   codec: ExportCodec;
   codecString: string;
   mimeType: string;
@@ -144,6 +146,7 @@ async function run(options: RunOptions): Promise<RunResult> {
     psnrs.push(psnrRgb(decoded, expected));
   }
   return {
+    encodable: (await listEncodableExportCodecs({ width: outSide, height: outSide, fps })).codecs,
     codec,
     codecString: video.codecString,
     mimeType: video.mimeType,

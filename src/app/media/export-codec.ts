@@ -97,30 +97,50 @@ export function encoderConfigFor(s: EncoderSettings): VideoEncoderConfig {
   return config;
 }
 
+const DEFAULT_EXPORT_SIZE = { width: 256, height: 256, fps: 8 };
+
 /**
- * The codec for a job's export: the first of `preference` (default avc, vp9, vp8) whose encoder
- * config at this size and rate the browser supports. Call on the host; every worker must be able
- * to encode it too (a worker whose browser cannot gets 'unsupported-codec' from encodeClip).
- * `size` is the scaled export size; the default is the embedded model's 32×32 ×8 at 8 fps.
- * Throws MediaExportError('unsupported-codec') listing what was tried.
+ * The export codecs this browser can encode at a size and rate, in `preference` order (default
+ * avc, vp9, vp8), with the reason for each one it cannot. A worker reports `codecs` to the host,
+ * so the host can pick one that every worker can encode (`chooseExportCodec(size, intersection)`).
  */
-export async function chooseExportCodec(
-  size: { width: number; height: number; fps: number } = { width: 256, height: 256, fps: 8 },
+export async function listEncodableExportCodecs(
+  size: { width: number; height: number; fps: number } = DEFAULT_EXPORT_SIZE,
   preference: readonly ExportCodec[] = EXPORT_CODECS,
-): Promise<ExportCodec> {
+): Promise<{ codecs: ExportCodec[]; rejected: string[] }> {
   if (typeof VideoEncoder === 'undefined') {
-    throw new MediaExportError('unsupported-codec', 'chooseExportCodec: WebCodecs VideoEncoder is not available (an insecure http:// origin has none; use https or localhost)');
+    return { codecs: [], rejected: ['WebCodecs VideoEncoder is not available (an insecure http:// origin has none; use https or localhost)'] };
   }
-  const tried: string[] = [];
+  const codecs: ExportCodec[] = [];
+  const rejected: string[] = [];
   for (const codec of preference) {
     const config = encoderConfigFor({ codec, ...size });
     try {
       const support = await VideoEncoder.isConfigSupported(config);
-      if (support.supported) return codec;
-      tried.push(`${codec} (${config.codec}): not supported`);
+      if (support.supported) codecs.push(codec);
+      else rejected.push(`${codec} (${config.codec}): not supported`);
     } catch (e) {
-      tried.push(`${codec} (${config.codec}): ${(e as Error).message}`);
+      rejected.push(`${codec} (${config.codec}): ${(e as Error).message}`);
     }
   }
-  throw new MediaExportError('unsupported-codec', `chooseExportCodec: no codec can encode ${size.width}×${size.height} at ${size.fps} fps; tried ${tried.join('; ')}`);
+  return { codecs, rejected };
+}
+
+/**
+ * The codec for a job's export: the first of `preference` (default avc, vp9, vp8; pass the
+ * intersection of the workers' `listEncodableExportCodecs` results) that this browser can encode at
+ * this size and rate. Call on the host and send the result to every worker.
+ * `size` is the scaled export size; the default is the embedded model's 32×32 ×8 at 8 fps.
+ * Throws MediaExportError('unsupported-codec') listing what was tried.
+ */
+export async function chooseExportCodec(
+  size: { width: number; height: number; fps: number } = DEFAULT_EXPORT_SIZE,
+  preference: readonly ExportCodec[] = EXPORT_CODECS,
+): Promise<ExportCodec> {
+  const { codecs, rejected } = await listEncodableExportCodecs(size, preference);
+  if (codecs.length > 0) return codecs[0]!;
+  throw new MediaExportError(
+    'unsupported-codec',
+    `chooseExportCodec: no codec can encode ${size.width}×${size.height} at ${size.fps} fps; tried ${preference.length ? preference.join(', ') : 'none'}${rejected.length ? `: ${rejected.join('; ')}` : ''}`,
+  );
 }
