@@ -49,6 +49,12 @@ test('one clip gives the same frame count', async ({ page }) => {
   expect(r.psnrMin).toBeGreaterThanOrEqual(35);
 });
 
+test('worst-case content (random model pixels every frame) still decodes at ≥ 35 dB at the default bitrate', async ({ page }) => {
+  const r = await runHarness(page, { ...BASE, pattern: 'noise', clipSizes: [16, 16, 16] });
+  expect(r.decodedFrames).toBe(48);
+  expect(r.psnrMin).toBeGreaterThanOrEqual(35);
+});
+
 for (const codec of ['vp9', 'vp8'] as const) {
   test(`WebM fallback ${codec}: three clips decode to 48 frames at ≥ 35 dB`, async ({ page }) => {
     const r = await runHarness(page, { ...BASE, codec, clipSizes: [16, 16, 16] });

@@ -40,7 +40,21 @@ function syntheticFrame(t: number): Uint8ClampedArray {
   return rgba;
 }
 
+/** Frame t of the worst case for the codecs: every model pixel an independent random colour. */
+function noiseFrame(t: number): Uint8ClampedArray {
+  const rgba = new Uint8ClampedArray(SIDE * SIDE * 4);
+  let state = (t + 1) * 2654435761;
+  for (let i = 0; i < rgba.length; i++) {
+    state = (state * 1103515245 + 12345) >>> 0;
+    rgba[i] = i % 4 === 3 ? 255 : state >>> 24;
+  }
+  return rgba;
+}
+
 export interface RunOptions {
+  /** 'squares' (default): moving squares; 'noise': independent random pixels every frame. */
+  pattern?: 'squares' | 'noise';
+  bitrate?: number;
   codec?: ExportCodec;
   frames: number;
   clipSizes: number[];
@@ -104,7 +118,7 @@ async function run(options: RunOptions): Promise<RunResult> {
   const { frames: total, fps, scale } = options;
   const outSide = SIDE * scale;
   const codec = options.codec ?? (await chooseExportCodec({ width: outSide, height: outSide, fps }));
-  const source = Array.from({ length: total }, (_, t) => syntheticFrame(t));
+  const source = Array.from({ length: total }, (_, t) => (options.pattern === 'noise' ? noiseFrame(t) : syntheticFrame(t)));
 
   // Workers: one encoder per clip, bytes "on the wire".
   const wire: Uint8Array[] = [];
@@ -118,6 +132,7 @@ async function run(options: RunOptions): Promise<RunResult> {
       fps,
       codec,
       firstFrameIndex: start,
+      ...(options.bitrate ? { bitrate: options.bitrate } : {}),
       ...(codecString ? { codecString } : {}),
     });
     wire.push(serializeEncodedClip(clip));
