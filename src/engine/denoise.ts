@@ -40,7 +40,7 @@ export interface StepProgress {
   readonly stepMs: number;
   /** Time in session runs and readbacks (ms; with ranks sharing one runner, includes queueing behind them). */
   readonly computeMs: number;
-  /** Time spent waiting for peers' data inside the collective (ms). */
+  /** Wall time the loop was blocked in exchanges (ms): waiting for peers' data plus assembling it. */
   readonly networkWaitMs: number;
   readonly bytesSent: number;
   readonly bytesReceived: number;
@@ -156,7 +156,7 @@ export async function denoise(model: EngineModel, job: JobParams, collective: Co
       rank, step: i, steps: job.steps, timestep: t,
       stepMs: performance.now() - stepStart,
       computeMs: call.computeMs,
-      networkWaitMs: net0 && net1 ? net1.waitMs - net0.waitMs : 0,
+      networkWaitMs: call.exchangeMs,
       bytesSent: net0 && net1 ? net1.bytesSent - net0.bytesSent : 0,
       bytesReceived: net0 && net1 ? net1.bytesReceived - net0.bytesReceived : 0,
       preview: { globalFrames: previewFrames.map((f) => range.start + f), rgb: decodeLatents(predOriginalSample, model.geometry, previewFrames) },

@@ -1,0 +1,97 @@
+// Seam ablation: what the exchanges buy. Renders the same job twice over in-process ranks,
+//   exact:    every exchange point on (the contract, DESIGN §1);
+//   isolated: no exchanges — each clip rendered alone, as if it were an independent video
+//             (same per-frame noise and prompts, so the exchanges are the only difference),
+// and prints the seam score = mean |frame difference| across clip borders ÷ the same inside clips
+// (frame difference = mean absolute difference of consecutive decoded RGB frames, 0..255).
+// Without exchanges the borders jump (score clearly above 1); with them a border is like any frame.
+//
+//   npx tsx scripts/seam-ablation.ts [--model public/models/vi-shapes-tiny] [--frames 64] [--ranks 4]
+//        [--steps 10] [--seeds 0,1,2] [--prompt "a red circle moving right on a black background"]
+import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { denoise, type ClipResult } from '../src/engine/denoise.js';
+import { loadEngineModel } from '../src/engine/engine-model.js';
+import type { JobParams } from '../src/engine/job-state.js';
+import { partitionFrames } from '../src/engine/partition.js';
+import { SessionRunner, type OrtModule } from '../src/engine/session-runner.js';
+import { createInProcessCollectives } from '../src/net/in-process-collective.js';
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0) return fallback;
+  const v = process.argv[i + 1];
+  if (v === undefined || v.startsWith('--')) throw new Error(`--${name} needs a value`);
+  return v;
+}
+
+function positiveInt(name: string, fallback: number): number {
+  const raw = arg(name, String(fallback));
+  const v = Number(raw);
+  if (!Number.isSafeInteger(v) || v < 1) throw new Error(`--${name} ${JSON.stringify(raw)}: must be an integer >= 1`);
+  return v;
+}
+
+/** Mean |frame f+1 − frame f| over pixels and channels, for every f. */
+function frameDiffs(video: Uint8Array, frames: number): number[] {
+  const size = video.length / frames;
+  const out: number[] = [];
+  for (let f = 0; f + 1 < frames; f++) {
+    let s = 0;
+    for (let i = 0; i < size; i++) s += Math.abs(video[(f + 1) * size + i]! - video[f * size + i]!);
+    out.push(s / size);
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const modelDir = resolve(arg('model', 'public/models/vi-shapes-tiny'));
+  if (!existsSync(join(modelDir, 'manifest.json'))) throw new Error(`--model ${modelDir}: no compiled package (manifest.json missing)`);
+  const frames = positiveInt('frames', 64);
+  const ranks = positiveInt('ranks', 4);
+  const steps = positiveInt('steps', 10);
+  const seeds = arg('seeds', '0,1,2').split(',').map(Number);
+  const prompt = arg('prompt', 'a red circle moving right on a black background');
+
+  const runner = new SessionRunner(ort as unknown as OrtModule, { executionProviders: ['cpu'] });
+  const model = await loadEngineModel(runner, async (p) => new Uint8Array(await readFile(join(modelDir, p))), { graphs: ['segmented'] });
+  const d = model.manifest.defaults;
+  const minClip = Math.max(d.local_window_p, model.plan.tconvHalo);
+  const partition = partitionFrames(frames, ranks, minClip);
+  const borders = new Set(partition.ranges.slice(1).map((r) => r.start - 1)); // diff index f = pair (f, f+1) crossing a border
+
+  console.log(`seam ablation: model ${model.manifest.name}, ${frames} frames, ${ranks} ranks ${partition.ranges.map((r) => `[${r.start},${r.end})`).join(' ')}, ${steps} steps, guidance ${d.guidance}, seeds ${seeds.join(',')}`);
+  console.log(`prompt: ${JSON.stringify(prompt)}\n`);
+  console.log('mode      seed  border |Δ|  inside |Δ|  seam score');
+  const summary: Record<string, number[]> = { exact: [], isolated: [] };
+  for (const seed of seeds) {
+    for (const mode of ['exact', 'isolated'] as const) {
+      const job: JobParams = {
+        jobId: 1, totalFrames: frames, promptSchedule: { entries: [{ fromFrame: 0, prompt }] }, seed, steps, guidanceScale: d.guidance,
+        sampler: { kind: 'dpm-solver++-2m', algorithmType: 'dpmsolver++' },
+        dualScope: { window: d.local_window_p, topK: d.global_top_k, phaseTimestep: d.phase_t, phaseBias: d.phase_bias },
+        fps: model.manifest.frame_rate, partition, exchangeMode: mode,
+      };
+      const cols = createInProcessCollectives(ranks);
+      const results: ClipResult[] = await Promise.all(cols.map((c) => denoise(model, job, c)));
+      const { height: h, width: w } = results[0]!.frames!;
+      const video = new Uint8Array(frames * h * w * 3);
+      for (const r of results) video.set(r.frames!.data, r.range.start * h * w * 3);
+      const diffs = frameDiffs(video, frames);
+      const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+      const border = mean(diffs.filter((_, f) => borders.has(f)));
+      const inside = mean(diffs.filter((_, f) => !borders.has(f)));
+      summary[mode]!.push(border / inside);
+      console.log(`${mode.padEnd(9)} ${String(seed).padStart(4)}  ${border.toFixed(2).padStart(10)}  ${inside.toFixed(2).padStart(10)}  ${(border / inside).toFixed(2).padStart(10)}`);
+    }
+  }
+  const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  console.log(`\nmean seam score: exact ${avg(summary.exact!).toFixed(2)}, isolated ${avg(summary.isolated!).toFixed(2)} (1 = borders look like any other frame pair)`);
+}
+
+main().catch((e: unknown) => {
+  console.error(`seam-ablation: ${(e as Error).message}`);
+  process.exit(1);
+});
