@@ -1,0 +1,164 @@
+// Model parity in Chromium with onnxruntime-web, WASM and WebGPU (SwiftShader on GPU-less machines)
+// (issue 4 §4). Self-contained: writes a random-weight tiny package, compiles it, computes references
+// with onnxruntime-node (CPU), and serves onnxruntime-web's dist, the package and a bundled harness
+// (e2e/model-fixtures/parity-harness.ts) from its own static server. With the golden fixtures and
+// the compiled embedded model present it also checks them against PyTorch.
+//
+// WebGPU must run every compute node on the GPU: any "not assigned to the preferred execution
+// provider" warning fails the test unless ORT's node list shows only shape ops on the CPU.
+import { expect, test, type Page } from '@playwright/test';
+import { build } from 'esbuild';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as ortNode from 'onnxruntime-node';
+import { compileModelPackage } from '../src/model/compile/compile-model.js';
+import { Program } from '../src/model/compile/graph.js';
+import { serializeGraph } from '../src/model/compile/onnx-writer.js';
+import { writeSafetensors } from '../src/model/safetensors.js';
+import { type DualScope } from '../src/model/testing/clip-inputs.js';
+import { f32, i64, type HostTensor } from '../src/model/testing/host-tensor.js';
+import { fromOrt, toOrt, type TensorCtor } from '../src/model/testing/ort-runner.js';
+import { wholeCallInputs } from '../src/model/testing/stand-in-executor.js';
+import { prng, writeTinyPackage } from '../src/model/testing/tiny-model.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const TOL = 1e-4;
+const DS: DualScope = { p: 4, topK: 8, tPhase: 800, b: 1 };
+const N = 10;
+const T_CALL = Number(process.env.VI_PARITY_T ?? 999);
+const goldenDir = path.join(root, 'training', 'golden');
+const realPkg = path.join(root, 'public', 'models', 'vi-shapes-tiny');
+
+let dir: string;
+let server: Server;
+let base: string;
+
+const TYPES: Record<string, string> = { '.mjs': 'text/javascript', '.js': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json', '.html': 'text/html' };
+
+async function makeReference(pkg: string): Promise<void> {
+  const T = ortNode.Tensor as unknown as TensorCtor;
+  const r = prng(5);
+  const sample = f32(Float32Array.from({ length: 2 * 48 * N * 64 }, () => 2 * r() - 1), [2, 48, N, 8, 8]);
+  const ehs = f32(Float32Array.from({ length: 2 * N * 16 * 64 }, () => 2 * r() - 1), [2 * N, 16, 64]);
+  const whole = await ortNode.InferenceSession.create(path.join(pkg, 'onnx', 'unet.onnx'));
+  const feeds = wholeCallInputs(DS, N, T_CALL, 8, sample, ehs);
+  const out = await fromOrt((await whole.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, toOrt(T, v)])))).noise_pred as never);
+  const ids = i64([1, 13, 5, 10, 9, 2, ...Array(10).fill(0), 1, 2, ...Array(14).fill(0)], [2, 16]);
+  const te = await ortNode.InferenceSession.create(path.join(pkg, 'onnx', 'text_encoder.onnx'));
+  const text = await fromOrt((await te.run({ input_ids: toOrt(T, ids) })).last_hidden_state as never);
+  const st = (h: HostTensor) => ({ dtype: 'F32' as const, shape: h.dims, data: h.data as Float32Array });
+  writeFileSync(path.join(pkg, 'ref.safetensors'), writeSafetensors({
+    sample: st(sample), encoder_hidden_states: st(ehs), noise_pred: st(out), last_hidden_state: st(text),
+    input_ids: { dtype: 'I64', shape: ids.dims, data: ids.data as BigInt64Array },
+  }));
+}
+
+test.describe.configure({ mode: 'serial' });
+
+test.beforeAll(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'vi-parity-'));
+  writeTinyPackage(dir);
+  compileModelPackage(dir);
+  await makeReference(dir);
+  // A graph with an op the WebGPU EP has no kernel for (Det): proves the "not assigned" detector fires.
+  const probe = new Program('cpu_probe');
+  const x = probe.callInput('x', 'float32', [8]);
+  probe.output(probe.op('Det', [probe.op('Reshape', [x, probe.constI64([-1, 2, 2])])], {}, 'det', [2]), 'result');
+  writeFileSync(path.join(dir, 'cpu-probe.onnx'), serializeGraph(probe.segments[0].graph));
+  const bundle = await build({
+    entryPoints: [path.join(root, 'e2e', 'model-fixtures', 'parity-harness.ts')], bundle: true, format: 'esm', write: false, platform: 'browser', target: 'es2022',
+  });
+  const harness = bundle.outputFiles[0].contents;
+  const page = `<!doctype html><meta charset="utf-8"><title>model parity</title><script type="module">
+    import * as ort from '/ort/ort.webgpu.bundle.min.mjs'; window.ort = ort; await import('/harness.js'); window.harnessReady = true;
+  </script>`;
+  const mounts: [string, string][] = [['/ort/', path.join(root, 'node_modules', 'onnxruntime-web', 'dist')], ['/pkg/', dir], ['/golden/', goldenDir], ['/real/', realPkg]];
+  server = createServer((req, res) => {
+    const url = decodeURIComponent((req.url ?? '/').split('?')[0]);
+    const send = (status: number, body: Uint8Array | string, type = 'text/plain') => {
+      res.writeHead(status, { 'content-type': type, 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' });
+      res.end(body);
+    };
+    if (url === '/') return send(200, page, 'text/html');
+    if (url === '/harness.js') return send(200, harness, 'text/javascript');
+    for (const [prefix, fsDir] of mounts) {
+      if (!url.startsWith(prefix)) continue;
+      const file = path.join(fsDir, url.slice(prefix.length));
+      if (!file.startsWith(fsDir) || !existsSync(file)) return send(404, 'not found');
+      return send(200, readFileSync(file), TYPES[path.extname(file)] ?? 'application/octet-stream');
+    }
+    send(404, 'not found');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const addr = server.address();
+  base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+});
+
+test.afterAll(async () => {
+  await new Promise((resolve) => server?.close(resolve));
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Open the harness page and collect ORT's console warnings. */
+async function openHarness(page: Page): Promise<string[]> {
+  const warnings: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'warning' || m.type() === 'error' || /not assigned|CPUExecutionProvider/.test(m.text())) warnings.push(m.text());
+  });
+  await page.goto(`${base}/`);
+  await page.waitForFunction(() => (window as unknown as { harnessReady?: boolean }).harnessReady === true);
+  return warnings;
+}
+
+function assertAllOnGpu(warnings: string[]): void {
+  const unassigned = warnings.filter((w) => /not assigned to the preferred execution providers/i.test(w));
+  expect(unassigned, `ORT placed nodes off the WebGPU EP:\n${unassigned.join('\n')}`).toEqual([]);
+}
+
+for (const ep of ['wasm', 'webgpu'] as const) {
+  test(`random tiny model: text encoder, whole UNet and 2-rank segments match ORT-CPU (${ep})`, async ({ page }) => {
+    test.setTimeout(300_000);
+    const warnings = await openHarness(page);
+    if (ep === 'webgpu') {
+      const adapter = await page.evaluate(async () => !!(await navigator.gpu?.requestAdapter()));
+      expect(adapter, 'no WebGPU adapter: Chromium needs --enable-unsafe-webgpu').toBe(true);
+    }
+    const res = await page.evaluate(
+      (cfg) => window.modelParity.random(cfg),
+      { ep, pkg: '/pkg', ref: '/pkg/ref.safetensors', ranges: [[0, 4], [4, 10]], ds: DS, t: T_CALL },
+    );
+    console.log(`[${ep}] random-model max abs diff vs onnxruntime-node CPU: ${JSON.stringify(res)}`);
+    for (const [k, v] of Object.entries(res)) expect(v, k).toBeLessThanOrEqual(TOL);
+    if (ep === 'webgpu') {
+      assertAllOnGpu(warnings);
+      await page.evaluate(async () => {
+        const bytes = new Uint8Array(await (await fetch('/pkg/cpu-probe.onnx')).arrayBuffer());
+        await window.ort.InferenceSession.create(bytes, { executionProviders: ['webgpu'] });
+      });
+      expect(warnings.some((w) => /not assigned to the preferred execution providers/i.test(w)), 'the CPU-fallback detector did not fire on a Det node').toBe(true);
+    }
+  });
+}
+
+const haveGoldens = existsSync(path.join(goldenDir, 'unet_call.safetensors')) && existsSync(path.join(goldenDir, 'text_encoder.safetensors')) && existsSync(path.join(realPkg, 'onnx', 'segment-plan.json'));
+
+for (const ep of ['wasm', 'webgpu'] as const) {
+  test(`embedded model: text encoder and one UNet call match PyTorch goldens (${ep})`, async ({ page }) => {
+    test.skip(!haveGoldens, 'needs training/golden/{text_encoder,unet_call}.safetensors and a compiled public/models/vi-shapes-tiny');
+    test.setTimeout(600_000);
+    const meta = JSON.parse(readFileSync(path.join(goldenDir, 'unet_call.json'), 'utf8')) as Record<string, unknown>;
+    const num = (k: string, d: number) => (typeof meta[k] === 'number' ? (meta[k] as number) : d);
+    const warnings = await openHarness(page);
+    const Nfx = num('num_frames', 40);
+    const res = await page.evaluate((cfg) => window.modelParity.golden(cfg), {
+      ep, pkg: '/real', golden: '/golden', clips: [[0, 12], [12, 28], [28, Nfx]],
+      p: num('p', 4), topK: num('top_k', 8), tPhase: num('t_phase', 800), b: num('b', 1), t: num('timestep', 999), fps: num('fps', 8),
+    });
+    console.log(`[${ep}] golden max abs diff vs PyTorch: ${JSON.stringify(res)}`);
+    for (const [k, v] of Object.entries(res)) expect(v, k).toBeLessThanOrEqual(TOL);
+    if (ep === 'webgpu') assertAllOnGpu(warnings);
+  });
+}
