@@ -18,6 +18,8 @@ const SIZES = list(process.env.BENCH_SIZES, [16 << 10, 64 << 10, 256 << 10, 1 <<
 const RTT_N = Number(process.env.BENCH_RTT ?? 200);
 const HALO = list(process.env.BENCH_HALO, [64 << 10, 1 << 20, 4 << 20]);
 const TIMEOUT_MS = 120_000;
+let nextStep = 0; // bench tags: every tab must use the same steps for the same exchange
+const steps = (n: number) => ((nextStep += n), nextStep - n);
 
 const quantile = (xs: number[], q: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -25,7 +27,7 @@ const quantile = (xs: number[], q: number) => {
 };
 const median = (xs: number[]) => quantile(xs, 0.5);
 const fmtSize = (b: number) => (b >= 1 << 20 ? `${b / (1 << 20)} MiB` : `${b >> 10} KiB`);
-const repsFor = (bytes: number) => Math.min(40, Math.max(4, Math.ceil((24 << 20) / bytes)));
+const repsFor = (bytes: number) => Math.min(30, Math.max(5, Math.ceil((32 << 20) / bytes)));
 
 async function tab(browser: Browser, url: string): Promise<Page> {
   const page = await (await browser.newContext()).newPage();
@@ -56,24 +58,29 @@ async function benchTabs(browser: Browser, base: string, n: number, out: { thr: 
   const r = await room(browser, base, n);
   const [a, b] = [r.ranks[0]!, r.ranks[1]!];
   await Promise.all([a.evaluate(() => window.__vi!.bench!.bareOpen(1)), b.evaluate(() => window.__vi!.bench!.bareOpen(0))]);
-  const mesh = (bytes: number, reps: number) =>
-    Promise.all([a.evaluate(([x, k]) => window.__vi!.bench!.meshTransfer('send', 1, x, k), [bytes, reps]), b.evaluate(([x, k]) => window.__vi!.bench!.meshTransfer('recv', 0, x, k), [bytes, reps])]).then(
-      ([t]) => t,
-    );
+  const mesh = (bytes: number, reps: number) => {
+    const s0 = steps(reps);
+    return Promise.all([
+      a.evaluate(([x, k, s]) => window.__vi!.bench!.meshTransfer('send', 1, x, k, s), [bytes, reps, s0]),
+      b.evaluate(([x, k, s]) => window.__vi!.bench!.meshTransfer('recv', 0, x, k, s), [bytes, reps, s0]),
+    ]).then(([t]) => t);
+  };
   const bare = (bytes: number, reps: number) =>
     Promise.all([a.evaluate(([x, k]) => window.__vi!.bench!.bareTransfer('send', x, k), [bytes, reps]), b.evaluate(([x, k]) => window.__vi!.bench!.bareTransfer('recv', x, k), [bytes, reps])]).then(([t]) => t);
   await mesh(1 << 20, 3); // warm-up: SCTP congestion window, JIT
   await bare(1 << 20, 3);
   for (const size of SIZES) {
     const reps = repsFor(size);
-    // Interleave halves so slow drift (other load on the machine) hits both sides alike.
-    const m1 = await mesh(size, Math.ceil(reps / 2));
-    const b1 = await bare(size, Math.ceil(reps / 2));
-    const m2 = await mesh(size, Math.ceil(reps / 2));
-    const b2 = await bare(size, Math.ceil(reps / 2));
-    const mMBs = size / 1e6 / (median([...m1, ...m2]) / 1e3);
-    const bMBs = size / 1e6 / (median([...b1, ...b2]) / 1e3);
-    out.thr.push({ tabs: n, cells: [fmtSize(size), String(reps + (reps % 2)), mMBs.toFixed(1), bMBs.toFixed(1), `${((100 * mMBs) / bMBs).toFixed(0)}%`] });
+    // Alternate mesh and bare rep by rep, so drifting load on the machine hits both alike.
+    const m: number[] = [];
+    const bb: number[] = [];
+    for (let i = 0; i < reps; i++) {
+      m.push(...(await mesh(size, 1)));
+      bb.push(...(await bare(size, 1)));
+    }
+    const mMBs = size / 1e6 / (median(m) / 1e3);
+    const bMBs = size / 1e6 / (median(bb) / 1e3);
+    out.thr.push({ tabs: n, cells: [fmtSize(size), String(reps), mMBs.toFixed(1), bMBs.toFixed(1), `${((100 * mMBs) / bMBs).toFixed(0)}%`] });
     console.error(`  ${n} tabs ${fmtSize(size)}: mesh ${mMBs.toFixed(1)} MB/s, bare ${bMBs.toFixed(1)} MB/s`);
   }
   const meshRtt = await a.evaluate((k) => window.__vi!.bench!.meshRtt(1, k), RTT_N);
@@ -81,7 +88,8 @@ async function benchTabs(browser: Browser, base: string, n: number, out: { thr: 
   out.rtt.push({ tabs: n, cells: [median(meshRtt).toFixed(2), quantile(meshRtt, 0.99).toFixed(2), median(bareRtt).toFixed(2), quantile(bareRtt, 0.99).toFixed(2)] });
   for (const bytes of HALO) {
     const reps = Math.min(20, Math.max(5, Math.ceil((16 << 20) / bytes)));
-    const perRank = await Promise.all(r.ranks.map((p) => p.evaluate(([x, k]) => window.__vi!.bench!.halo(x, k), [bytes, reps])));
+    const s0 = steps(reps);
+    const perRank = await Promise.all(r.ranks.map((p) => p.evaluate(([x, k, s]) => window.__vi!.bench!.halo(x, k, s), [bytes, reps, s0])));
     const slowest = perRank[0]!.map((_, i) => Math.max(...perRank.map((t) => t[i]!))); // a step waits for the slowest rank
     out.halo.push({ tabs: n, cells: [fmtSize(bytes), String(reps), median(slowest).toFixed(1), quantile(slowest, 0.99).toFixed(1)] });
   }

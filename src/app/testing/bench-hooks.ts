@@ -12,7 +12,6 @@ import { DEFAULT_HIGH_WATER_BYTES, DEFAULT_LOW_WATER_BYTES } from '../../net/mes
 import { tensorOverBuffer } from '../../net/wire-tensor.js';
 
 const BENCH_JOB = 0xbe0c;
-let benchStep = 0;
 
 export type Role = 'send' | 'recv';
 
@@ -27,14 +26,17 @@ export class BenchHooks {
     private readonly hub: () => PeerHub,
   ) {}
 
-  /** Tensor of `bytes` from rank `from` to rank `to`, answered by an empty ack; ms per repetition (sender). */
-  async meshTransfer(role: Role, peerRank: number, bytes: number, reps: number): Promise<number[]> {
+  /**
+   * Tensor of `bytes` to/from `peerRank`, answered by an empty ack; ms per repetition (sender).
+   * `firstStep` must be the same on both tabs (the caller counts steps, tabs don't share a clock).
+   */
+  async meshTransfer(role: Role, peerRank: number, bytes: number, reps: number, firstStep: number): Promise<number[]> {
     const m = this.mesh();
     const times: number[] = [];
     const payload = tensorOverBuffer('uint8', [bytes], new ArrayBuffer(bytes));
     const empty = tensorOverBuffer('uint8', [0], new ArrayBuffer(0));
     for (let i = 0; i < reps; i++) {
-      const step = benchStep++;
+      const step = firstStep + i;
       const data: MessageTag = { jobId: BENCH_JOB, step, pointId: 1, kind: 'p2p' };
       const ack: MessageTag = { jobId: BENCH_JOB, step, pointId: 2, kind: 'p2p' };
       if (role === 'send') {
@@ -57,13 +59,13 @@ export class BenchHooks {
     return out;
   }
 
-  /** Halo exchange of `bytes` per direction on every rank (all ranks call it), ms per repetition. */
-  async halo(bytes: number, reps: number): Promise<number[]> {
+  /** Halo exchange of `bytes` per direction on every rank (all ranks call it with the same `firstStep`), ms per repetition. */
+  async halo(bytes: number, reps: number, firstStep: number): Promise<number[]> {
     const m = this.mesh();
     const t = () => tensorOverBuffer('uint8', [bytes], new ArrayBuffer(bytes));
     const out: number[] = [];
     for (let i = 0; i < reps; i++) {
-      const step = benchStep++;
+      const step = firstStep + i;
       await m.barrier({ jobId: BENCH_JOB, step, pointId: 3, kind: 'barrier' });
       const t0 = performance.now();
       await m.exchangeHalo({ jobId: BENCH_JOB, step, pointId: 4, kind: 'halo' }, m.rank > 0 ? t() : null, m.rank < m.worldSize - 1 ? t() : null);
