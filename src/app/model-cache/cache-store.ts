@@ -43,9 +43,25 @@ export const entryKey = (name: string, version: string): string => `model:${name
 export const chunkKey = (name: string, version: string, path: string, index: number): string => `chunk:${name}@${version}/${path}#${index}`;
 export const latestManifestKey = (packageUrl: string): string => `latest:${packageUrl}`;
 
+/**
+ * The cache entry of a version, keeping only well-formed file lines (a malformed line, from a bug
+ * or another schema, is dropped: that file is then a miss and gets re-fetched and rewritten).
+ */
 export async function readEntry(store: UseStore, name: string, version: string): Promise<CacheEntry | undefined> {
-  const entry = await get<CacheEntry>(entryKey(name, version), store);
-  return entry && entry.schema === CACHE_SCHEMA && typeof entry.files === 'object' && entry.files !== null ? entry : undefined;
+  const entry = await get<unknown>(entryKey(name, version), store);
+  if (typeof entry !== 'object' || entry === null) return undefined;
+  const e = entry as Partial<CacheEntry>;
+  if (e.schema !== CACHE_SCHEMA || typeof e.files !== 'object' || e.files === null) return undefined;
+  const files: Record<string, CachedFile> = {};
+  for (const [path, f] of Object.entries(e.files as Record<string, Partial<CachedFile> | null>)) {
+    if (
+      f && typeof f.sha256 === 'string' && Number.isSafeInteger(f.bytes) && Array.isArray(f.chunkKeys) &&
+      f.chunkKeys.length > 0 && f.chunkKeys.every((k) => typeof k === 'string')
+    ) {
+      files[path] = { sha256: f.sha256, bytes: f.bytes!, chunkKeys: f.chunkKeys };
+    }
+  }
+  return { schema: CACHE_SCHEMA, name, version, files };
 }
 
 /** The file's bytes from its chunks, or null if a chunk is missing or not a Blob. */
