@@ -15,15 +15,18 @@ import { fileURLToPath } from 'node:url';
 import { bundleHarness, startTestServer, type TestServer } from './harness-media/test-server.js';
 import type { LoadSummary } from './harness-media/model-cache-harness.js';
 
-/** Small chunks so the 300 kB "UNet" spans five IndexedDB keys, as a large file spans 64 MiB ones. */
+/**
+ * Small chunks so the 300 kB "UNet" spans five IndexedDB keys, as a large file spans 64 MiB ones.
+ * File paths follow docs/model-package.md (subdirectories included).
+ */
 const CHUNK_BYTES = 64 * 1024;
 
 function fakePackage(name: string, version: string): { manifest: object; files: Record<string, Buffer> } {
   const files: Record<string, Buffer> = {
-    'text_encoder.onnx': randomBytes(5_000),
+    'onnx/text_encoder.onnx': randomBytes(5_000),
     'tokenizer.json': Buffer.from(JSON.stringify({ vocab: { circle: 4 }, bos_token_id: 1, eos_token_id: 2, pad_token_id: 0, max_length: 16 })),
-    'unet_whole.onnx': randomBytes(300_000),
-    'segment_plan.json': Buffer.from(JSON.stringify({ segments: [], exchangePoints: [] })),
+    'onnx/unet.onnx': randomBytes(300_000),
+    'onnx/segment-plan.json': Buffer.from(JSON.stringify({ segments: [], exchangePoints: [] })),
   };
   const manifest = {
     name,
@@ -33,10 +36,10 @@ function fakePackage(name: string, version: string): { manifest: object; files: 
     defaults: { fps: 8, native_frames: 16, local_window_p: 8, global_top_k: 16, phase_t: 800, phase_bias: 10, guidance: 7.5, steps: 20, sampler: 'ddim', uncond_prompt: '' },
     latent: { channels: 48, height: 8, width: 8, decode: { kind: 'pixel_shuffle', factor: 4, value_range: [-1, 1] } },
     frame_rate: 8,
-    text_encoder: { config: 'te.json', weights: 'te.safetensors', onnx: 'text_encoder.onnx', max_length: 16, hidden_size: 64, input: 'input_ids', output: 'last_hidden_state' },
+    text_encoder: { config: 'te.json', weights: 'te.safetensors', onnx: 'onnx/text_encoder.onnx', max_length: 16, hidden_size: 64, input: 'input_ids', output: 'last_hidden_state' },
     tokenizer: { file: 'tokenizer.json', type: 'word-level' },
     scheduler: { config: 's.json', num_train_timesteps: 1000, beta_start: 0.00085, beta_end: 0.012, beta_schedule: 'scaled_linear', prediction_type: 'epsilon' },
-    unet: { config: 'u.json', weights: 'u.safetensors', onnx_whole: 'unet_whole.onnx', segment_plan: 'segment_plan.json', batch: 2, segments: 0, exchange_points: 0 },
+    unet: { config: 'u.json', weights: 'u.safetensors', onnx_whole: 'onnx/unet.onnx', segment_plan: 'onnx/segment-plan.json', batch: 2, segments: 0, exchange_points: 0 },
     files: Object.fromEntries(Object.entries(files).map(([p, b]) => [p, { bytes: b.length, sha256: createHash('sha256').update(b).digest('hex') }])),
   };
   return { manifest, files };
@@ -59,7 +62,7 @@ test.beforeAll(async () => {
   servePackage(server, GOOD, good);
   servePackage(server, BAD, bad);
   // The bad package's UNet on the server is not the file its manifest describes (same length).
-  server.setFile(`${BAD}unet_whole.onnx`, randomBytes(bad.files['unet_whole.onnx']!.length));
+  server.setFile(`${BAD}onnx/unet.onnx`, randomBytes(bad.files['onnx/unet.onnx']!.length));
   profileDir = mkdtempSync(join(tmpdir(), 'vi-model-cache-'));
 });
 test.afterAll(async () => {
@@ -112,7 +115,7 @@ test('first load fetches, verifies and caches every file', async () => {
     expect(r.monotonic).toBe(true);
     expect(fileRequests.sort()).toEqual(allFiles.map((p) => `${GOOD}${p}`).sort());
     const keys = await page.evaluate(() => window.modelCacheHarness.cacheKeys());
-    expect(keys.filter((k) => k.startsWith('chunk:fake-model@1.0.0/unet_whole.onnx#'))).toHaveLength(5);
+    expect(keys.filter((k) => k.startsWith('chunk:fake-model@1.0.0/onnx/unet.onnx#'))).toHaveLength(5);
   } finally {
     await context.close();
   }
@@ -133,13 +136,13 @@ test('after a browser restart the package loads from IndexedDB with no file requ
 test('a corrupted cached chunk is detected, deleted and only that file re-fetched', async () => {
   const { context, page } = await openProfile();
   try {
-    const chunks = await page.evaluate(() => window.modelCacheHarness.corruptChunk('fake-model', '1.0.0', 'unet_whole.onnx', 2));
+    const chunks = await page.evaluate(() => window.modelCacheHarness.corruptChunk('fake-model', '1.0.0', 'onnx/unet.onnx', 2));
     expect(chunks).toBe(5);
     const { result, fileRequests } = await load(page, GOOD);
-    expect(sources(result)['unet_whole.onnx']).toBe('network');
-    expect((result as LoadSummary).cache.repaired).toEqual(['unet_whole.onnx']);
-    expect((result as LoadSummary).files['unet_whole.onnx']!.sha256).toBe(expectedHashes(good)['unet_whole.onnx']);
-    expect(fileRequests).toEqual([`${GOOD}unet_whole.onnx`]);
+    expect(sources(result)['onnx/unet.onnx']).toBe('network');
+    expect((result as LoadSummary).cache.repaired).toEqual(['onnx/unet.onnx']);
+    expect((result as LoadSummary).files['onnx/unet.onnx']!.sha256).toBe(expectedHashes(good)['onnx/unet.onnx']);
+    expect(fileRequests).toEqual([`${GOOD}onnx/unet.onnx`]);
     const again = await load(page, GOOD);
     expect(sources(again.result)).toEqual(Object.fromEntries(allFiles.map((p) => [p, 'cache'])));
     expect(again.fileRequests).toEqual([]);
@@ -155,21 +158,21 @@ test('a server file with the wrong hash fails clearly and loses nothing else', a
     expect('error' in result).toBe(true);
     const err = result as { error: string; code?: string; file?: string };
     expect(err.code).toBe('bad-file-hash');
-    expect(err.file).toBe('unet_whole.onnx');
-    expect(err.error).toContain('fake-bad@1.0.0/unet_whole.onnx');
-    expect(err.error).toContain(expectedHashes(bad)['unet_whole.onnx']);
+    expect(err.file).toBe('onnx/unet.onnx');
+    expect(err.error).toContain('fake-bad@1.0.0/onnx/unet.onnx');
+    expect(err.error).toContain(expectedHashes(bad)['onnx/unet.onnx']);
     expect(err.error).toMatch(/the server sent [0-9a-f]{64}/);
     // The files verified before it stay cached; the other package is untouched.
     const keys = await page.evaluate(() => window.modelCacheHarness.cacheKeys());
-    expect(keys).toContain('chunk:fake-bad@1.0.0/text_encoder.onnx#0');
-    expect(keys.some((k) => k.startsWith('chunk:fake-bad@1.0.0/unet_whole.onnx'))).toBe(false);
+    expect(keys).toContain('chunk:fake-bad@1.0.0/onnx/text_encoder.onnx#0');
+    expect(keys.some((k) => k.startsWith('chunk:fake-bad@1.0.0/onnx/unet.onnx'))).toBe(false);
     const other = await load(page, GOOD);
     expect(sources(other.result)).toEqual(Object.fromEntries(allFiles.map((p) => [p, 'cache'])));
     // Once the server has the right file, only the missing files are fetched.
-    server.setFile(`${BAD}unet_whole.onnx`, bad.files['unet_whole.onnx']!);
+    server.setFile(`${BAD}onnx/unet.onnx`, bad.files['onnx/unet.onnx']!);
     const fixed = await load(page, BAD);
-    expect(sources(fixed.result)).toMatchObject({ 'text_encoder.onnx': 'cache', 'tokenizer.json': 'cache', 'unet_whole.onnx': 'network' });
-    expect(fixed.fileRequests.sort()).toEqual([`${BAD}segment_plan.json`, `${BAD}unet_whole.onnx`]);
+    expect(sources(fixed.result)).toMatchObject({ 'onnx/text_encoder.onnx': 'cache', 'tokenizer.json': 'cache', 'onnx/unet.onnx': 'network' });
+    expect(fixed.fileRequests.sort()).toEqual([`${BAD}onnx/segment-plan.json`, `${BAD}onnx/unet.onnx`]);
   } finally {
     await context.close();
   }
@@ -186,7 +189,7 @@ test('a full disk (QuotaExceededError) is reported and the load continues uncach
     const r = result as LoadSummary;
     expect(r.cache.enabled).toBe(false);
     expect(r.cache.stored).toEqual([]);
-    expect(r.cache.warnings.join('\n')).toMatch(/storage quota exceeded while storing text_encoder\.onnx/);
+    expect(r.cache.warnings.join('\n')).toMatch(/storage quota exceeded while storing onnx\/text_encoder\.onnx/);
   } finally {
     await context.close();
   }
@@ -211,7 +214,7 @@ test('offline: without manifest.json on the server the cached manifest and files
 test('a new version of a package replaces the cached old one; orphan chunks are swept', async () => {
   const { context, page } = await openProfile();
   try {
-    await page.evaluate(() => window.modelCacheHarness.addOrphanChunk('chunk:fake-model@2.0.0/unet_whole.onnx#9'));
+    await page.evaluate(() => window.modelCacheHarness.addOrphanChunk('chunk:fake-model@2.0.0/onnx/unet.onnx#9'));
     const v2 = fakePackage('fake-model', '2.0.0');
     servePackage(server, GOOD, v2);
     const { result } = await load(page, GOOD);
@@ -219,8 +222,8 @@ test('a new version of a package replaces the cached old one; orphan chunks are 
     expect((result as LoadSummary).cache.removedVersions).toEqual(['1.0.0']);
     const keys = await page.evaluate(() => window.modelCacheHarness.cacheKeys());
     expect(keys.some((k) => k.includes('fake-model@1.0.0'))).toBe(false);
-    expect(keys).not.toContain('chunk:fake-model@2.0.0/unet_whole.onnx#9');
-    expect(keys.filter((k) => k.startsWith('chunk:fake-model@2.0.0/unet_whole.onnx#'))).toHaveLength(5);
+    expect(keys).not.toContain('chunk:fake-model@2.0.0/onnx/unet.onnx#9');
+    expect(keys.filter((k) => k.startsWith('chunk:fake-model@2.0.0/onnx/unet.onnx#'))).toHaveLength(5);
     expect(keys).toContain('model:fake-model@2.0.0');
     expect(keys).toContain('model:fake-bad@1.0.0');
   } finally {
