@@ -29,8 +29,9 @@ const TOL = 1e-4;
 const DS: DualScope = { p: 4, topK: 8, tPhase: 800, b: 1 };
 const N = 10;
 const T_CALL = Number(process.env.VI_PARITY_T ?? 999);
-const goldenDir = path.join(root, 'training', 'golden');
-const realPkg = path.join(root, 'public', 'models', 'vi-shapes-tiny');
+// VI_GOLDEN_DIR / VI_GOLDEN_PKG point the golden tests at another fixture set and package.
+const goldenDir = process.env.VI_GOLDEN_DIR ?? path.join(root, 'training', 'golden');
+const realPkg = process.env.VI_GOLDEN_PKG ?? path.join(root, 'public', 'models', 'vi-shapes-tiny');
 
 let dir: string;
 let server: Server;
@@ -149,13 +150,11 @@ for (const ep of ['wasm', 'webgpu'] as const) {
   test(`embedded model: text encoder and one UNet call match PyTorch goldens (${ep})`, async ({ page }) => {
     test.skip(!haveGoldens, 'needs training/golden/{text_encoder,unet_call}.safetensors and a compiled public/models/vi-shapes-tiny');
     test.setTimeout(600_000);
-    const meta = JSON.parse(readFileSync(path.join(goldenDir, 'unet_call.json'), 'utf8')) as Record<string, unknown>;
-    const num = (k: string, d: number) => (typeof meta[k] === 'number' ? (meta[k] as number) : d);
+    const meta = JSON.parse(readFileSync(path.join(goldenDir, 'unet_call.json'), 'utf8')) as Record<string, number>;
     const warnings = await openHarness(page);
-    const Nfx = num('num_frames', 40);
     const res = await page.evaluate((cfg) => window.modelParity.golden(cfg), {
-      ep, pkg: '/real', golden: '/golden', clips: [[0, 12], [12, 28], [28, Nfx]],
-      p: num('p', 4), topK: num('top_k', 8), tPhase: num('t_phase', 800), b: num('b', 1), t: num('timestep', 999), fps: num('fps', 8),
+      ep, pkg: '/real', golden: '/golden', clips: [[0, 12], [12, 28], [28, meta.frames]],
+      p: meta.p, topK: meta.top_k, tPhase: meta.t_phase, b: meta.phase_bias, t: meta.timestep, fps: meta.fps,
     });
     console.log(`[${ep}] golden max abs diff vs PyTorch: ${JSON.stringify(res)}`);
     for (const [k, v] of Object.entries(res)) expect(v, k).toBeLessThanOrEqual(TOL);
