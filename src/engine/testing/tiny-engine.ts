@@ -30,7 +30,7 @@ export function fileReader(dir: string): (path: string) => Promise<Uint8Array> {
 }
 
 /** The tiny model with both UNet graphs on one CPU runner (one intra-op thread: tests share 2 cores). */
-export async function openTinyEngine(ort: OrtModule): Promise<EngineModel> {
+export async function openTinyEngine(ort: OrtModule, graphs: readonly ('segmented' | 'whole')[] = ['segmented', 'whole']): Promise<EngineModel> {
   const runner = new SessionRunner(ort, { executionProviders: ['cpu'], sessionOptions: { intraOpNumThreads: 1, interOpNumThreads: 1 } });
-  return loadEngineModel(runner, fileReader(tinyPackageDir()));
+  return loadEngineModel(runner, fileReader(tinyPackageDir()), { graphs });
 }
