@@ -208,3 +208,12 @@ describe('resume and progress', () => {
     expect(maxAbsDiff(isoOne.latents, exact.latents)).toBe(0);
   });
 });
+
+describe('validation', () => {
+  it('names the argument, its value and the rule', async () => {
+    await expect(denoise(model, job(12, { steps: 0 }), null)).rejects.toThrow('denoise: job.steps must be an integer in [1, 1000], got 0');
+    await expect(denoise(model, job(3, { promptSchedule: { entries: [{ fromFrame: 0, prompt: 'a red circle' }] } }), null)).rejects.toThrow(/clip \[0, 3\) length must be at least the temporal conv halo \(4\)/);
+    await expect(denoise(model, job(12, { partition: ranges([6, 6]) }), null)).rejects.toThrow(/job.partition.ranges.length must be the world size \(1\), got 2/);
+    await expect(denoise(model, job(12, { promptSchedule: { entries: [{ fromFrame: 0, prompt: 'a purple circle' }] } }), null)).rejects.toThrow(/not in the vocabulary: 'purple'/);
+  });
+});

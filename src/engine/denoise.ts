@@ -98,6 +98,10 @@ export async function denoise(model: EngineModel, job: JobParams, collective: Co
   check(partition.ranges.length === worldSize, EngineError, 'denoise', 'job.partition.ranges.length', partition.ranges.length, `the world size (${worldSize})`);
   const range = partition.ranges[rank]!;
   const F = range.end - range.start;
+  if (graph === 'segmented') {
+    // The compiled halo send takes tconvHalo frames from each end of the clip, so even one rank needs that many.
+    check(F >= model.plan.tconvHalo, EngineError, 'denoise', `clip [${range.start}, ${range.end}) length`, F, `at least the temporal conv halo (${model.plan.tconvHalo}) for the segmented graphs; render shorter videos with graph 'whole'`);
+  }
   const globalFrames = Array.from({ length: F }, (_, i) => range.start + i);
 
   // 2. Exchanges and the clip layout they imply ('isolated': the clip as its own video, nothing sent).
