@@ -27,10 +27,10 @@ from model import CLIPTextModel, TextConfig, UNet3DConditionModel, UNetConfig, a
 # Defaults (override with config files or --key=value)
 name = "vi-shapes-tiny"  # run folder: training/runs/<name>/
 init_from = "training/checkpoints/ckpt.pt"  # used only when the run folder has no checkpoint
-threads = 2  # the machine has 2 cores, shared
+threads = 1  # the machine has 2 cores shared with others: two OpenMP threads stall each other when preempted
 # curriculum, VideoCrafter-style: (from step, frames per clip, clips per batch). Single frames learn
 # appearance fast (colour, shape, background); short clips then 16-frame clips learn the motion.
-curriculum = [(0, 1, 64), (2500, 4, 16), (5000, 16, 8)]
+curriculum = [(0, 1, 64), (1200, 4, 16), (3000, 16, 8)]
 lr = 5e-4  # AdamW; small model, easy domain
 warmup = 500  # linear LR warmup steps
 weight_decay = 0.01
