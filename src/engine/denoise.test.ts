@@ -182,6 +182,17 @@ describe('resume and progress', () => {
     expect(maxAbsDiff(latents, full.latents)).toBeLessThanOrEqual(TOL);
   });
 
+  it('an explicit warm-up call is left out of the timings and does not change the result', async () => {
+    const j = job(8);
+    const plain = await denoise(model, j, null);
+    const before = model.runner.timings();
+    const warmed = await denoise(model, j, null, { warmUp: true });
+    const after = model.runner.timings();
+    expect(warmed.latents).toEqual(plain.latents);
+    expect(after.warmUpRuns - before.warmUpRuns).toBe(model.plan.segments.length);
+    expect(after.runs - before.runs).toBe(j.steps * model.plan.segments.length + 3); // + text encoder: "" and the two prompts
+  });
+
   it('reports one progress event per step with bytes, timings and an x0 preview', async () => {
     const events: StepProgress[] = [];
     const j = job(12);

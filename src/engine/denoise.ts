@@ -56,6 +56,11 @@ export interface DenoiseOptions {
   /** Stop after this many steps in total (the returned state can be resumed); default all. */
   readonly stopAfterStep?: number;
   readonly previewMaxFrames?: number;
+  /**
+   * Run one UNet call before the loop to compile kernels/shaders, left out of the timings. It runs
+   * in isolated mode (no network), so ranks warm up independently; its result is discarded.
+   */
+  readonly warmUp?: boolean;
   readonly onProgress?: (progress: StepProgress) => void;
   /** The checkpoint after every step (serialisable; keep the latest). */
   readonly onCheckpoint?: (state: ClipState) => void;
@@ -124,6 +129,17 @@ export async function denoise(model: EngineModel, job: JobParams, collective: Co
   let latents: Float32Array = resume ? resume.latents.slice() : scale(initialLatent(job.seed, globalFrames, perFrame), scheduler.initNoiseSigma);
   let nextStep = resume?.nextStep ?? 0;
   const snapshot = (): ClipState => ({ format: 'vi-clip-state', version: 1, job, range, nextStep, latents: latents.slice(), scheduler: scheduler.getState() });
+
+  // 5b. Optional warm-up: one discarded call on this clip's shapes, no network (isolated layout).
+  if (options.warmUp && nextStep < job.steps) {
+    const t = timesteps[nextStep]!;
+    const values = { sample: cfgBatch(frameMajorToChannelMajor(latents, F, C, H * W)), timestep: t, fps: job.fps, encoderHiddenStates };
+    if (graph === 'whole') await model.whole!.call(wholeCallInputs(model.plan, job.totalFrames, job.dualScope, values), { warmUp: true });
+    else {
+      const solo = new ClipExchange(null, isolatedLayout(fullLayout), model.plan, job.jobId, 'isolated');
+      await model.segments!.call(segmentedCallInputs(model.plan, solo.layout, values), solo, nextStep, { warmUp: true });
+    }
+  }
 
   // 6. Denoising steps.
   const lastStep = Math.min(options.stopAfterStep ?? job.steps, job.steps);

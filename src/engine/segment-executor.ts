@@ -52,8 +52,11 @@ export class SegmentExecutor {
     return new SegmentExecutor(runner, plan, sessions);
   }
 
-  /** One UNet call: `callInputs` holds every plan.callInputs tensor (see unet-call-inputs.ts). */
-  async call(callInputs: Readonly<Record<string, HostTensor>>, exchanger: Exchanger, step: number): Promise<UNetCallResult> {
+  /**
+   * One UNet call: `callInputs` holds every plan.callInputs tensor (see unet-call-inputs.ts).
+   * `warmUp` runs are counted apart by the runner (left out of its timings).
+   */
+  async call(callInputs: Readonly<Record<string, HostTensor>>, exchanger: Exchanger, step: number, opts: { warmUp?: boolean } = {}): Promise<UNetCallResult> {
     const kept = new Map<string, { value: RunnerTensor; lastUse: number }>();
     const received = new Map<string, HostTensor>();
     let computeMs = 0;
@@ -71,7 +74,7 @@ export class SegmentExecutor {
         }
         // 2. Run, keep, read back what is sent.
         const t0 = performance.now();
-        const out = await this.runner.run(this.sessions[seg.index]!, feeds);
+        const out = await this.runner.run(this.sessions[seg.index]!, feeds, opts);
         const sent = new Map<string, HostTensor>();
         for (const o of seg.outputs) {
           const value = out[o.name];
@@ -123,9 +126,9 @@ export class WholeGraphExecutor {
     return new WholeGraphExecutor(runner, plan, await runner.load('unet whole', await read(plan.whole.file)));
   }
 
-  async call(inputs: Readonly<Record<string, HostTensor>>): Promise<UNetCallResult> {
+  async call(inputs: Readonly<Record<string, HostTensor>>, opts: { warmUp?: boolean } = {}): Promise<UNetCallResult> {
     const t0 = performance.now();
-    const out = await this.runner.run(this.session, inputs);
+    const out = await this.runner.run(this.session, inputs, opts);
     const name = this.plan.whole.outputs[0]?.name ?? 'noise_pred';
     const value = out[name];
     if (!value) throw new EngineError('invalid-argument', `whole graph: output '${name}' missing`);
