@@ -25,8 +25,11 @@ export default defineConfig({
   timeout: 180_000,
   expect: { timeout: 30_000 },
   reporter: [['list']],
+  // Several people may run suites in one checkout at once: PW_OUTPUT_DIR keeps their artifacts
+  // apart; traces cost CPU on two shared cores, so they are opt-in (PW_TRACE=1).
+  outputDir: process.env.PW_OUTPUT_DIR ?? 'test-results',
   use: {
-    trace: 'retain-on-failure',
+    trace: process.env.PW_TRACE ? 'retain-on-failure' : 'off',
     launchOptions: { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS },
   },
   projects: [{ name: 'chromium', use: { ...devices['Desktop Chrome'], launchOptions: { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS } } }],

@@ -2,12 +2,13 @@
  * Splitting a message into frames and putting it back together. Pure; unit-tested in Node.
  *
  * Sender: `MessageChunker` yields one encoded frame at a time (lazily, so a queued message costs
- * no extra memory until it is actually sent). Receiver: `Reassembler` (one per peer connection)
+ * no extra memory until it is actually sent), always into the same scratch buffer: a frame is
+ * valid until the next call, which is all RTCDataChannel.send needs (it copies synchronously). Receiver: `Reassembler` (one per peer connection)
  * checks each chunk against the first chunk of its message and copies it into one preallocated
  * buffer; a message is handed out only when every byte has arrived, so an inconsistent stream
  * yields an error, never a wrong tensor.
  */
-import { encodeFrame, FrameError, type Frame, type FrameHeader } from './framing.js';
+import { encodeFrameInto, FrameError, headerBytes, type Frame, type FrameHeader } from './framing.js';
 
 /**
  * 64 KiB: Chromium's SCTP maxMessageSize is 256 KiB and a larger 'raw' send closes the channel
@@ -25,6 +26,7 @@ export function chunkCountFor(payloadBytes: number, chunkBytes: number): number 
 export class MessageChunker {
   private index = 0;
   readonly chunkCount: number;
+  private scratch: Uint8Array<ArrayBuffer> | null = null;
 
   constructor(
     private readonly header: MessageHeader,
@@ -35,14 +37,15 @@ export class MessageChunker {
     this.chunkCount = chunkCountFor(payload.byteLength, chunkBytes);
   }
 
-  /** The next encoded frame, or null when the message is done. */
-  next(): ArrayBuffer | null {
+  /** The next encoded frame (a view of the scratch buffer, valid until the next call), or null when done. */
+  next(): Uint8Array<ArrayBuffer> | null {
     if (this.index >= this.chunkCount) return null;
     const start = this.index * this.chunkBytes;
     const chunk = this.payload.subarray(start, Math.min(start + this.chunkBytes, this.payload.byteLength));
-    const frame = encodeFrame({ ...this.header, chunkIndex: this.index, chunkCount: this.chunkCount, payloadBytes: this.payload.byteLength }, chunk);
+    this.scratch ??= new Uint8Array(headerBytes(this.header.shape.length) + Math.min(this.chunkBytes, this.payload.byteLength));
+    const length = encodeFrameInto({ ...this.header, chunkIndex: this.index, chunkCount: this.chunkCount, payloadBytes: this.payload.byteLength }, chunk, this.scratch);
     this.index++;
-    return frame;
+    return this.scratch.subarray(0, length);
   }
 
   get done(): boolean {
@@ -54,7 +57,7 @@ export class MessageChunker {
 export function chunkMessage(header: MessageHeader, payload: Uint8Array, chunkBytes = DEFAULT_CHUNK_BYTES): ArrayBuffer[] {
   const c = new MessageChunker(header, payload, chunkBytes);
   const out: ArrayBuffer[] = [];
-  for (let f = c.next(); f; f = c.next()) out.push(f);
+  for (let f = c.next(); f; f = c.next()) out.push(f.slice().buffer);
   return out;
 }
 

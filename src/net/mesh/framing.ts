@@ -89,11 +89,19 @@ export function headerBytes(ndim: number): number {
   return FIXED_HEADER_BYTES + 4 * ndim;
 }
 
-/** Encodes one frame: header + a copy of `chunk`. */
+/** Encodes one frame (header + a copy of `chunk`) into a new buffer. */
 export function encodeFrame(h: FrameHeader, chunk: Uint8Array): ArrayBuffer {
+  const buf = new Uint8Array(headerBytes(h.shape.length) + chunk.byteLength);
+  encodeFrameInto(h, chunk, buf);
+  return buf.buffer;
+}
+
+/** Encodes one frame into `target` (at least header + chunk bytes); returns the frame length. */
+export function encodeFrameInto(h: FrameHeader, chunk: Uint8Array, target: Uint8Array): number {
   const hb = headerBytes(h.shape.length);
-  const buf = new ArrayBuffer(hb + chunk.byteLength);
-  const v = new DataView(buf);
+  const length = hb + chunk.byteLength;
+  if (target.byteLength < length) throw new RangeError(`frame of ${length} bytes does not fit a ${target.byteLength}-byte buffer`);
+  const v = new DataView(target.buffer, target.byteOffset, length);
   v.setUint32(0, FRAME_MAGIC, true);
   v.setUint8(4, PROTOCOL_VERSION);
   v.setUint8(5, FRAME_TYPES.indexOf(h.frameType));
@@ -111,8 +119,8 @@ export function encodeFrame(h: FrameHeader, chunk: Uint8Array): ArrayBuffer {
   v.setUint32(36, h.payloadBytes, true);
   v.setUint32(40, chunk.byteLength, true);
   h.shape.forEach((d, i) => v.setUint32(FIXED_HEADER_BYTES + 4 * i, d, true));
-  new Uint8Array(buf, hb).set(chunk);
-  return buf;
+  target.set(chunk, hb);
+  return length;
 }
 
 /** Decodes and validates one frame from untrusted bytes; throws FrameError, never anything else. */

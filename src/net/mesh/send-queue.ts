@@ -13,14 +13,14 @@ export interface ChannelLike {
   readonly bufferedAmount: number;
   bufferedAmountLowThreshold: number;
   readonly readyState: string;
-  send(data: ArrayBuffer): void;
+  send(data: ArrayBuffer | ArrayBufferView<ArrayBuffer>): void;
   addEventListener(type: 'bufferedamountlow' | 'close', listener: () => void): void;
   removeEventListener(type: 'bufferedamountlow' | 'close', listener: () => void): void;
 }
 
 export interface FrameSource {
-  /** The next frame, or null when this source is exhausted. */
-  next(): ArrayBuffer | null;
+  /** The next frame (may reuse one buffer: it is sent before the next call), or null when exhausted. */
+  next(): ArrayBuffer | ArrayBufferView<ArrayBuffer> | null;
 }
 
 export interface SendQueueOptions {
@@ -40,7 +40,7 @@ export const DEFAULT_LOW_WATER_BYTES = 1024 * 1024;
 interface Entry {
   readonly source: FrameSource;
   /** The next frame to send, fetched ahead so the entry resolves as soon as its last frame is sent. */
-  ahead: ArrayBuffer | null | undefined;
+  ahead: ArrayBuffer | ArrayBufferView<ArrayBuffer> | null | undefined;
   resolve(): void;
   reject(e: Error): void;
 }
