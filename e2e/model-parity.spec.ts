@@ -7,9 +7,8 @@
 // WebGPU must run every compute node on the GPU: any "not assigned to the preferred execution
 // provider" warning fails the test unless ORT's node list shows only shape ops on the CPU.
 import { expect, test, type Page } from '@playwright/test';
-import { build } from 'esbuild';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { type HarnessServer, startHarnessServer } from './model-fixtures/harness-server.js';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,10 +33,9 @@ const goldenDir = process.env.VI_GOLDEN_DIR ?? path.join(root, 'training', 'gold
 const realPkg = process.env.VI_GOLDEN_PKG ?? path.join(root, 'public', 'models', 'vi-shapes-tiny');
 
 let dir: string;
-let server: Server;
+let server: HarnessServer | undefined;
 let base: string;
 
-const TYPES: Record<string, string> = { '.mjs': 'text/javascript', '.js': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json', '.html': 'text/html' };
 
 async function makeReference(pkg: string): Promise<void> {
   const T = ortNode.Tensor as unknown as TensorCtor;
@@ -69,37 +67,12 @@ test.beforeAll(async () => {
   const x = probe.callInput('x', 'float32', [8]);
   probe.output(probe.op('Det', [probe.op('Reshape', [x, probe.constI64([-1, 2, 2])])], {}, 'det', [2]), 'result');
   writeFileSync(path.join(dir, 'cpu-probe.onnx'), serializeGraph(probe.segments[0].graph));
-  const bundle = await build({
-    entryPoints: [path.join(root, 'e2e', 'model-fixtures', 'parity-harness.ts')], bundle: true, format: 'esm', write: false, platform: 'browser', target: 'es2022',
-  });
-  const harness = bundle.outputFiles[0].contents;
-  const page = `<!doctype html><meta charset="utf-8"><title>model parity</title><script type="module">
-    import * as ort from '/ort/ort.webgpu.bundle.min.mjs'; window.ort = ort; await import('/harness.js'); window.harnessReady = true;
-  </script>`;
-  const mounts: [string, string][] = [['/ort/', path.join(root, 'node_modules', 'onnxruntime-web', 'dist')], ['/pkg/', dir], ['/golden/', goldenDir], ['/real/', realPkg]];
-  server = createServer((req, res) => {
-    const url = decodeURIComponent((req.url ?? '/').split('?')[0]);
-    const send = (status: number, body: Uint8Array | string, type = 'text/plain') => {
-      res.writeHead(status, { 'content-type': type, 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' });
-      res.end(body);
-    };
-    if (url === '/') return send(200, page, 'text/html');
-    if (url === '/harness.js') return send(200, harness, 'text/javascript');
-    for (const [prefix, fsDir] of mounts) {
-      if (!url.startsWith(prefix)) continue;
-      const file = path.join(fsDir, url.slice(prefix.length));
-      if (!file.startsWith(fsDir) || !existsSync(file)) return send(404, 'not found');
-      return send(200, readFileSync(file), TYPES[path.extname(file)] ?? 'application/octet-stream');
-    }
-    send(404, 'not found');
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const addr = server.address();
-  base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  server = await startHarnessServer({ '/pkg/': dir, '/golden/': goldenDir, '/real/': realPkg });
+  base = server.url;
 });
 
 test.afterAll(async () => {
-  await new Promise((resolve) => server?.close(resolve));
+  await server?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -129,7 +102,7 @@ for (const ep of ['wasm', 'webgpu'] as const) {
     }
     const res = await page.evaluate(
       (cfg) => window.modelParity.random(cfg),
-      { ep, pkg: '/pkg', ref: '/pkg/ref.safetensors', ranges: [[0, 4], [4, 10]], ds: DS, t: T_CALL },
+      { ep, pkg: '/pkg', ref: '/pkg/ref.safetensors', ranges: [[0, 5], [5, 10]], ds: DS, t: T_CALL },
     );
     console.log(`[${ep}] random-model max abs diff vs onnxruntime-node CPU: ${JSON.stringify(res)}`);
     for (const [k, v] of Object.entries(res)) expect(v, k).toBeLessThanOrEqual(TOL);
@@ -153,7 +126,7 @@ for (const ep of ['wasm', 'webgpu'] as const) {
     const meta = JSON.parse(readFileSync(path.join(goldenDir, 'unet_call.json'), 'utf8')) as Record<string, number>;
     const warnings = await openHarness(page);
     const res = await page.evaluate((cfg) => window.modelParity.golden(cfg), {
-      ep, pkg: '/real', golden: '/golden', clips: [[0, 12], [12, 28], [28, meta.frames]],
+      ep, pkg: '/real', golden: '/golden', clips: [[0, 12], [14, 26], [meta.frames - 12, meta.frames]],
       p: meta.p, topK: meta.top_k, tPhase: meta.t_phase, b: meta.phase_bias, t: meta.timestep, fps: meta.fps,
     });
     console.log(`[${ep}] golden max abs diff vs PyTorch: ${JSON.stringify(res)}`);

@@ -110,59 +110,66 @@ const api = {
     return res;
   },
 
-  /** Per-segment session.run timings for one rank's clip (scripts/bench-segments.ts). */
-  async bench(cfg: { ep: 'wasm' | 'webgpu'; pkg: string; frames: number; repeats: number; ds: DualScope }) {
+  /**
+   * Timings for scripts/bench-segments.ts: one UNet call of the middle rank of three (interior halos on
+   * both sides), per segment session.run wall time (median over repeats, warm-up excluded); the whole
+   * graph on the same F frames; and an Identity graph's run time as the fixed cost of one session.run.
+   */
+  async bench(cfg: { ep: 'wasm' | 'webgpu'; pkg: string; frames: number; repeats: number; ds: DualScope; emptyModel: string }) {
     const ort = window.ort;
     const T = ort.Tensor;
     const plan: SegmentPlan = JSON.parse(new TextDecoder().decode(await bytes(`${cfg.pkg}/onnx/segment-plan.json`)));
-    const N = 3 * cfg.frames; // the middle clip of three: interior halos on both sides
+    const F = cfg.frames;
+    const N = 3 * F;
     const B = plan.batch;
     const { channels: C, height: H, width: W } = plan.latent;
     const sample = f32(Float32Array.from({ length: B * C * N * H * W }, (_, i) => Math.sin(i)), [B, C, N, H, W]);
-    const ehs = f32(Float32Array.from({ length: B * N * 16 * 64 }, (_, i) => Math.cos(i)), [B * N, 16, 64]);
+    const ehs = f32(Float32Array.from({ length: B * N * 16 * 64 }, (_, i) => Math.cos(i) * 0.5), [B * N, 16, 64]);
     const sessions: InferenceSession[] = [];
     for (const s of plan.segments) {
       const keep = s.outputs.filter((o) => o.role === 'keep').map((o) => o.name);
       sessions.push(await ort.InferenceSession.create(await bytes(`${cfg.pkg}/${s.file}`), sessionOptions(cfg.ep, keep)));
     }
-    const whole = await ort.InferenceSession.create(await bytes(`${cfg.pkg}/${plan.whole.file}`), sessionOptions(cfg.ep));
-    const geos = [clipGeometry(0, cfg.frames, N, cfg.ds), clipGeometry(cfg.frames, 2 * cfg.frames, N, cfg.ds), clipGeometry(2 * cfg.frames, N, N, cfg.ds)];
+    const geos = [0, 1, 2].map((r) => clipGeometry(r * F, (r + 1) * F, N, cfg.ds));
     const inputs = geos.map((g) => clipCallInputs(plan, g, cfg.ds, 500, 8, sample, ehs));
-    // Only the middle rank is timed: run ranks 0 and 2 through the same sessions but drop their timings.
-    const calls: { segmentsMs: number[]; callMs: number }[] = [];
+    const perSegment: number[][] = plan.segments.map(() => []);
+    const readMs: number[] = [];
     for (let rep = 0; rep <= cfg.repeats; rep++) {
       const runner = new OrtSegmentRunner(T, sessions);
-      const midTimes: number[] = plan.segments.map(() => 0);
-      const timed = { ...runner, run: runner.run.bind(runner), read: runner.read.bind(runner), release: runner.release.bind(runner) };
-      let rank = 0;
-      const wrapped = {
-        run: async (i: number, f: Parameters<typeof runner.run>[1]) => {
-          const t0 = performance.now();
-          const out = await timed.run(i, f);
-          if (rank === 1) midTimes[i] += performance.now() - t0;
-          rank = (rank + 1) % 3;
-          return out;
-        },
-        read: timed.read,
-        release: timed.release,
+      let readTotal = 0;
+      const timedRead = async (t: Parameters<typeof runner.read>[0]) => {
+        const t0 = performance.now();
+        const h = await runner.read(t);
+        readTotal += performance.now() - t0;
+        return h;
       };
-      const t0 = performance.now();
-      await runSegmentedCall(plan, wrapped, inputs, multiRankExchange(plan, geos, cfg.ds));
-      if (rep > 0) calls.push({ segmentsMs: midTimes, callMs: performance.now() - t0 });
+      await runSegmentedCall(plan, { run: runner.run.bind(runner), read: timedRead, release: runner.release.bind(runner) }, inputs, multiRankExchange(plan, geos, cfg.ds));
+      if (rep === 0) continue; // warm-up (WebGPU compiles its pipelines on the first run)
+      runner.timings.forEach((t, i) => perSegment[i].push(t[1])); // runs per segment: ranks 0, 1, 2 -> the middle one
+      readMs.push(readTotal / 3);
     }
-    // Whole graph on one clip-sized video (same F) for the compute-only reference.
-    const wf = wholeCallInputs(cfg.ds, cfg.frames, 500, 8, sliceAxis(sample, 2, 0, cfg.frames), sliceAxis(ehs, 0, 0, B * cfg.frames));
+    const whole = await ort.InferenceSession.create(await bytes(`${cfg.pkg}/${plan.whole.file}`), sessionOptions(cfg.ep));
+    const wf = wholeCallInputs(cfg.ds, F, 500, 8, sliceAxis(sample, 2, 0, F), sliceAxis(ehs, 0, 0, B * F));
     const wholeFeeds = Object.fromEntries(Object.entries(wf).map(([k, v]) => [k, toOrt(T, v)]));
-    await whole.run(wholeFeeds);
     const wholeMs: number[] = [];
-    for (let rep = 0; rep < cfg.repeats; rep++) {
+    for (let rep = 0; rep <= cfg.repeats; rep++) {
       const t0 = performance.now();
-      const o = await whole.run(wholeFeeds);
-      await fromOrt(o.noise_pred);
-      wholeMs.push(performance.now() - t0);
+      await fromOrt((await whole.run(wholeFeeds)).noise_pred);
+      if (rep > 0) wholeMs.push(performance.now() - t0);
     }
-    // An empty-ish segment measures pure session.run overhead: the smallest segment by op count.
-    return { calls, wholeMs, opCounts: plan.segments.map((s) => Object.values(s.opCounts).reduce((a, b) => a + b, 0)) };
+    const empty = await ort.InferenceSession.create(await bytes(cfg.emptyModel), sessionOptions(cfg.ep));
+    const x = new T('float32', new Float32Array(16), [16]);
+    const emptyMs: number[] = [];
+    for (let rep = 0; rep <= 5 * cfg.repeats; rep++) {
+      const t0 = performance.now();
+      await fromOrt((await empty.run({ x })).y);
+      if (rep > 0) emptyMs.push(performance.now() - t0);
+    }
+    return {
+      perSegment, readMs, wholeMs, emptyMs,
+      ops: plan.segments.map((s) => Object.values(s.opCounts).reduce((a, b) => a + b, 0)),
+      sends: plan.segments.map((s) => s.exchangesAfter.join(' + ')),
+    };
   },
 };
 
