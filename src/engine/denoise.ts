@@ -145,7 +145,7 @@ export async function denoise(model: EngineModel, job: JobParams, collective: Co
   const lastStep = Math.min(options.stopAfterStep ?? job.steps, job.steps);
   const previewFrames = previewFrameIndices(F, options.previewMaxFrames ?? 8);
   for (let i = nextStep; i < lastStep; i++) {
-    if (options.signal?.aborted) throw new EngineError('invalid-argument', `denoise: aborted before step ${i}`);
+    options.signal?.throwIfAborted(); // the caller's reason (an AbortError by default), between steps
     const t = timesteps[i]!;
     const stepStart = performance.now();
     const net0 = collective?.stats();
