@@ -34,8 +34,8 @@ function positiveInt(name: string, fallback: number): number {
   return v;
 }
 
-/** Mean |frame f+1 − frame f| over pixels and channels, for every f. */
-function frameDiffs(video: Uint8Array, frames: number): number[] {
+/** Mean |frame f+1 − frame f| over pixels and channels (or latent values), for every f. */
+function frameDiffs(video: Uint8Array | Float32Array, frames: number): number[] {
   const size = video.length / frames;
   const out: number[] = [];
   for (let f = 0; f + 1 < frames; f++) {
@@ -64,8 +64,10 @@ async function main(): Promise<void> {
 
   console.log(`seam ablation: model ${model.manifest.name}, ${frames} frames, ${ranks} ranks ${partition.ranges.map((r) => `[${r.start},${r.end})`).join(' ')}, ${steps} steps, guidance ${d.guidance}, seeds ${seeds.join(',')}`);
   console.log(`prompt: ${JSON.stringify(prompt)}\n`);
-  console.log('mode      seed  border |Δ|  inside |Δ|  seam score');
+  console.log('                  RGB bytes                        final latents');
+  console.log('mode      seed  border |Δ|  inside |Δ|  seam score  border |Δ|  inside |Δ|  seam score');
   const summary: Record<string, number[]> = { exact: [], isolated: [] };
+  const latentSummary: Record<string, number[]> = { exact: [], isolated: [] };
   for (const seed of seeds) {
     for (const mode of ['exact', 'isolated'] as const) {
       const job: JobParams = {
@@ -79,16 +81,26 @@ async function main(): Promise<void> {
       const { height: h, width: w } = results[0]!.frames!;
       const video = new Uint8Array(frames * h * w * 3);
       for (const r of results) video.set(r.frames!.data, r.range.start * h * w * 3);
-      const diffs = frameDiffs(video, frames);
+      const latents = new Float32Array(frames * results[0]!.latents.length / (results[0]!.range.end - results[0]!.range.start));
+      for (const r of results) latents.set(r.latents, (r.range.start * latents.length) / frames);
       const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-      const border = mean(diffs.filter((_, f) => borders.has(f)));
-      const inside = mean(diffs.filter((_, f) => !borders.has(f)));
-      summary[mode]!.push(border / inside);
-      console.log(`${mode.padEnd(9)} ${String(seed).padStart(4)}  ${border.toFixed(2).padStart(10)}  ${inside.toFixed(2).padStart(10)}  ${(border / inside).toFixed(2).padStart(10)}`);
+      const score = (diffs: number[]) => {
+        const border = mean(diffs.filter((_, f) => borders.has(f)));
+        const inside = mean(diffs.filter((_, f) => !borders.has(f)));
+        return { border, inside, ratio: border / inside };
+      };
+      const px = score(frameDiffs(video, frames));
+      const lat = score(frameDiffs(latents, frames));
+      summary[mode]!.push(px.ratio);
+      latentSummary[mode]!.push(lat.ratio);
+      const col = (x: number) => x.toFixed(2).padStart(10);
+      const col3 = (x: number) => x.toFixed(3).padStart(10);
+      console.log(`${mode.padEnd(9)} ${String(seed).padStart(4)}  ${col(px.border)}  ${col(px.inside)}  ${col(px.ratio)}  ${col3(lat.border)}  ${col3(lat.inside)}  ${col(lat.ratio)}`);
     }
   }
   const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  console.log(`\nmean seam score: exact ${avg(summary.exact!).toFixed(2)}, isolated ${avg(summary.isolated!).toFixed(2)} (1 = borders look like any other frame pair)`);
+  console.log(`\nmean seam score (RGB): exact ${avg(summary.exact!).toFixed(2)}, isolated ${avg(summary.isolated!).toFixed(2)}`);
+  console.log(`mean seam score (latents): exact ${avg(latentSummary.exact!).toFixed(2)}, isolated ${avg(latentSummary.isolated!).toFixed(2)}   (1 = borders look like any other frame pair)`);
 }
 
 main().catch((e: unknown) => {
