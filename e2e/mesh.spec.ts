@@ -96,3 +96,19 @@ test('malformed frames are rejected with an error and the mesh stays up', async 
   expect(phases).toEqual(['in-mesh', 'in-mesh', 'in-mesh']);
   await expect(room.host.getByTestId('host-log')).toContainText('bad-message');
 });
+
+test('closing a tab is seen as a lost peer by the others and the host', async () => {
+  await byRank[2]!.context().close();
+  // Detected by the channel closing or, at the latest, by missing heartbeats (peerLostMs 15 s).
+  for (const p of byRank.slice(0, 2)) {
+    await expect.poll(() => p.evaluate(() => window.__vi!.worker!.state.peerEvents.some((e) => e.startsWith('peer-lost'))), { timeout: 45_000 }).toBe(true);
+  }
+  const later = await byRank[0]!.evaluate(() =>
+    window.__vi!.worker!.mesh!.recv(2, { jobId: 4242, step: 0, pointId: 0, kind: 'p2p' }).then(
+      () => 'received?!',
+      (e: { code?: string; message?: string }) => `${e.code}: ${e.message}`,
+    ),
+  );
+  expect(later).toMatch(/^peer-lost: rank 0: lost rank 2/);
+  await expect(room.host.getByTestId('host-log')).toContainText('disconnected', { timeout: 45_000 });
+});

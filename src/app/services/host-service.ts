@@ -46,6 +46,8 @@ const MEMBER_POLL_MS = 2_000;
 const MAX_LOG = 100;
 /** Bytes per pair for the mesh check's throughput probe: long enough to reach steady state on a LAN. */
 export const MESH_CHECK_PROBE_BYTES = 4 * 1024 * 1024;
+/** Workers get this long to form the mesh and claim their ranks (the mesh's own connect timeout is 30 s). */
+const CLAIM_TIMEOUT_MS = 45_000;
 
 export class HostService extends EventTarget {
   private _state: HostState = { phase: 'idle', workers: [], log: [] };
@@ -89,7 +91,16 @@ export class HostService extends EventTarget {
     this.set({ job: { jobId, kind: task.kind, roster, claimed: [], status: 'starting', reported: [] } });
     const start: StartMessage = { type: 'start', jobId, roster, task, ...(timeoutMs !== undefined && { timeoutMs }) };
     for (const peerId of roster) this.endpoints.get(peerId)!.send(start);
-    return this.waitForJob((j) => j.jobId === jobId && (j.status !== 'starting' || j.claimed.length === roster.length));
+    const timer = setTimeout(() => {
+      const j = this._state.job;
+      if (j?.jobId === jobId && j.status === 'starting') {
+        const missing = roster.map((_, r) => r).filter((r) => !j.claimed.includes(r));
+        this.set({ job: { ...j, status: 'failed', error: `ranks [${missing.join(', ')}] did not join the mesh within ${CLAIM_TIMEOUT_MS} ms` } });
+      }
+    }, CLAIM_TIMEOUT_MS);
+    const job = await this.waitForJob((j) => j.jobId === jobId && (j.status !== 'starting' || j.claimed.length === roster.length));
+    clearTimeout(timer);
+    return job;
   }
 
   /** Measures RTT and throughput for every pair of workers. */
@@ -145,7 +156,17 @@ export class HostService extends EventTarget {
     const old = new Map(this._state.workers.map((w) => [w.peerId, w]));
     const workers = members
       .filter((m) => m.role === 'worker')
-      .map((m): WorkerEntry => ({ controlOpen: false, ...old.get(m.peerId), peerId: m.peerId, name: m.name, joinedAt: m.joinedAt, signaling: m.connected }));
+      .map((m): WorkerEntry => {
+        const was = old.get(m.peerId);
+        // A closed tab drops its signaling socket at once, while WebRTC notices only after ICE
+        // gives up (tens of seconds): treat leaving signaling as leaving the room.
+        if (was?.signaling && was.controlOpen && !m.connected) {
+          this.log(`worker ${m.peerId} disconnected (left signaling)`);
+          this.endpoints.get(m.peerId)?.link.close();
+          return { ...was, signaling: false, controlOpen: false };
+        }
+        return { controlOpen: false, ...was, peerId: m.peerId, name: m.name, joinedAt: m.joinedAt, signaling: m.connected };
+      });
     this.set({ workers });
   }
 
@@ -183,7 +204,8 @@ export class HostService extends EventTarget {
       case 'error':
         this.patchWorker(peerId, { lastError: m.error });
         this.log(`worker ${peerId}: ${m.error.code}: ${m.error.message}`);
-        if (job && m.jobId === job.jobId && job.status === 'starting') this.set({ job: { ...job, status: 'failed', error: m.error.message } });
+        // A bad frame is dropped and reported; the job goes on. Anything else ends it.
+        if (job && m.jobId === job.jobId && m.error.code !== 'bad-message' && (job.status === 'starting' || job.status === 'running')) this.set({ job: { ...job, status: 'failed', error: m.error.message } });
         return;
       case 'progress':
         return; // the app issue renders progress
