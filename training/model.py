@@ -34,7 +34,7 @@ class UNetConfig:
     out_channels: int = 48
     down_block_types: tuple = ("CrossAttnDownBlock3D", "DownBlock3D")
     up_block_types: tuple = ("UpBlock3D", "CrossAttnUpBlock3D")
-    block_out_channels: tuple = (32, 64)
+    block_out_channels: tuple = (64, 64)  # C0 must exceed in_channels (48): see the note in docs §1
     layers_per_block: int = 1
     downsample_padding: int = 1
     mid_block_scale_factor: int = 1

@@ -5,8 +5,8 @@ golden fixtures from that package, so weights and goldens never disagree.
 
 1. EMA weights -> public/models/vi-shapes-tiny/ (safetensors + configs + tokenizer + manifest with sha256)
 2. training/write_goldens.py on the exported package -> training/golden/
-3. with --copy-checkpoint: the resumable checkpoint (model, EMA, optimizer, step, RNG) ->
-   training/checkpoints/ckpt.pt, which train.py resumes from in a fresh clone
+3. with --copy-checkpoint: a compact resumable checkpoint (model F32, EMA as F16 delta, Adam second
+   moment BF16, step, RNG) -> training/checkpoints/ckpt.pt, which train.py resumes from in a fresh clone
 Then commit those three paths.
 """
 import argparse
@@ -36,10 +36,13 @@ def main():
     a = ap.parse_args()
 
     # copy first: the run may overwrite its checkpoint while we work
-    snapshot = os.path.join(HERE, "checkpoints", "ckpt.pt") if a.copy_checkpoint else "/tmp/ship_ckpt.pt"
-    os.makedirs(os.path.dirname(snapshot), exist_ok=True)
+    snapshot = "/tmp/ship_ckpt.pt"
     shutil.copyfile(a.ckpt, snapshot)
     unet, text, ck = package.load_checkpoint(snapshot)
+    if a.copy_checkpoint:  # compact (EMA as an F16 delta, Adam second moment BF16) to stay under 25 MB
+        committed = os.path.join(HERE, "checkpoints", "ckpt.pt")
+        os.makedirs(os.path.dirname(committed), exist_ok=True)
+        torch.save(package.compact_checkpoint(torch.load(snapshot)), committed)
     info = {"source": "training/train.py EMA weights", "step": ck["step"], "frames_seen": ck["frames_seen"],
             "clips_seen": ck["clips_seen"], "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "unet_params": sum(p.numel() for p in unet.parameters()),
@@ -60,7 +63,7 @@ def main():
         subprocess.run([sys.executable, os.path.join(HERE, "write_goldens.py"), "--model", a.out,
                         "--out", a.golden_out], check=True)
     if a.copy_checkpoint:
-        print(f"resumable checkpoint: {snapshot} ({os.path.getsize(snapshot):,} bytes)")
+        print(f"resumable checkpoint: {committed} ({os.path.getsize(committed):,} bytes)")
 
 
 if __name__ == "__main__":

@@ -72,7 +72,7 @@ def _taps(unet, x, t, text, scope):
 def test_temporal_conv_clip_from_exchange_points():
     unet = randomize(UNet3DConditionModel(UNetConfig()))
     layer = unet.down_blocks[0].temp_convs[0]
-    n, c, k = 12, 32, 4
+    n, c, k = 12, unet.config.block_out_channels[0], 4
     x = torch.randn(2, c, n, 8, 8)
     flat = x.permute(0, 2, 1, 3, 4).reshape(2 * n, c, 8, 8)
     taps = {}
@@ -96,7 +96,7 @@ def test_temporal_conv_clip_from_exchange_points():
 def test_temporal_transformer_clip_from_exchange_points():
     unet = randomize(UNet3DConditionModel(UNetConfig()))
     tt = unet.transformer_in
-    n, p, c = 14, 3, 32
+    n, p, c = 14, 3, unet.config.block_out_channels[0]
     g = global_frame_indices(n, 4)
     for t in (999, 500):
         scope = TemporalScope(g, dual_scope_bias(n, p, g, t, 800, 1.0))

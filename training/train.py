@@ -21,6 +21,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import data  # noqa: E402
+import package  # noqa: E402
 from model import CLIPTextModel, TextConfig, UNet3DConditionModel, UNetConfig, alphas_cumprod  # noqa: E402
 
 # ----------------------------------------------------------------------------------------------
@@ -30,7 +31,7 @@ init_from = "training/checkpoints/ckpt.pt"  # used only when the run folder has 
 threads = 1  # the machine has 2 cores shared with others: two OpenMP threads stall each other when preempted
 # curriculum, VideoCrafter-style: (from step, frames per clip, clips per batch). Single frames learn
 # appearance fast (colour, shape, background); short clips then 16-frame clips learn the motion.
-curriculum = [(0, 1, 64), (1200, 4, 16), (3000, 16, 8)]
+curriculum = [(0, 1, 32), (2000, 4, 8), (5000, 16, 6)]
 lr = 5e-4  # AdamW; small model, easy domain
 warmup = 500  # linear LR warmup steps
 weight_decay = 0.01
@@ -84,7 +85,7 @@ step, frames_seen, clips_seen = 0, 0, 0
 ckpt_path = os.path.join(run_dir, "ckpt.pt")
 resume = ckpt_path if os.path.exists(ckpt_path) else (init_from if init_from and os.path.exists(init_from) else None)
 if resume:
-    ck = torch.load(resume)
+    ck = package.expand_checkpoint(torch.load(resume))  # the committed copy is compact
     unet.load_state_dict(ck["unet"])
     text_encoder.load_state_dict(ck["text_encoder"])
     ema_sd = {**{"unet." + k: v for k, v in ck["ema_unet"].items()},
