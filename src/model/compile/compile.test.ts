@@ -44,6 +44,14 @@ describe('compiled package', () => {
     await expect(verifyFile(m, m.unet.onnx_whole, new Uint8Array(readFileSync(join(dir, m.text_encoder.onnx))))).rejects.toThrow(/bytes|sha256/);
   });
 
+  it('uses only ops checked on the WebGPU and WASM EPs (e2e/model-parity.spec.ts)', () => {
+    // Sin/Cos are excluded on purpose (imprecise on WebGPU/SwiftShader), GroupNormalization has no WebGPU kernel.
+    const allowed = new Set(['Add', 'Concat', 'Conv', 'Div', 'Erf', 'Exp', 'Expand', 'Floor', 'Gather', 'Identity', 'LayerNormalization',
+      'MatMul', 'Mul', 'ReduceMean', 'ReduceSumSquare', 'Reshape', 'Sigmoid', 'Slice', 'Softmax', 'Sqrt', 'Sub', 'Transpose']);
+    const used = new Set([plan.whole, ...plan.segments].flatMap((g) => Object.keys(g.opCounts)));
+    expect([...used].filter((op) => !allowed.has(op))).toEqual([]);
+  });
+
   it('has a consistent segment plan (process replay summary)', async () => {
     validateSegmentPlan(plan);
     expect(plan.exchangePoints.length).toBe(55);
