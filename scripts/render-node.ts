@@ -11,7 +11,7 @@
 //   --exchange exact|isolated (exact)  --whole (one rank, plan.whole)  --model DIR (public/models/vi-shapes-tiny)
 //   --out DIR (required): frame_0000.png …, sheet.png (contact sheet, ×4), video.mp4 if ffmpeg is on PATH, render.json
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -196,6 +196,7 @@ async function main(argv: string[]): Promise<number> {
   // 4. Output: PNG frames, contact sheet (16 per row, ×4), mp4 if ffmpeg exists, render.json.
   const out = resolve(flags.out);
   mkdirSync(out, { recursive: true });
+  for (const name of readdirSync(out)) if (/^frame_\d+\.png$/.test(name)) rmSync(join(out, name)); // no stale frames from a longer render
   const { height: fh, width: fw } = results[0]!.frames!;
   const video = new Uint8Array(frames * fh * fw * 3);
   for (const r of results) video.set(r.frames!.data, r.range.start * fh * fw * 3);
