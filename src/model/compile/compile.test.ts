@@ -124,8 +124,8 @@ describe('rejects packages that do not match', () => {
     expect(() => compileModelPackage(bad)).toThrow(/missing weight 'mid_block\.temp_convs\.1\.conv3\.3\.weight' \(expected shape \[64,64,3,1,1\]\)/);
   });
   it('wrong shape', () => {
-    withWeights((t) => (t['down_blocks.0.resnets.0.conv1.weight'] = { dtype: 'F32', shape: [32, 32, 1, 1], data: new Float32Array(32 * 32) }));
-    expect(() => compileModelPackage(bad)).toThrow(/'down_blocks\.0\.resnets\.0\.conv1\.weight' has shape \[32,32,1,1\], the config implies \[32,32,3,3\]/);
+    withWeights((t) => (t['down_blocks.0.resnets.0.conv1.weight'] = { dtype: 'F32', shape: [64, 64, 1, 1], data: new Float32Array(64 * 64) }));
+    expect(() => compileModelPackage(bad)).toThrow(/'down_blocks\.0\.resnets\.0\.conv1\.weight' has shape \[64,64,1,1\], the config implies \[64,64,3,3\]/);
   });
   it('unknown key', () => {
     withWeights((t) => (t['down_blocks.0.extra.weight'] = { dtype: 'F32', shape: [3], data: new Float32Array(3) }));
@@ -142,7 +142,7 @@ describe('rejects packages that do not match', () => {
   });
   it('config that does not match the weights', () => {
     writeTinyPackage(bad);
-    writeFileSync(join(bad, PACKAGE_FILES.unetConfig), JSON.stringify({ ...TINY_UNET_CONFIG, block_out_channels: [32, 96] }));
+    writeFileSync(join(bad, PACKAGE_FILES.unetConfig), JSON.stringify({ ...TINY_UNET_CONFIG, block_out_channels: [64, 96] }));
     expect(() => compileModelPackage(bad)).toThrow(/has shape \[64.*\], the config implies \[96/);
     writeFileSync(join(bad, PACKAGE_FILES.unetConfig), JSON.stringify({ ...TINY_UNET_CONFIG, use_linear_projection: true }));
     expect(() => compileModelPackage(bad)).toThrow(/unet\/config\.json: unknown key\(s\) 'use_linear_projection'/);

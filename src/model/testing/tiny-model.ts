@@ -19,7 +19,7 @@ export const TINY_UNET_CONFIG = {
   _class_name: 'UNet3DConditionModel',
   sample_size: 8, in_channels: 48, out_channels: 48,
   down_block_types: ['CrossAttnDownBlock3D', 'DownBlock3D'], up_block_types: ['UpBlock3D', 'CrossAttnUpBlock3D'],
-  block_out_channels: [32, 64], layers_per_block: 1, downsample_padding: 1, mid_block_scale_factor: 1, act_fn: 'silu',
+  block_out_channels: [64, 64], layers_per_block: 1, downsample_padding: 1, mid_block_scale_factor: 1, act_fn: 'silu',
   norm_num_groups: 8, norm_eps: 1e-5, cross_attention_dim: 64, attention_head_dim: 8, num_attention_heads: null,
   fps_conditioning: true,
 };
