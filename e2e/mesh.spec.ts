@@ -1,7 +1,8 @@
 // Host plus three worker tabs through the real signaling server: room, full mesh, the shared
 // Collective contract suite on the WebRTC mesh (bit-exact tensors, >1 MB chunked), refusal of a
 // wrong join token, and malformed frames rejected while the mesh stays up.
-import { expect, test, type Page } from '@playwright/test';
+import { chromium, expect, test, type Page } from '@playwright/test';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../playwright.config.js';
 import { encodeFrame, FIXED_HEADER_BYTES, type FrameHeader } from '../src/net/mesh/framing.js';
 import { inAll, openRoom, openTab, type Room } from './room-fixture.js';
 
@@ -111,4 +112,18 @@ test('closing a tab is seen as a lost peer by the others and the host', async ()
   );
   expect(later).toMatch(/^peer-lost: rank 0: lost rank 2/);
   await expect(room.host.getByTestId('host-log')).toContainText('disconnected', { timeout: 45_000 });
+});
+
+test('a tab without WebGPU says so plainly and still joins (WASM)', async () => {
+  // A second browser without --enable-unsafe-webgpu: headless Chromium then has no adapter.
+  const noGpu = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS.filter((a) => a !== '--enable-unsafe-webgpu') });
+  try {
+    const page = await (await noGpu.newContext()).newPage();
+    await page.goto(`${room.joinUrl}&name=cpu-only`);
+    await expect(page.getByTestId('worker-phase')).toHaveAttribute('data-phase', 'ready');
+    await expect(page.getByTestId('adapter-name')).toHaveText('no WebGPU: WASM');
+    await expect(room.host.getByTestId('members').locator('tr', { hasText: 'cpu-only' })).toContainText('no WebGPU: WASM');
+  } finally {
+    await noGpu.close();
+  }
 });

@@ -27,7 +27,7 @@ const quantile = (xs: number[], q: number) => {
 };
 const median = (xs: number[]) => quantile(xs, 0.5);
 const fmtSize = (b: number) => (b >= 1 << 20 ? `${b / (1 << 20)} MiB` : `${b >> 10} KiB`);
-const repsFor = (bytes: number) => Math.min(30, Math.max(5, Math.ceil((32 << 20) / bytes)));
+const repsFor = (bytes: number) => Math.min(30, Math.max(8, Math.ceil((32 << 20) / bytes))); // ≥ 8: medians of fewer reps were noisy on a shared 2-core box
 
 async function tab(browser: Browser, url: string): Promise<Page> {
   const page = await (await browser.newContext()).newPage();
