@@ -1,7 +1,7 @@
 // Per-segment timings of one UNet call in Chromium with onnxruntime-web, WASM and WebGPU (issue 4 §6):
 // how much of a call is session.run overhead versus compute.
 //
-//   npm exec tsx scripts/bench-segments.ts -- [--package public/models/vi-shapes-tiny] [--frames 8] [--repeats 3] [--ep wasm,webgpu]
+//   npx tsx scripts/bench-segments.ts [--package public/models/vi-shapes-tiny] [--frames 8] [--repeats 3] [--ep wasm,webgpu]
 //
 // Without --package (or if it has no onnx/), a random-weight package of the embedded architecture is
 // written and compiled in a temp dir (same graphs, so the same timings). The timed rank is the middle
