@@ -1,0 +1,74 @@
+/**
+ * The engine behind its worker protocol, in Node: EngineWorker and EngineClient talk over
+ * MessageChannels (the same postMessage/transfer semantics as a module Worker), each rank's
+ * collective calls cross the proxy to in-process collectives on the "main thread". Two ranks
+ * through the protocol must equal one direct denoise; errors arrive as {code, message} data.
+ */
+import * as ortNode from 'onnxruntime-node';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createInProcessCollectives } from '../../net/in-process-collective.js';
+import { denoise } from '../denoise.js';
+import { EMBEDDED_DUAL_SCOPE } from '../dual-scope.js';
+import type { JobParams } from '../job-state.js';
+import type { OrtModule } from '../session-runner.js';
+import { fileReader, openTinyEngine, tinyPackageDir } from '../testing/tiny-engine.js';
+import { EngineClient } from './engine-client.js';
+import { EngineWorker } from './engine-worker.js';
+import type { PortLike } from './protocol.js';
+
+const ports: MessagePort[] = [];
+afterEach(() => {
+  for (const p of ports.splice(0)) p.close();
+});
+
+function pair(): { client: EngineClient } {
+  const { port1, port2 } = new MessageChannel();
+  ports.push(port1, port2);
+  new EngineWorker(port2 as unknown as PortLike, {
+    ort: ortNode as unknown as OrtModule,
+    packages: { open: async () => ({ read: fileReader(tinyPackageDir()), cachedFiles: 0, fetchedFiles: 1, warnings: [] }) },
+    sessionOptions: { extra: { session: { intra_op: { allow_spinning: '0' } } } }, // see scripts/render-node.ts NO_SPIN
+  });
+  const client = new EngineClient(port1 as unknown as PortLike & { addEventListener(type: 'error', l: (e: Event) => void): void });
+  port1.start();
+  port2.start();
+  return { client };
+}
+
+const job: JobParams = {
+  jobId: 3, totalFrames: 8, promptSchedule: { entries: [{ fromFrame: 0, prompt: 'a red circle' }, { fromFrame: 4, prompt: 'a blue square' }] },
+  seed: 7, steps: 2, guidanceScale: 2, sampler: { kind: 'ddim', eta: 0 }, dualScope: EMBEDDED_DUAL_SCOPE, fps: 8, partition: null,
+};
+
+describe('engine worker protocol', () => {
+  it('two ranks through the worker protocol and collective proxy equal one direct rank (1e-4), with progress and byte counts', async () => {
+    const direct = await denoise(await openTinyEngine(ortNode as unknown as OrtModule, ['segmented']), job, null);
+    const tabs = [pair(), pair()];
+    const loaded = await Promise.all(tabs.map((t) => t.client.loadModel({ packageUrl: 'tiny', executionProviders: ['cpu'], graphs: ['segmented'] })));
+    expect(loaded[0]!.provider).toBe('cpu');
+    const cols = createInProcessCollectives(2);
+    const steps: number[][] = [[], []];
+    const bytes: number[] = [];
+    const outs = await Promise.all(tabs.map((t, r) => t.client.render({ job, mode: 'collective', rank: r, worldSize: 2, warmUp: false }, (p) => {
+      steps[r]!.push(p.step);
+      bytes.push(p.bytesSent);
+    }, cols[r])));
+    expect(steps).toEqual([[0, 1], [0, 1]]);
+    expect(Math.min(...bytes)).toBeGreaterThan(0);
+    const px = outs[0]!.frames.height * outs[0]!.frames.width * 3;
+    let diff = 0;
+    for (const o of outs) for (let i = 0; i < o.frames.data.length; i++) diff = Math.max(diff, Math.abs(o.frames.data[i]! - direct.frames!.data[o.range.start * px + i]!));
+    expect(diff).toBeLessThanOrEqual(1); // RGB bytes: latents agree within 1e-4, a rounding step at most
+    for (const t of tabs) t.client.dispose();
+  });
+
+  it('a render before load and an unknown graph come back as {code, message} errors', async () => {
+    const { client } = pair();
+    await expect(client.render({ job, mode: 'alone', rank: 0, worldSize: 1, warmUp: false })).rejects.toMatchObject({ name: 'EngineWorkerError', code: 'bad-state' });
+    await client.loadModel({ packageUrl: 'tiny', executionProviders: ['cpu'], graphs: ['segmented'] });
+    await expect(client.loadModel({ packageUrl: 'tiny', executionProviders: ['cpu'], graphs: ['segmented'] })).rejects.toMatchObject({ code: 'bad-state' });
+    await expect(client.render({ job, mode: 'alone', rank: 0, worldSize: 1, warmUp: false })).rejects.toMatchObject({ code: 'invalid-argument' });
+    client.dispose();
+  });
+});

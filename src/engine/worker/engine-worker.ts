@@ -1,0 +1,138 @@
+/**
+ * The engine inside its module Worker: owns the `SessionRunner` (every ONNX session of the tab),
+ * the loaded `EngineModel`, and at most one render at a time (STYLE rules 11-13, 17). The worker
+ * entry (src/app/job/engine.worker.ts) injects the ORT module and the package reader, so this file
+ * imports engine code only; the network arrives through `CollectiveProxy`.
+ *
+ * Lifecycle: idle → loading → ready (or failed); a second load while loading, or a render before
+ * ready, is an error answer (code 'bad-state'), never a crash.
+ */
+import { denoise, type ClipResult } from '../denoise.js';
+import { loadEngineModel, type EngineModel } from '../engine-model.js';
+import type { ModelFileReader } from '../segment-executor.js';
+import { SessionRunner, type OrtModule } from '../session-runner.js';
+import { CollectiveProxy } from './collective-proxy.js';
+import { toErrorData, type EngineEvent, type EngineRequests, type LoadModelIn, type LoadModelOut, type MainToWorker, type PortLike, type RenderIn, type RenderOut } from './protocol.js';
+
+export interface PackageReader {
+  /** Reads verified files of the package at `url` (sha256 checked by the reader). */
+  open(url: string, onProgress: (loadedBytes: number, totalBytes: number, file: string) => void): Promise<{
+    read: ModelFileReader;
+    cachedFiles: number;
+    fetchedFiles: number;
+    warnings: readonly string[];
+  }>;
+}
+
+export interface EngineWorkerDeps {
+  readonly ort: OrtModule;
+  readonly packages: PackageReader;
+  /** Extra session options (e.g. wasm threads off). */
+  readonly sessionOptions?: ConstructorParameters<typeof SessionRunner>[1]['sessionOptions'];
+}
+
+type EngineState = 'idle' | 'loading' | 'ready' | 'failed';
+
+class StateError extends Error {
+  readonly code = 'bad-state';
+}
+
+export class EngineWorker {
+  private state: EngineState = 'idle';
+  private model: EngineModel | null = null;
+  private render: { abort: AbortController; proxy: CollectiveProxy | null } | null = null;
+
+  constructor(
+    private readonly port: PortLike,
+    private readonly deps: EngineWorkerDeps,
+  ) {
+    port.addEventListener('message', (e: MessageEvent) => this.onMessage(e.data as MainToWorker));
+  }
+
+  private onMessage(m: MainToWorker): void {
+    if (m.kind !== 'request') {
+      this.render?.proxy?.accept(m);
+      return;
+    }
+    const answer = (p: Promise<unknown>, transfer: (out: unknown) => Transferable[] = () => []) =>
+      void p.then(
+        (out) => this.port.postMessage({ kind: 'result', id: m.id, out }, transfer(out)),
+        (e: unknown) => this.port.postMessage({ kind: 'error', id: m.id, error: toErrorData(e) }),
+      );
+    switch (m.type) {
+      case 'load-model':
+        return answer(this.loadModel(m.in));
+      case 'render':
+        return answer(this.renderClip(m.in), (out) => [(out as RenderOut).frames.data.buffer as ArrayBuffer]);
+      case 'cancel': {
+        const r = this.render;
+        r?.abort.abort(Object.assign(new Error(`render cancelled: ${m.in.reason}`), { code: 'aborted' }));
+        r?.proxy?.close(m.in.reason);
+        return answer(Promise.resolve<EngineRequests['cancel']['out']>({ cancelled: r !== null }));
+      }
+    }
+  }
+
+  private event(event: EngineEvent, transfer: Transferable[] = []): void {
+    this.port.postMessage({ kind: 'event', event }, transfer);
+  }
+
+  private async loadModel(input: LoadModelIn): Promise<LoadModelOut> {
+    if (this.state === 'loading' || this.state === 'ready') throw new StateError(`load-model: the engine is already ${this.state}`);
+    this.state = 'loading';
+    const t0 = performance.now();
+    try {
+      const pkg = await this.deps.packages.open(input.packageUrl, (loadedBytes, totalBytes, file) => this.event({ type: 'load-progress', loadedBytes, totalBytes, file }));
+      const runner = new SessionRunner(this.deps.ort, { executionProviders: input.executionProviders ?? ['webgpu', 'wasm'], sessionOptions: this.deps.sessionOptions });
+      // The reader verified every file's sha256 already.
+      const model = await loadEngineModel(runner, pkg.read, { graphs: input.graphs, verify: false });
+      this.model = model;
+      this.state = 'ready';
+      const tokenizer = JSON.parse(new TextDecoder().decode(await pkg.read(model.manifest.tokenizer.file))) as { vocab?: Record<string, number> };
+      const f = model.geometry.factor;
+      return {
+        name: model.manifest.name,
+        version: model.manifest.version,
+        provider: runner.provider ?? 'none',
+        failedProviders: runner.failedAttempts.map((a) => ({ provider: a.provider, message: a.message })),
+        loadMs: performance.now() - t0,
+        cachedFiles: pkg.cachedFiles,
+        fetchedFiles: pkg.fetchedFiles,
+        cacheWarnings: pkg.warnings,
+        defaults: { ...model.manifest.defaults },
+        frameRate: model.manifest.frame_rate,
+        frameSize: { width: model.geometry.width * f, height: model.geometry.height * f },
+        minClipFrames: Math.max(model.manifest.defaults.local_window_p, model.plan.tconvHalo, 1),
+        vocabulary: Object.keys(tokenizer.vocab ?? {}),
+      };
+    } catch (e) {
+      this.state = 'failed';
+      throw e;
+    }
+  }
+
+  private async renderClip(input: RenderIn): Promise<RenderOut> {
+    const model = this.model;
+    if (this.state !== 'ready' || !model) throw new StateError(`render: the engine is ${this.state}; load a model first`);
+    if (this.render) throw new StateError('render: a render is already running in this tab');
+    const abort = new AbortController();
+    const proxy = input.mode === 'collective' ? new CollectiveProxy(this.port, input.rank, input.worldSize) : null;
+    this.render = { abort, proxy };
+    const t0 = performance.now();
+    const warm0 = model.runner.timings().warmUpMs;
+    try {
+      const result: ClipResult = await denoise(model, input.mode === 'alone' ? { ...input.job, partition: null } : input.job, proxy, {
+        graph: input.mode === 'alone' ? 'whole' : 'segmented',
+        warmUp: input.warmUp,
+        previewMaxFrames: input.previewMaxFrames ?? 4,
+        signal: abort.signal,
+        onProgress: (progress) => this.event({ type: 'progress', progress }),
+      });
+      if (!result.frames) throw new StateError('render: the clip stopped before its last step');
+      return { rank: result.rank, range: result.range, frames: result.frames, renderMs: performance.now() - t0, warmUpMs: model.runner.timings().warmUpMs - warm0 };
+    } finally {
+      proxy?.close('render finished');
+      this.render = null;
+    }
+  }
+}

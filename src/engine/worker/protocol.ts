@@ -1,0 +1,162 @@
+/**
+ * The engine worker's protocol (STYLE rules 2, 10, 11): what crosses between a tab's main thread
+ * and the one module Worker that owns every ONNX session of the tab.
+ *
+ * - Requests carry an `id`; the worker answers each with exactly one `result` or `error` of the same
+ *   id. Each request kind is bound to its input and output types (`EngineRequests`).
+ * - Errors cross as data `{code, message, rank?, step?}`, never as `toString()` text.
+ * - Collective operations go the other way: RTCPeerConnection does not exist in workers, so the
+ *   worker's `Collective` is a proxy (collective-proxy.ts) that posts `collective` requests to the
+ *   main thread, where collective-bridge.ts runs them on the real collective (the WebRTC mesh) and
+ *   answers `collective-result` / `collective-error`. Tensor buffers are transferred, not copied.
+ * - Progress of a render and the latest model-load progress arrive as `event` messages.
+ *
+ * Imports engine types only.
+ */
+import type { CollectiveStats, HaloResult, MessageTag, WireTensor } from '../collective.js';
+import type { StepProgress } from '../denoise.js';
+import type { RgbFrames } from '../decode.js';
+import type { JobParams } from '../job-state.js';
+import type { FrameRange } from '../partition.js';
+
+/** An error as it crosses the worker boundary (STYLE rule 10). */
+export interface ErrorData {
+  readonly code: string;
+  readonly message: string;
+  readonly rank?: number;
+  readonly step?: number;
+}
+
+export interface LoadModelIn {
+  /** Package directory URL (absolute, or relative to the page). */
+  readonly packageUrl: string;
+  /** Execution providers to try in order; default ['webgpu', 'wasm']. */
+  readonly executionProviders?: readonly string[];
+  /** Which UNet graphs to create sessions for. */
+  readonly graphs: readonly ('segmented' | 'whole')[];
+}
+export interface LoadModelOut {
+  readonly name: string;
+  readonly version: string;
+  /** The provider actually in use ('webgpu' | 'wasm'), and every provider that failed before it. */
+  readonly provider: string;
+  readonly failedProviders: readonly { readonly provider: string; readonly message: string }[];
+  readonly loadMs: number;
+  /** Files read from the IndexedDB cache vs fetched. */
+  readonly cachedFiles: number;
+  readonly fetchedFiles: number;
+  readonly cacheWarnings: readonly string[];
+  /** manifest.defaults and geometry, for the UI and the job. */
+  readonly defaults: Readonly<Record<string, unknown>>;
+  readonly frameRate: number;
+  readonly frameSize: { readonly width: number; readonly height: number };
+  /** Largest of the local window and the temporal-conv halo: the shortest clip a rank may own. */
+  readonly minClipFrames: number;
+  readonly vocabulary: readonly string[];
+}
+
+export interface RenderIn {
+  readonly job: JobParams;
+  /** 'collective': segmented graph over the main thread's collective; 'alone': one rank, whole graph. */
+  readonly mode: 'collective' | 'alone';
+  /** Rank and world size of the main thread's collective (mode 'collective'). */
+  readonly rank: number;
+  readonly worldSize: number;
+  readonly warmUp: boolean;
+  readonly previewMaxFrames?: number;
+}
+export interface RenderOut {
+  readonly rank: number;
+  readonly range: FrameRange;
+  readonly frames: RgbFrames;
+  readonly renderMs: number;
+  readonly warmUpMs: number;
+}
+
+export interface EngineRequests {
+  'load-model': { in: LoadModelIn; out: LoadModelOut };
+  render: { in: RenderIn; out: RenderOut };
+  /** Aborts the running render between steps (its request then answers error code 'aborted'). */
+  cancel: { in: { readonly reason: string }; out: { readonly cancelled: boolean } };
+}
+export type EngineRequestType = keyof EngineRequests;
+
+export type MainToWorker =
+  | { readonly [K in EngineRequestType]: { readonly kind: 'request'; readonly id: number; readonly type: K; readonly in: EngineRequests[K]['in'] } }[EngineRequestType]
+  | { readonly kind: 'collective-result'; readonly id: number; readonly out: CollectiveOut; readonly stats: CollectiveStats }
+  | { readonly kind: 'collective-error'; readonly id: number; readonly error: ErrorData; readonly stats: CollectiveStats };
+
+export type EngineEvent =
+  | { readonly type: 'progress'; readonly progress: StepProgress }
+  | { readonly type: 'load-progress'; readonly loadedBytes: number; readonly totalBytes: number; readonly file: string };
+
+export type WorkerToMain =
+  | { readonly kind: 'result'; readonly id: number; readonly out: unknown }
+  | { readonly kind: 'error'; readonly id: number; readonly error: ErrorData }
+  | { readonly kind: 'event'; readonly event: EngineEvent }
+  | { readonly kind: 'collective'; readonly id: number; readonly op: CollectiveOp };
+
+/** One collective call, as the proxy forwards it. */
+export type CollectiveOp =
+  | { readonly op: 'exchangeHalo'; readonly tag: MessageTag; readonly toLeft: WireTensor | null; readonly toRight: WireTensor | null }
+  | { readonly op: 'allGather'; readonly tag: MessageTag; readonly mine: WireTensor }
+  | { readonly op: 'allReduceSum'; readonly tag: MessageTag; readonly values: Float64Array }
+  | { readonly op: 'barrier'; readonly tag: MessageTag }
+  | { readonly op: 'send'; readonly toRank: number; readonly tag: MessageTag; readonly tensor: WireTensor }
+  | { readonly op: 'recv'; readonly fromRank: number; readonly tag: MessageTag };
+
+export type CollectiveOut =
+  | { readonly op: 'exchangeHalo'; readonly halo: HaloResult }
+  | { readonly op: 'allGather'; readonly tensors: WireTensor[] }
+  | { readonly op: 'allReduceSum'; readonly values: Float64Array }
+  | { readonly op: 'barrier' | 'send' }
+  | { readonly op: 'recv'; readonly tensor: WireTensor };
+
+/** Minimal port: a Worker, a DedicatedWorkerGlobalScope or a MessagePort. */
+export interface PortLike {
+  postMessage(message: unknown, transfer?: Transferable[]): void;
+  addEventListener(type: 'message', listener: (e: MessageEvent) => void): void;
+  removeEventListener(type: 'message', listener: (e: MessageEvent) => void): void;
+}
+
+/** The engine as the app sees it: implemented by EngineClient (main thread) over the worker. */
+export interface Engine {
+  loadModel(input: LoadModelIn): Promise<LoadModelOut>;
+  render(input: RenderIn, onProgress?: (p: StepProgress) => void): Promise<RenderOut>;
+  cancel(reason: string): Promise<void>;
+  dispose(): void;
+}
+
+/** An error rebuilt from its data on this side of the boundary. */
+export class EngineWorkerError extends Error {
+  override readonly name = 'EngineWorkerError';
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly rank?: number,
+    readonly step?: number,
+  ) {
+    super(message);
+  }
+  static from(d: ErrorData): EngineWorkerError {
+    return new EngineWorkerError(d.code, d.message, d.rank, d.step);
+  }
+}
+
+export function toErrorData(e: unknown, extra: { rank?: number; step?: number } = {}): ErrorData {
+  const err = e as { code?: unknown; name?: unknown; message?: unknown };
+  const code = typeof err?.code === 'string' ? err.code : err?.name === 'AbortError' ? 'aborted' : 'error';
+  const message = typeof err?.message === 'string' ? err.message : String(e);
+  return { code, message, ...extra };
+}
+
+/** The buffers of tensors to hand over (each must own its whole buffer; see `ownBuffer`). */
+export function transferablesOf(...tensors: (WireTensor | Float64Array | null | undefined)[]): Transferable[] {
+  const out = new Set<ArrayBuffer>();
+  for (const t of tensors) {
+    if (!t) continue;
+    const data = 'dtype' in t ? t.data : t;
+    if (data.buffer instanceof ArrayBuffer && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) out.add(data.buffer);
+  }
+  return [...out];
+}
