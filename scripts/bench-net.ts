@@ -125,3 +125,4 @@ async function main(): Promise<void> {
 }
 
 await main();
+process.exit(0); // the PeerServer inside keeps interval timers that server.close() does not stop
