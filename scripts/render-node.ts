@@ -132,6 +132,7 @@ async function main(argv: string[]): Promise<number> {
   if (!flags.out) throw new ArgError('--out DIR is required (where the frames, contact sheet and video go)');
   const modelDir = resolve(flags.model ?? 'public/models/vi-shapes-tiny');
   if (!existsSync(join(modelDir, 'manifest.json'))) throw new ArgError(`--model ${JSON.stringify(flags.model ?? 'public/models/vi-shapes-tiny')}: no compiled package there (missing manifest.json; run npm run compile-model -- DIR)`);
+  if (!existsSync(join(modelDir, 'onnx', 'segment-plan.json'))) throw new ArgError(`--model ${JSON.stringify(flags.model ?? 'public/models/vi-shapes-tiny')}: the package is not compiled (no onnx/segment-plan.json); run npm run compile-model -- ${flags.model ?? 'public/models/vi-shapes-tiny'}`);
   const frames = int(flags, 'frames', 128, 1, 100_000);
   const ranks = int(flags, 'ranks', 1, 1, 64);
   if (whole && ranks !== 1) throw new ArgError(`--whole renders on one rank: --ranks must be 1, got ${ranks}`);

@@ -54,6 +54,7 @@ function frameDiffs(video: Uint8Array | Float32Array, frames: number): number[] 
 async function main(): Promise<void> {
   const modelDir = resolve(arg('model', 'public/models/vi-shapes-tiny'));
   if (!existsSync(join(modelDir, 'manifest.json'))) throw new Error(`--model ${modelDir}: no compiled package (manifest.json missing)`);
+  if (!existsSync(join(modelDir, 'onnx', 'segment-plan.json'))) throw new Error(`--model ${modelDir}: the package is not compiled (no onnx/segment-plan.json); run npm run compile-model -- ${modelDir}`);
   const frames = positiveInt('frames', 64);
   const ranks = positiveInt('ranks', 4);
   const steps = positiveInt('steps', 10);
