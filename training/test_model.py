@@ -148,6 +148,24 @@ def test_package_round_trip():
             assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
+def test_committed_goldens_match_committed_weights():
+    """The goldens were written from the package in the tree (ship.py keeps them together)."""
+    import json
+    here = os.path.dirname(os.path.abspath(__file__))
+    model_dir = os.path.join(here, "..", "public", "models", "vi-shapes-tiny")
+    golden = os.path.join(here, "golden")
+    if not os.path.exists(os.path.join(golden, "source.json")):
+        return  # nothing shipped yet
+    manifest = json.load(open(os.path.join(model_dir, "manifest.json")))
+    source = json.load(open(os.path.join(golden, "source.json")))
+    assert source["unet_weights_sha256"] == manifest["files"][package.FILES["unet_weights"]]["sha256"]
+    _, text, _ = package.load(model_dir)  # also checks every sha256
+    g = package.load_safetensors(os.path.join(golden, "text_encoder.safetensors"))
+    with torch.no_grad():
+        hidden = text(torch.from_numpy(g["input_ids"].copy()))
+    assert np.abs(hidden.numpy() - g["last_hidden_state"]).max() < 1e-5
+
+
 if __name__ == "__main__":
     for name, fn in list(globals().items()):
         if name.startswith("test_"):
