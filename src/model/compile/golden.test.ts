@@ -1,9 +1,9 @@
 // Parity with PyTorch (training/write_goldens.py fixtures, docs/exchange-points.md) on
 // onnxruntime-node CPU: the text encoder, the whole-graph UNet, and single-rank segmented clips whose
 // exchanges are answered from the fixture (the stand-in executor). Tolerance 1e-4 in fp32.
-// Skips until the fixtures and the compiled embedded package exist. VI_GOLDEN_DIR / VI_GOLDEN_PKG
-// point it at another fixture set and package (e.g. goldens written from a random-weight package).
-import { existsSync, readFileSync } from 'node:fs';
+// The fixtures and the compiled embedded package are committed; a missing file fails the test.
+// VI_GOLDEN_DIR / VI_GOLDEN_PKG point it at another fixture set and package (e.g. goldens written from a random-weight package).
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
@@ -20,9 +20,8 @@ const goldenDir = process.env.VI_GOLDEN_DIR ?? join(root, 'training', 'golden');
 const pkg = process.env.VI_GOLDEN_PKG ?? join(root, 'public', 'models', 'vi-shapes-tiny');
 const TOL = 1e-4;
 const T = ort.Tensor as unknown as TensorCtor;
-const have = (f: string) => existsSync(join(goldenDir, f));
 
-describe.skipIf(!have('text_encoder.safetensors') || !existsSync(join(pkg, 'onnx', 'text_encoder.onnx')))('text encoder golden', () => {
+describe('text encoder golden', () => {
   it('matches PyTorch last_hidden_state', async () => {
     const fx = SafetensorsFile.parse(new Uint8Array(readFileSync(join(goldenDir, 'text_encoder.safetensors'))));
     const s = await ort.InferenceSession.create(join(pkg, 'onnx', 'text_encoder.onnx'));
@@ -33,7 +32,7 @@ describe.skipIf(!have('text_encoder.safetensors') || !existsSync(join(pkg, 'onnx
   });
 });
 
-describe.skipIf(!have('unet_call.safetensors') || !existsSync(join(pkg, 'onnx', 'segment-plan.json')))('UNet call golden', () => {
+describe('UNet call golden', () => {
   const load = () => {
     const meta = JSON.parse(readFileSync(join(goldenDir, 'unet_call.json'), 'utf8'));
     const fx = SafetensorsFile.parse(new Uint8Array(readFileSync(join(goldenDir, 'unet_call.safetensors'))), 'unet_call.safetensors');
