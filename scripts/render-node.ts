@@ -220,7 +220,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const t = runner.timings();
   writeFileSync(join(out, 'render.json'), JSON.stringify({ model: model.manifest.name, modelVersion: model.manifest.version, provider: runner.provider, job, ranges: results.map((r) => r.range), loadMs, renderMs, warmUpMs: t.warmUpMs, stepsMs, runs: t.runs, runMs: t.runMs }, null, 2) + '\n');
-  console.log(`rendered in ${(renderMs / 1000).toFixed(2)} s: warm-up ${t.warmUpMs.toFixed(0)} ms (${t.warmUpRuns} runs, not counted), steps ${(stepsMs / 1000).toFixed(2)} s = ${(stepsMs / job.steps).toFixed(0)} ms/step (${t.runs} session runs, ${t.runMs.toFixed(0)} ms in runs)`);
+  console.log(`rendered in ${(renderMs / 1000).toFixed(2)} s wall (warm-up included: ${t.warmUpRuns} runs, ${t.warmUpMs.toFixed(0)} ms in runs); per step, slowest rank, mean ${(stepsMs / job.steps).toFixed(0)} ms; ${t.runs} timed session runs, ${t.runMs.toFixed(0)} ms in runs`);
   console.log(`wrote ${frames} frames, sheet.png, render.json to ${out}; mp4: ${mp4}`);
   return 0;
 }
