@@ -7,8 +7,9 @@ import { CollectivePeerEvent } from './tagged-collective.js';
 const TIMEOUT_MS = 300;
 
 describe.each([1, 2, 3, 4])('InProcessCollective contract, world size %i', (worldSize) => {
-  for (const k of CONTRACT_CASES) {
-    it.skipIf(worldSize < k.minWorld)(k.name, async () => {
+  // Cases that need more ranks than this world size are not generated (rather than skipped).
+  for (const k of CONTRACT_CASES.filter((c) => worldSize >= c.minWorld)) {
+    it(k.name, async () => {
       const ranks = createInProcessCollectives(worldSize, { timeoutMs: TIMEOUT_MS });
       const results = await Promise.all(ranks.map((c) => runContractCase(c, k.name, { timeoutMs: TIMEOUT_MS })));
       for (const r of results) expect(r.error ?? 'ok').toBe('ok');
