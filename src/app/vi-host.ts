@@ -1,10 +1,14 @@
 import { LitElement, css, html } from 'lit';
-import { customElement } from 'lit/decorators.js';
+import { customElement, state } from 'lit/decorators.js';
 import './components/vi-copy-link.js';
+import './components/vi-job-panel.js';
+import type { JobDefaults, JobCancelEvent, JobStartEvent } from './components/vi-job-panel.js';
 import './components/vi-member-table.js';
 import './components/vi-pair-table.js';
 import { ServiceController } from './controllers/service-controller.js';
 import { HostService } from './services/host-service.js';
+import { HostRenderJob } from './job/host-job.js';
+import { DEFAULT_PACKAGE_URL, type SamplerName } from './job/render-spec.js';
 
 /** The host dashboard: room, members, mesh check (and, later, the job panel). Renders HostService state. */
 @customElement('vi-host')
@@ -19,9 +23,27 @@ export class ViHost extends LitElement {
 
   readonly service = new HostService();
   private readonly _ctl = new ServiceController(this, this.service);
+  /** The render job; `?model=URL` on the host page picks another model package. */
+  readonly renderJob = new HostRenderJob(this.service, new URLSearchParams(location.search).get('model') ?? DEFAULT_PACKAGE_URL);
+  private readonly _jobCtl = new ServiceController(this, this.renderJob);
+  @state() private _defaults: JobDefaults | null = null;
+  @state() private _modelError = '';
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    this.renderJob.modelFacts().then(
+      (f) => {
+        const d = f.manifest.defaults;
+        const sampler: SamplerName = d.sampler === 'ddim' ? 'ddim' : d.sampler === 'sde-dpm++' ? 'dpm++2m-sde' : 'dpm++2m';
+        this._defaults = { steps: d.steps, guidance: d.guidance, sampler, vocabulary: [], unknownWords: (p) => f.tokenizer.unknownWords(p) };
+      },
+      (e: unknown) => (this._modelError = `model ${this.renderJob.packageUrl}: ${e instanceof Error ? e.message : String(e)}`),
+    );
+  }
 
   override disconnectedCallback(): void {
     super.disconnectedCallback();
+    this.renderJob.dispose();
     this.service.dispose();
   }
 
@@ -50,13 +72,26 @@ export class ViHost extends LitElement {
         <span data-testid="job-status">${job ? `job ${job.jobId} (${job.kind}): ${job.status}${job.error ? `: ${job.error}` : ''}` : ''}</span>
         ${job?.pairs?.length ? html`<vi-pair-table .pairs=${job.pairs}></vi-pair-table>` : ''}
       </section>
-      <!-- The job panel (prompt schedule, progress, previews, export) goes here (app issue). -->
+      <section>
+        <h2>Render</h2>
+        ${this._modelError ? html`<p class="error" data-testid="model-error">${this._modelError}</p>` : ''}
+        <vi-job-panel .job=${this._jobCtl.service.state} .defaults=${this._defaults} .readyWorkers=${this.service.readyWorkers().length}
+          @job-start=${this._onJobStart} @job-cancel=${this._onJobCancel}></vi-job-panel>
+      </section>
       ${s.log.length ? html`<section><h2>Log</h2><pre data-testid="host-log">${s.log.join('\n')}</pre></section>` : ''}
     `;
   }
 
   private _onCreate(): void {
     void this.service.createRoom().catch(() => undefined); // the error is in state
+  }
+
+  private _onJobStart(e: JobStartEvent): void {
+    void this.renderJob.start(e.settings, { computeHere: e.computeHere }).catch(() => undefined); // the error is in state
+  }
+
+  private _onJobCancel(_: JobCancelEvent): void {
+    this.renderJob.cancel('cancelled on the host');
   }
 
   private _onMeshCheck(): void {

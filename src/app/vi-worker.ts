@@ -2,6 +2,9 @@ import { LitElement, css, html } from 'lit';
 import { customElement, property } from 'lit/decorators.js';
 import './components/vi-adapter-card.js';
 import './components/vi-pair-table.js';
+import './components/vi-frame-preview.js';
+import { EngineHandle, providersFromUrl } from './job/engine-handle.js';
+import { RenderWorkerJob } from './job/worker-job.js';
 import { ServiceController } from './controllers/service-controller.js';
 import { WorkerService } from './services/worker-service.js';
 
@@ -31,12 +34,16 @@ export class ViWorker extends LitElement {
 
   service: WorkerService | null = null;
   private _ctl: ServiceController<WorkerService> | null = null;
+  /** This tab's share of render jobs: engine worker, clip, encode (src/app/job/worker-job.ts). */
+  readonly renderJob = new RenderWorkerJob(new EngineHandle(providersFromUrl()));
+  private readonly _jobCtl = new ServiceController(this, this.renderJob);
 
   override connectedCallback(): void {
     super.connectedCallback();
     if (!this.service) {
       this.service = new WorkerService(this.name);
       this._ctl = new ServiceController(this, this.service); // addController connects it
+      this.service.renderer = this.renderJob;
       void this.service.start(this.room, this.token);
     }
   }
@@ -56,11 +63,36 @@ export class ViWorker extends LitElement {
         <h2>GPU</h2>
         <vi-adapter-card .adapter=${s.adapter}></vi-adapter-card>
       </section>
+      ${this._renderSection()}
       ${s.meshCheck?.length ? html`<section><h2>Mesh check (my pairs)</h2><vi-pair-table .pairs=${s.meshCheck}></vi-pair-table></section>` : ''}
       ${s.peerEvents.length ? html`<section><h2>Peer events</h2><pre data-testid="peer-events">${s.peerEvents.join('\n')}</pre></section>` : ''}
     `;
   }
+
+  private _renderSection() {
+    const j = this._jobCtl.service.state;
+    if (j.phase === 'idle') return '';
+    return html`<section>
+      <h2>Render</h2>
+      <p data-testid="render-phase" data-phase=${j.phase}>${JOB_TEXT[j.phase]}${j.range ? ` · frames [${j.range.start}, ${j.range.end})` : ''}</p>
+      ${j.provider ? html`<p data-testid="engine-backend">engine: ${j.provider}${j.fallbackReason ? html` <span class="error">${j.fallbackReason}</span>` : ''}</p>` : ''}
+      ${j.steps ? html`<p><progress max=${j.steps} .value=${j.step ?? 0}></progress> step ${j.step ?? 0}/${j.steps}${j.lastStepMs !== undefined ? ` · ${j.lastStepMs.toFixed(0)} ms (network wait ${j.lastWaitMs?.toFixed(0)} ms)` : ''}</p>` : ''}
+      ${j.preview ? html`<vi-frame-preview .frame=${j.preview} title=${`x0 of frame ${j.preview.globalFrame}`}></vi-frame-preview>` : ''}
+      ${j.error ? html`<p class="error" data-testid="render-error">${j.error}</p>` : ''}
+    </section>`;
+  }
 }
+
+const JOB_TEXT = {
+  idle: 'no render yet',
+  'loading-model': 'loading the model…',
+  rendering: 'rendering my clip',
+  encoding: 'encoding my clip',
+  sending: 'sending my clip to the host',
+  done: 'clip sent',
+  failed: 'failed',
+  cancelled: 'cancelled',
+} as const;
 
 declare global {
   interface HTMLElementTagNameMap {

@@ -50,19 +50,65 @@ export interface ClaimMessage { readonly type: 'claim'; readonly jobId: number; 
 export interface ProgressMessage { readonly type: 'progress'; readonly jobId: number; readonly rank: number; readonly phase: string; readonly done: number; readonly total: number }
 export interface MeshCheckResultMessage { readonly type: 'mesh-check-result'; readonly jobId: number; readonly rank: number; readonly pairs: readonly PairMeasurement[] }
 export interface ErrorMessage { readonly type: 'error'; readonly jobId?: number; readonly error: ErrorReport }
+/** The engine this worker computes on (after loading the job's model). */
+export interface EngineMessage { readonly type: 'engine'; readonly jobId: number; readonly rank: number; readonly provider: string; readonly fallbackReason?: string; readonly loadMs: number }
+/** One finished denoising step of a render (src/app/job/): timings, bytes and a small x0 preview. */
+export interface StepMessage {
+  readonly type: 'step';
+  readonly jobId: number;
+  readonly rank: number;
+  readonly step: number;
+  readonly steps: number;
+  readonly stepMs: number;
+  readonly computeMs: number;
+  readonly networkWaitMs: number;
+  readonly bytesSent: number;
+  readonly bytesReceived: number;
+  /** One preview frame, RGB bytes base64 (width×height×3), of global frame `previewFrame`. */
+  readonly preview?: { readonly globalFrame: number; readonly width: number; readonly height: number; readonly rgbBase64: string };
+}
+/** A piece of a rank's encoded clip (serializeEncodedClip bytes, base64); the host joins `count` pieces. */
+export interface ClipChunkMessage { readonly type: 'clip-chunk'; readonly jobId: number; readonly rank: number; readonly index: number; readonly count: number; readonly base64: string }
+/**
+ * Base64 characters per clip chunk. PeerJS's 'json' connection refuses a message of 16,300
+ * characters or more ("Message too big for JSON channel", util.chunkedMTU) and closes the link,
+ * so a chunk plus its JSON envelope must stay under that.
+ */
+export const CLIP_CHUNK_BASE64_CHARS = 12 * 1024;
 // ---- host → worker (commands)
+/**
+ * A render job as the host sends it (src/app/job/render-spec.ts builds and checks it; the engine
+ * validates it again before use). Shapes only here: src/net knows nothing of UNets.
+ */
+export interface RenderTask {
+  readonly kind: 'render';
+  readonly packageUrl: string;
+  readonly job: {
+    readonly jobId: number;
+    readonly totalFrames: number;
+    readonly promptSchedule: { readonly entries: readonly { readonly fromFrame: number; readonly prompt: string }[] };
+    readonly seed: number;
+    readonly steps: number;
+    readonly guidanceScale: number;
+    readonly sampler: { readonly kind: 'ddim'; readonly eta: number } | { readonly kind: 'dpm-solver++-2m'; readonly algorithmType: 'dpmsolver++' | 'sde-dpmsolver++' };
+    readonly dualScope: { readonly window: number; readonly topK: number; readonly phaseTimestep: number; readonly phaseBias: number };
+    readonly fps: number;
+    readonly partition: { readonly ranges: readonly { readonly start: number; readonly end: number }[] };
+  };
+  readonly export: { readonly codec: 'avc' | 'vp9' | 'vp8'; readonly scale: number };
+}
 export interface StartMessage {
   readonly type: 'start';
   readonly jobId: number;
   /** Peer ids by rank: the mesh to form. */
   readonly roster: readonly string[];
-  readonly task: { readonly kind: 'mesh-check'; readonly probeBytes: number } | { readonly kind: 'mesh' };
+  readonly task: { readonly kind: 'mesh-check'; readonly probeBytes: number } | { readonly kind: 'mesh' } | RenderTask;
   /** Timeout of every collective operation in this job (default: the collective's). */
   readonly timeoutMs?: number;
 }
 export interface CancelMessage { readonly type: 'cancel'; readonly jobId: number; readonly reason: string }
 
-export type ControlMessage = JoinMessage | ClaimMessage | ProgressMessage | MeshCheckResultMessage | ErrorMessage | StartMessage | CancelMessage;
+export type ControlMessage = JoinMessage | ClaimMessage | ProgressMessage | MeshCheckResultMessage | ErrorMessage | EngineMessage | StepMessage | ClipChunkMessage | StartMessage | CancelMessage;
 export type ControlType = ControlMessage['type'];
 export type ControlOf<T extends ControlType> = Extract<ControlMessage, { type: T }>;
 
@@ -94,6 +140,25 @@ function isAdapter(a: unknown): boolean {
 }
 const isError = (e: unknown) => isObj(e) && isStr(e.code, 64) && isStr(e.message, 4096) && (e.rank === undefined || isUint(e.rank)) && (e.step === undefined || isUint(e.step));
 const isPair = (p: unknown) => isObj(p) && isUint(p.fromRank) && isUint(p.toRank) && isNum(p.rttMs) && isNum(p.mbPerS);
+const isBase64 = (v: unknown, max: number) => isStr(v, max) && /^[A-Za-z0-9+/]*={0,2}$/.test(v as string);
+const isPreview = (p: unknown) => isObj(p) && isUint(p.globalFrame) && isUint(p.width) && isUint(p.height) && (p.width as number) * (p.height as number) <= 128 * 128 && isBase64(p.rgbBase64, 4 * 128 * 128);
+const isSampler = (s: unknown) => isObj(s) && ((s.kind === 'ddim' && isNum(s.eta)) || (s.kind === 'dpm-solver++-2m' && (s.algorithmType === 'dpmsolver++' || s.algorithmType === 'sde-dpmsolver++')));
+function isRenderTask(t: Obj): boolean {
+  const j = t.job;
+  if (!isStr(t.packageUrl, 1024) || !isObj(j) || !isObj(t.export)) return false;
+  const e = t.export;
+  if (!['avc', 'vp9', 'vp8'].includes(e.codec as string) || !isUint(e.scale) || (e.scale as number) < 1 || (e.scale as number) > 16) return false;
+  const ps = j.promptSchedule;
+  const ds = j.dualScope;
+  const part = j.partition;
+  return (
+    isUint(j.jobId) && isUint(j.totalFrames) && (j.totalFrames as number) >= 1 && (j.totalFrames as number) <= 100_000 && isUint(j.seed) && isUint(j.steps) && (j.steps as number) >= 1 && (j.steps as number) <= 1000 &&
+    isNum(j.guidanceScale) && isNum(j.fps) && isSampler(j.sampler) &&
+    isObj(ps) && Array.isArray(ps.entries) && ps.entries.length >= 1 && ps.entries.length <= 256 && ps.entries.every((x) => isObj(x) && isUint(x.fromFrame) && isStr(x.prompt, 1024)) &&
+    isObj(ds) && isUint(ds.window) && isUint(ds.topK) && isNum(ds.phaseTimestep) && isNum(ds.phaseBias) &&
+    isObj(part) && Array.isArray(part.ranges) && part.ranges.length >= 1 && part.ranges.length <= 64 && part.ranges.every((r) => isObj(r) && isUint(r.start) && isUint(r.end))
+  );
+}
 
 const VALIDATORS: Record<ControlType, (m: Obj) => boolean> = {
   join: (m) => m.v === CONTROL_VERSION && isStr(m.name, 64) && isAdapter(m.adapter),
@@ -101,6 +166,10 @@ const VALIDATORS: Record<ControlType, (m: Obj) => boolean> = {
   progress: (m) => isUint(m.jobId) && isUint(m.rank) && isStr(m.phase, 64) && isUint(m.done) && isUint(m.total),
   'mesh-check-result': (m) => isUint(m.jobId) && isUint(m.rank) && Array.isArray(m.pairs) && m.pairs.length <= 64 && m.pairs.every(isPair),
   error: (m) => (m.jobId === undefined || isUint(m.jobId)) && isError(m.error),
+  engine: (m) => isUint(m.jobId) && isUint(m.rank) && isStr(m.provider, 32) && (m.fallbackReason === undefined || isStr(m.fallbackReason, 1024)) && isNum(m.loadMs),
+  step: (m) =>
+    isUint(m.jobId) && isUint(m.rank) && isUint(m.step) && isUint(m.steps) && [m.stepMs, m.computeMs, m.networkWaitMs].every(isNum) && isUint(m.bytesSent) && isUint(m.bytesReceived) && (m.preview === undefined || isPreview(m.preview)),
+  'clip-chunk': (m) => isUint(m.jobId) && isUint(m.rank) && isUint(m.index) && isUint(m.count) && (m.count as number) >= 1 && (m.count as number) <= 4096 && (m.index as number) < (m.count as number) && isBase64(m.base64, CLIP_CHUNK_BASE64_CHARS),
   start: (m) =>
     isUint(m.jobId) &&
     Array.isArray(m.roster) &&
@@ -108,7 +177,7 @@ const VALIDATORS: Record<ControlType, (m: Obj) => boolean> = {
     m.roster.length <= 64 &&
     m.roster.every((p) => isStr(p, 128)) &&
     isObj(m.task) &&
-    ((m.task.kind === 'mesh-check' && isUint(m.task.probeBytes) && m.task.probeBytes <= 64 * 1024 * 1024) || m.task.kind === 'mesh') &&
+    ((m.task.kind === 'mesh-check' && isUint(m.task.probeBytes) && m.task.probeBytes <= 64 * 1024 * 1024) || m.task.kind === 'mesh' || (m.task.kind === 'render' && isRenderTask(m.task))) &&
     (m.timeoutMs === undefined || (isUint(m.timeoutMs) && m.timeoutMs >= 100 && m.timeoutMs <= 3_600_000)),
   cancel: (m) => isUint(m.jobId) && isStr(m.reason, 1024),
 };

@@ -56,6 +56,8 @@ export class HostService extends EventTarget {
   private pollTimer: ReturnType<typeof setInterval> | null = null;
   private nextJobId = 1;
   private jobWaiters: (() => void)[] = [];
+  /** Observers of every validated control message from a worker (the render job, src/app/job/). */
+  readonly controlTaps = new Set<(peerId: string, m: ControlMessage) => void>();
 
   get state(): HostState {
     return this._state;
@@ -107,6 +109,13 @@ export class HostService extends EventTarget {
   async runMeshCheck(probeBytes = MESH_CHECK_PROBE_BYTES, timeoutMs?: number): Promise<JobState> {
     const job = await this.startJob({ kind: 'mesh-check', probeBytes }, timeoutMs);
     return this.waitForJob((j) => j.jobId === job.jobId && j.status !== 'starting' && j.status !== 'running');
+  }
+
+  /** Ends the current job (the render job calls this when the file is muxed or a step failed). */
+  finishJob(jobId: number, error?: string): void {
+    const job = this._state.job;
+    if (job?.jobId !== jobId || (job.status !== 'starting' && job.status !== 'running')) return;
+    this.set({ job: { ...job, status: error === undefined ? 'done' : 'failed', ...(error !== undefined && { error }) } });
   }
 
   cancel(reason: string): void {
@@ -184,6 +193,7 @@ export class HostService extends EventTarget {
   private onControl(peerId: string, m: ControlMessage): void {
     const job = this._state.job;
     const rankOf = (id: string) => job?.roster.indexOf(id) ?? -1;
+    for (const tap of this.controlTaps) tap(peerId, m);
     switch (m.type) {
       case 'join':
         this.patchWorker(peerId, { controlOpen: true, name: m.name, adapter: m.adapter });
@@ -208,7 +218,10 @@ export class HostService extends EventTarget {
         if (job && m.jobId === job.jobId && m.error.code !== 'bad-message' && (job.status === 'starting' || job.status === 'running')) this.set({ job: { ...job, status: 'failed', error: m.error.message } });
         return;
       case 'progress':
-        return; // the app issue renders progress
+      case 'engine':
+      case 'step':
+      case 'clip-chunk':
+        return; // the render job (controlTaps) handles these
       default:
         this.log(`unexpected '${m.type}' from worker ${peerId}`);
     }

@@ -31,12 +31,20 @@ export interface WorkerState {
 
 const MAX_EVENTS = 50;
 
+/** Runs a 'render' task on the formed mesh (src/app/job/worker-job.ts); set by the app entry. */
+export interface RenderTaskRunner {
+  run(task: Extract<StartMessage['task'], { kind: 'render' }>, mesh: MeshCollective, send: (m: ControlMessage) => void): Promise<void>;
+  cancel(reason: string): void;
+}
+
 export class WorkerService extends EventTarget {
   private _state: WorkerState;
   private hub: PeerHub | null = null;
   private control: ControlEndpoint | null = null;
   private joined: JoinedRoom | null = null;
   private _mesh: MeshCollective | null = null;
+  /** What runs render tasks; without one, a render start is answered with an error. */
+  renderer: RenderTaskRunner | null = null;
 
   constructor(name: string) {
     super();
@@ -84,6 +92,7 @@ export class WorkerService extends EventTarget {
   private async onControl(m: ControlMessage): Promise<void> {
     if (m.type === 'start') await this.onStart(m);
     else if (m.type === 'cancel' && m.jobId === this._state.jobId) {
+      this.renderer?.cancel(m.reason);
       this._mesh?.close(`cancelled by host: ${m.reason}`);
       this._mesh = null;
       this.set({ phase: 'ready', jobId: undefined, rank: undefined, worldSize: undefined });
@@ -110,6 +119,9 @@ export class WorkerService extends EventTarget {
         const pairs = await runMeshCheck(mesh, m.jobId, m.task.probeBytes);
         this.set({ meshCheck: pairs });
         this.control!.send({ type: 'mesh-check-result', jobId: m.jobId, rank: mesh.rank, pairs });
+      } else if (m.task.kind === 'render') {
+        if (!this.renderer) throw Object.assign(new Error('this tab cannot render (no engine)'), { code: 'no-engine' });
+        await this.renderer.run(m.task, mesh, (msg) => this.control?.send(msg));
       }
     } catch (e) {
       const error = toErrorReport(e, { rank: this._state.rank });

@@ -1,0 +1,33 @@
+/**
+ * The tab's engine worker entry (a module Worker): injects onnxruntime-web's native WebGPU build
+ * (WASM inside it is the fallback, ecosystem §1.1, §1.9) and the model-cache loader (IndexedDB or
+ * server, every file sha256-checked) into the engine's EngineWorker. Vite bundles this file and
+ * ORT's .wasm as worker assets (ecosystem §1.7), so no wasmPaths are needed.
+ */
+import * as ort from 'onnxruntime-web/webgpu';
+import { EngineWorker } from '../../engine/worker/engine-worker.js';
+import type { PortLike } from '../../engine/worker/protocol.js';
+import type { OrtModule } from '../../engine/session-runner.js';
+import { loadModelPackage } from '../model-cache/index.js';
+
+new EngineWorker(self as unknown as PortLike, {
+  ort: ort as unknown as OrtModule,
+  packages: {
+    async open(url, onProgress) {
+      const pkg = await loadModelPackage(url, { onProgress: (p) => onProgress(p.loadedBytes, p.totalBytes, p.file) });
+      const manifestBytes = new TextEncoder().encode(JSON.stringify(pkg.manifest));
+      const files = [...pkg.files.values()];
+      return {
+        read: async (path: string) => {
+          if (path === 'manifest.json') return manifestBytes;
+          const f = pkg.files.get(path);
+          if (!f) throw Object.assign(new Error(`model package ${url}: no file '${path}' in the manifest`), { code: 'missing-file' });
+          return f.bytes;
+        },
+        cachedFiles: files.filter((f) => f.source === 'cache').length,
+        fetchedFiles: files.filter((f) => f.source === 'network').length,
+        warnings: pkg.cache.warnings,
+      };
+    },
+  },
+});

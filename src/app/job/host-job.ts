@@ -1,0 +1,283 @@
+/**
+ * Host side of a render job. Mesh mode: check the settings, choose the export codec, split the
+ * frames over the ready workers, start the job through HostService (workers form the mesh and
+ * claim their ranks), follow their step reports (progress, x0 previews, compute vs network time,
+ * bytes), collect every rank's encoded clip in chunks, and mux them into one MP4/WebM with
+ * mediabunny. One-tab mode: this tab's own engine renders the whole video (whole-graph UNet),
+ * encodes and muxes it. Framework-free; components render `state` (replaced, never mutated).
+ */
+import type { StepProgress } from '../../engine/denoise.js';
+import { toErrorReport, type ControlMessage } from '../../net/control.js';
+import { chooseExportCodec, encodeClip, muxClips, parseEncodedClip, type EncodedClip, type ExportCodec } from '../media/index.js';
+import type { HostService } from '../services/host-service.js';
+import { EngineHandle, providersFromUrl } from './engine-handle.js';
+import { buildRenderTask, fetchModelFacts, fromBase64, jobParamsOf, rgbToRgbaFrames, type ModelFacts, type RenderSettings } from './render-spec.js';
+
+export type RenderPhase = 'idle' | 'preparing' | 'running' | 'muxing' | 'done' | 'failed' | 'cancelled';
+
+export interface RankView {
+  readonly rank: number;
+  readonly name: string;
+  readonly range: { readonly start: number; readonly end: number };
+  readonly provider?: string;
+  readonly fallbackReason?: string;
+  readonly stepsDone: number;
+  readonly lastStepMs?: number;
+  readonly preview?: { readonly globalFrame: number; readonly width: number; readonly height: number; readonly rgba: Uint8ClampedArray };
+  readonly clipReceived: boolean;
+}
+
+/** One denoising step over all ranks: mean per rank. */
+export interface StepStat {
+  readonly step: number;
+  readonly wallMs: number;
+  readonly computeMs: number;
+  readonly networkWaitMs: number;
+  readonly bytesSentPerTab: number;
+}
+
+export interface RenderVideo {
+  readonly url: string;
+  readonly fileName: string;
+  readonly mimeType: string;
+  readonly frames: number;
+  readonly width: number;
+  readonly height: number;
+  readonly bytes: number;
+  readonly codecString: string;
+}
+
+export interface RenderJobState {
+  readonly phase: RenderPhase;
+  readonly mode?: 'mesh' | 'alone';
+  readonly renderJobId?: number;
+  readonly totalFrames?: number;
+  readonly steps?: number;
+  readonly ranks: readonly RankView[];
+  readonly stepStats: readonly StepStat[];
+  readonly startedAtMs?: number;
+  readonly etaMs?: number;
+  readonly elapsedMs?: number;
+  readonly video?: RenderVideo;
+  readonly error?: string;
+}
+
+/** The whole job (model load, mesh, steps, encode) must finish within this; generous for SwiftShader CI. */
+const JOB_TIMEOUT_MS = 30 * 60_000;
+
+export class HostRenderJob extends EventTarget {
+  private _state: RenderJobState = { phase: 'idle', ranks: [], stepStats: [] };
+  private facts: { url: string; facts: Promise<ModelFacts> } | null = null;
+  private readonly chunks = new Map<number, string[]>();
+  private readonly perStep = new Map<number, Map<number, StepProgress | StepReport>>();
+  private controlJobId: number | null = null;
+  private settle: ((error?: string) => void) | null = null;
+  private readonly engine = new EngineHandle(providersFromUrl());
+  private readonly tap = (peerId: string, m: ControlMessage) => this.onControl(peerId, m);
+  private readonly onHostChange = () => this.onHostState();
+
+  constructor(
+    private readonly host: HostService,
+    readonly packageUrl: string,
+  ) {
+    super();
+    host.controlTaps.add(this.tap);
+    host.addEventListener('change', this.onHostChange);
+  }
+
+  get state(): RenderJobState {
+    return this._state;
+  }
+
+  get busy(): boolean {
+    return ['preparing', 'running', 'muxing'].includes(this._state.phase);
+  }
+
+  /** Manifest defaults and tokenizer of the package (fetched once). */
+  modelFacts(): Promise<ModelFacts> {
+    if (!this.facts || this.facts.url !== this.packageUrl) this.facts = { url: this.packageUrl, facts: fetchModelFacts(this.packageUrl) };
+    const f = this.facts.facts;
+    f.catch(() => (this.facts = null));
+    return f;
+  }
+
+  /** Starts a render; resolves when the video is ready, rejects with the reason it is not. */
+  async start(settings: RenderSettings, options: { computeHere: boolean }): Promise<RenderVideo> {
+    if (this.busy) throw new Error('a render is already running: cancel it first');
+    if (this._state.video) URL.revokeObjectURL(this._state.video.url);
+    this.chunks.clear();
+    this.perStep.clear();
+    this.controlJobId = null;
+    const renderJobId = (crypto.getRandomValues(new Uint32Array(1))[0]! >>> 1) + 1;
+    this.replace({ phase: 'preparing', renderJobId, totalFrames: settings.totalFrames, steps: settings.steps, ranks: [], stepStats: [], startedAtMs: performance.now() });
+    const done = new Promise<string | undefined>((resolve) => (this.settle = resolve));
+    const timer = setTimeout(() => this.fail(`the job did not finish within ${JOB_TIMEOUT_MS / 60_000} minutes`), JOB_TIMEOUT_MS);
+    try {
+      const facts = await this.modelFacts();
+      const unknown = [...new Set(settings.schedule.flatMap((e) => facts.tokenizer.unknownWords(e.prompt)))];
+      if (unknown.length) throw new Error(`words the model does not know: ${unknown.join(', ')}`);
+      const dec = facts.manifest.latent.decode;
+      if (dec.kind !== 'pixel_shuffle') throw new Error(`${facts.manifest.name} decodes with '${dec.kind}'; only pixel_shuffle packages are supported`);
+      const size = { width: facts.manifest.latent.width * dec.factor * settings.exportScale, height: facts.manifest.latent.height * dec.factor * settings.exportScale, fps: facts.manifest.frame_rate };
+      const codec = await chooseExportCodec(size);
+      if (options.computeHere) void this.renderHere(renderJobId, facts, settings, codec);
+      else await this.startMesh(renderJobId, facts, settings, codec);
+      const error = await done;
+      if (error !== undefined) throw new Error(error);
+      return this._state.video!;
+    } catch (e) {
+      const message = toErrorReport(e).message;
+      this.fail(message);
+      throw e instanceof Error ? e : new Error(message);
+    } finally {
+      clearTimeout(timer);
+      this.settle = null;
+    }
+  }
+
+  cancel(reason = 'cancelled on the host'): void {
+    if (!this.busy) return;
+    if (this._state.mode === 'mesh') this.host.cancel(reason);
+    else void this.engine.engine.cancel(reason).catch(() => undefined);
+    this.replace({ ...this._state, phase: 'cancelled', error: reason });
+    this.settle?.(`cancelled: ${reason}`);
+  }
+
+  dispose(): void {
+    this.host.controlTaps.delete(this.tap);
+    this.host.removeEventListener('change', this.onHostChange);
+  }
+
+  // ---------------------------------------------------------------- mesh mode
+
+  private async startMesh(renderJobId: number, facts: ModelFacts, settings: RenderSettings, codec: ExportCodec): Promise<void> {
+    const workers = this.host.readyWorkers();
+    if (workers.length === 0) throw new Error('no workers are connected: open the join link in worker tabs, or tick "compute in this tab"');
+    // Even split: every rank of the tiny model runs at about the same speed on like machines;
+    // a faster GPU can take more frames through the weights (any partition gives the same video).
+    const task = buildRenderTask(renderJobId, this.packageUrl, facts, settings, codec, workers.length);
+    this.replace({
+      ...this._state, mode: 'mesh', phase: 'running',
+      ranks: workers.map((w, rank) => ({ rank, name: w.name, range: task.job.partition.ranges[rank]!, stepsDone: 0, clipReceived: false })),
+    });
+    const job = await this.host.startJob(task);
+    this.controlJobId = job.jobId;
+    if (job.status === 'failed') throw new Error(job.error ?? 'the workers did not start');
+    this.onHostState();
+  }
+
+  private onControl(peerId: string, m: ControlMessage): void {
+    const s = this._state;
+    if (s.mode !== 'mesh' || s.phase !== 'running' || !('jobId' in m) || m.jobId !== s.renderJobId) return;
+    const job = this.host.state.job;
+    const rank = job?.roster.indexOf(peerId) ?? -1;
+    if (!('rank' in m) || m.rank !== rank) return; // a worker speaks only for its own rank
+    if (m.type === 'engine') this.patchRank(rank, { provider: m.provider, fallbackReason: m.fallbackReason });
+    else if (m.type === 'step') {
+      const p = m.preview;
+      this.patchRank(rank, {
+        stepsDone: m.step + 1, lastStepMs: m.stepMs,
+        ...(p && p.rgbBase64.length > 0 && { preview: { globalFrame: p.globalFrame, width: p.width, height: p.height, rgba: rgbToRgbaFrames(fromBase64(p.rgbBase64), 1, p.width, p.height)[0]! } }),
+      });
+      this.recordStep(m.step, rank, { stepMs: m.stepMs, computeMs: m.computeMs, networkWaitMs: m.networkWaitMs, bytesSent: m.bytesSent });
+    } else if (m.type === 'clip-chunk') {
+      const parts = this.chunks.get(rank) ?? Array<string>(m.count).fill('');
+      if (parts.length !== m.count) return this.fail(`rank ${rank} sent clip chunks with different counts`);
+      parts[m.index] = m.base64;
+      this.chunks.set(rank, parts);
+      if (parts.every((x) => x.length > 0)) {
+        this.patchRank(rank, { clipReceived: true });
+        if (this._state.ranks.every((r) => r.clipReceived)) void this.muxMesh();
+      }
+    }
+  }
+
+  private async muxMesh(): Promise<void> {
+    this.replace({ ...this._state, phase: 'muxing' });
+    try {
+      const clips: EncodedClip[] = this._state.ranks.map((r) => parseEncodedClip(fromBase64(this.chunks.get(r.rank)!.join('')), `rank ${r.rank}'s clip`));
+      await this.finish(clips);
+      if (this.controlJobId !== null) this.host.finishJob(this.controlJobId);
+    } catch (e) {
+      this.fail(toErrorReport(e).message);
+    }
+  }
+
+  private onHostState(): void {
+    const job = this.host.state.job;
+    if (this._state.mode !== 'mesh' || !this.busy || !job || job.jobId !== this.controlJobId) return;
+    if (job.status === 'failed') return this.fail(job.error ?? 'the job failed on a worker');
+    const lost = this.host.state.workers.filter((w) => job.roster.includes(w.peerId) && !w.controlOpen);
+    if (lost.length) this.fail(`lost ${lost.map((w) => `${w.name} (rank ${job.roster.indexOf(w.peerId)})`).join(', ')}: its control link closed`);
+  }
+
+  // ---------------------------------------------------------------- one-tab mode
+
+  private async renderHere(renderJobId: number, facts: ModelFacts, settings: RenderSettings, codec: ExportCodec): Promise<void> {
+    try {
+      const task = buildRenderTask(renderJobId, this.packageUrl, facts, settings, codec, 1);
+      this.replace({ ...this._state, mode: 'alone', phase: 'running', ranks: [{ rank: 0, name: 'this tab', range: { start: 0, end: settings.totalFrames }, stepsDone: 0, clipReceived: false }] });
+      const info = await this.engine.load(this.packageUrl, ['whole']);
+      this.patchRank(0, { provider: info.provider, fallbackReason: info.provider === 'wasm' ? 'no WebGPU: computing on WASM (CPU)' : undefined });
+      const out = await this.engine.engine.render({ job: jobParamsOf(task), mode: 'alone', rank: 0, worldSize: 1, warmUp: true }, (p) => {
+        const rgb = p.preview.rgb;
+        this.patchRank(0, { stepsDone: p.step + 1, lastStepMs: p.stepMs, preview: { globalFrame: p.preview.globalFrames[0] ?? 0, width: rgb.width, height: rgb.height, rgba: rgbToRgbaFrames(rgb.data, 1, rgb.width, rgb.height)[0]! } });
+        this.recordStep(p.step, 0, p);
+      });
+      if (this._state.phase !== 'running') return;
+      this.replace({ ...this._state, phase: 'muxing' });
+      const f = out.frames;
+      const clip = await encodeClip(rgbToRgbaFrames(f.data, f.frames, f.width, f.height), { width: f.width, height: f.height, fps: task.job.fps, codec, scale: settings.exportScale, firstFrameIndex: 0 });
+      await this.finish([clip]);
+    } catch (e) {
+      if (this._state.phase !== 'cancelled') this.fail(toErrorReport(e).message);
+    }
+  }
+
+  // ---------------------------------------------------------------- shared
+
+  private async finish(clips: EncodedClip[]): Promise<void> {
+    const first = clips[0]!;
+    const video = await muxClips(clips, { codec: first.codec, fps: first.fps, totalFrames: this._state.totalFrames });
+    const url = URL.createObjectURL(video.blob);
+    const fileName = `video-infinity-${this._state.totalFrames}f-${this._state.renderJobId}.${video.extension}`;
+    this.replace({
+      ...this._state, phase: 'done', etaMs: 0, elapsedMs: performance.now() - (this._state.startedAtMs ?? 0),
+      video: { url, fileName, mimeType: video.mimeType, frames: video.frames, width: video.width, height: video.height, bytes: video.blob.size, codecString: video.codecString },
+    });
+    this.settle?.(undefined);
+  }
+
+  private recordStep(step: number, rank: number, r: StepReport): void {
+    const row = this.perStep.get(step) ?? new Map<number, StepReport>();
+    row.set(rank, r);
+    this.perStep.set(step, row);
+    const ranks = this._state.ranks.length;
+    if (row.size < ranks) return;
+    const list = [...row.values()];
+    const mean = (f: (x: StepReport) => number) => list.reduce((a, x) => a + f(x), 0) / list.length;
+    const stat: StepStat = { step, wallMs: Math.max(...list.map((x) => x.stepMs)), computeMs: mean((x) => x.computeMs), networkWaitMs: mean((x) => x.networkWaitMs), bytesSentPerTab: mean((x) => x.bytesSent) };
+    const stepStats = [...this._state.stepStats, stat].sort((a, b) => a.step - b.step);
+    const steps = this._state.steps ?? 0;
+    const meanWall = stepStats.reduce((a, x) => a + x.wallMs, 0) / stepStats.length;
+    this.replace({ ...this._state, stepStats, etaMs: Math.max(0, steps - stepStats.length) * meanWall, elapsedMs: performance.now() - (this._state.startedAtMs ?? 0) });
+  }
+
+  private patchRank(rank: number, patch: Partial<RankView>): void {
+    this.replace({ ...this._state, ranks: this._state.ranks.map((r) => (r.rank === rank ? { ...r, ...patch } : r)) });
+  }
+
+  private fail(error: string): void {
+    if (!this.busy) return;
+    if (this._state.mode === 'mesh' && this.controlJobId !== null) this.host.finishJob(this.controlJobId, error);
+    this.replace({ ...this._state, phase: 'failed', error, elapsedMs: performance.now() - (this._state.startedAtMs ?? 0) });
+    this.settle?.(error);
+  }
+
+  private replace(next: RenderJobState): void {
+    this._state = next; // replaced, never mutated (STYLE rule 16)
+    this.dispatchEvent(new Event('change'));
+  }
+}
+
+type StepReport = Pick<StepProgress, 'stepMs' | 'computeMs' | 'networkWaitMs' | 'bytesSent'>;

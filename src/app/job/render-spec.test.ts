@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { CLIP_CHUNK_BASE64_CHARS, parseControlMessage } from '../../net/control.js';
+import { buildRenderTask, fromBase64, parseScheduleText, toBase64, type ModelFacts } from './render-spec.js';
+
+const facts = {
+  manifest: { defaults: { local_window_p: 4, global_top_k: 8, phase_t: 800, phase_bias: 10 }, frame_rate: 8 },
+  minClipFrames: 4,
+} as unknown as ModelFacts;
+
+describe('render spec', () => {
+  it('parses the schedule editor text and names the bad line', () => {
+    expect(parseScheduleText('0: a red circle\n\n24: a blue square', 48)).toEqual({ entries: [{ fromFrame: 0, prompt: 'a red circle' }, { fromFrame: 24, prompt: 'a blue square' }], errors: [] });
+    expect(parseScheduleText('4: a red circle', 48).errors).toEqual(['the first line must start at frame 0']);
+    expect(parseScheduleText('0: a\n0: b', 48).errors).toEqual(['line 2: frame 0 must come after 0']);
+    expect(parseScheduleText('0: a\n60: b', 48).errors).toEqual(['line 2: frame 60 is past the last frame (47)']);
+    expect(parseScheduleText('red circle', 48).errors[0]).toBe('line 1: write "FRAME: prompt"');
+  });
+
+  it('builds a render task that the control channel accepts, with a partition over the ranks', () => {
+    const task = buildRenderTask(7, '/models/x/', facts, { schedule: [{ fromFrame: 0, prompt: 'a red circle' }], totalFrames: 48, steps: 2, guidanceScale: 3, seed: 5, sampler: 'ddim', exportScale: 8 }, 'avc', 3);
+    expect(task.job.partition.ranges).toEqual([{ start: 0, end: 16 }, { start: 16, end: 32 }, { start: 32, end: 48 }]);
+    const start = { type: 'start', jobId: 1, roster: ['a', 'b', 'c'], task };
+    expect(parseControlMessage(JSON.stringify(start))).toEqual(start);
+    expect(() => parseControlMessage(JSON.stringify({ ...start, task: { ...task, job: { ...task.job, steps: 0 } } }))).toThrow(/malformed 'start'/);
+    expect(() => parseControlMessage(JSON.stringify({ ...start, task: { ...task, export: { codec: 'h265', scale: 8 } } }))).toThrow(/malformed 'start'/);
+  });
+
+  it('clip chunks and previews: base64 round trip, size limits enforced on receipt', () => {
+    const bytes = Uint8Array.from({ length: 100_000 }, (_, i) => (i * 31) & 255);
+    expect(fromBase64(toBase64(bytes))).toEqual(bytes);
+    const chunk = { type: 'clip-chunk', jobId: 1, rank: 0, index: 0, count: 2, base64: 'A'.repeat(CLIP_CHUNK_BASE64_CHARS) };
+    expect(JSON.stringify(chunk).length).toBeLessThan(16_300); // PeerJS's JSON channel limit
+    expect(parseControlMessage(chunk)).toEqual(chunk);
+    expect(() => parseControlMessage({ ...chunk, base64: 'A'.repeat(CLIP_CHUNK_BASE64_CHARS + 4) })).toThrow(/malformed/);
+    expect(() => parseControlMessage({ ...chunk, index: 2 })).toThrow(/malformed/);
+    expect(() => parseControlMessage({ ...chunk, base64: '<script>' })).toThrow(/malformed/);
+  });
+});

@@ -1,0 +1,125 @@
+/**
+ * The render job as the host's form describes it, the wire task built from it (control.ts
+ * `RenderTask`), and what each side derives from the task: the engine's JobParams. Also the small
+ * encodings used on the control channel (base64) and the host-side model facts (manifest defaults,
+ * vocabulary for flagging unknown words before Start).
+ */
+import type { JobParams } from '../../engine/job-state.js';
+import { partitionFrames } from '../../engine/partition.js';
+import { parseManifest, type ModelManifest } from '../../model/manifest.js';
+import { WordTokenizer } from '../../model/tokenizer.js';
+import type { RenderTask } from '../../net/control.js';
+import type { ExportCodec } from '../media/index.js';
+
+export const DEFAULT_PACKAGE_URL = '/models/vi-shapes-tiny/';
+
+export type SamplerName = 'ddim' | 'dpm++2m' | 'dpm++2m-sde';
+
+export interface RenderSettings {
+  /** One entry per line in the editor: "FROM: prompt". */
+  readonly schedule: readonly { readonly fromFrame: number; readonly prompt: string }[];
+  readonly totalFrames: number;
+  readonly steps: number;
+  readonly guidanceScale: number;
+  readonly seed: number;
+  readonly sampler: SamplerName;
+  readonly exportScale: number;
+}
+
+export function samplerSpec(name: SamplerName): RenderTask['job']['sampler'] {
+  if (name === 'ddim') return { kind: 'ddim', eta: 0 };
+  return { kind: 'dpm-solver++-2m', algorithmType: name === 'dpm++2m' ? 'dpmsolver++' : 'sde-dpmsolver++' };
+}
+
+/** Parses the editor's text: lines "FROM: prompt", the first at frame 0, increasing. Errors name the line. */
+export function parseScheduleText(text: string, totalFrames: number): { entries: { fromFrame: number; prompt: string }[]; errors: string[] } {
+  const entries: { fromFrame: number; prompt: string }[] = [];
+  const errors: string[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (line.trim() === '') return;
+    const m = /^\s*(\d+)\s*:(.*)$/.exec(line);
+    if (!m) return errors.push(`line ${i + 1}: write "FRAME: prompt"`);
+    const fromFrame = Number(m[1]);
+    const prev = entries[entries.length - 1];
+    if (prev && fromFrame <= prev.fromFrame) errors.push(`line ${i + 1}: frame ${fromFrame} must come after ${prev.fromFrame}`);
+    else if (fromFrame >= totalFrames) errors.push(`line ${i + 1}: frame ${fromFrame} is past the last frame (${totalFrames - 1})`);
+    entries.push({ fromFrame, prompt: m[2]!.trim() });
+  });
+  if (entries.length === 0) errors.push('give at least one line "0: prompt"');
+  else if (entries[0]!.fromFrame !== 0) errors.push('the first line must start at frame 0');
+  return { entries, errors };
+}
+
+export interface ModelFacts {
+  readonly manifest: ModelManifest;
+  readonly tokenizer: WordTokenizer;
+  readonly minClipFrames: number;
+}
+
+/** Reads manifest.json and the tokenizer of a package (small JSON files; the big ones load in the worker). */
+export async function fetchModelFacts(packageUrl: string): Promise<ModelFacts> {
+  const base = new URL(packageUrl.endsWith('/') ? packageUrl : `${packageUrl}/`, location.href);
+  const get = async (p: string) => {
+    const r = await fetch(new URL(p, base));
+    if (!r.ok) throw new Error(`GET ${new URL(p, base).pathname}: HTTP ${r.status}`);
+    return r.json() as Promise<unknown>;
+  };
+  const manifest = parseManifest(await get('manifest.json'));
+  const tokenizer = new WordTokenizer(await get(manifest.tokenizer.file));
+  const plan = (await get(manifest.unet.segment_plan)) as { tconvHalo: number };
+  return { manifest, tokenizer, minClipFrames: Math.max(manifest.defaults.local_window_p, plan.tconvHalo, 1) };
+}
+
+/** The wire task for `worldSize` ranks (speed weights per rank; default even). */
+export function buildRenderTask(jobId: number, packageUrl: string, facts: ModelFacts, s: RenderSettings, codec: ExportCodec, weights: number | readonly number[]): RenderTask {
+  const d = facts.manifest.defaults;
+  return {
+    kind: 'render',
+    packageUrl,
+    job: {
+      jobId,
+      totalFrames: s.totalFrames,
+      promptSchedule: { entries: s.schedule.map((e) => ({ ...e })) },
+      seed: s.seed,
+      steps: s.steps,
+      guidanceScale: s.guidanceScale,
+      sampler: samplerSpec(s.sampler),
+      dualScope: { window: d.local_window_p, topK: d.global_top_k, phaseTimestep: d.phase_t, phaseBias: d.phase_bias },
+      fps: facts.manifest.frame_rate,
+      partition: partitionFrames(s.totalFrames, weights, facts.minClipFrames),
+    },
+    export: { codec, scale: s.exportScale },
+  };
+}
+
+export function jobParamsOf(task: RenderTask): JobParams {
+  return { ...task.job, exchangeMode: 'exact' } as JobParams;
+}
+
+export function toBase64(bytes: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+export function fromBase64(b64: string): Uint8Array {
+  const s = atob(b64);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+/** RGB [F, H, W, 3] bytes → one RGBA frame per model frame (what encodeClip and canvases take). */
+export function rgbToRgbaFrames(data: Uint8Array, frames: number, width: number, height: number): Uint8ClampedArray[] {
+  const px = width * height;
+  return Array.from({ length: frames }, (_, f) => {
+    const out = new Uint8ClampedArray(px * 4);
+    for (let i = 0; i < px; i++) {
+      out[i * 4] = data[(f * px + i) * 3]!;
+      out[i * 4 + 1] = data[(f * px + i) * 3 + 1]!;
+      out[i * 4 + 2] = data[(f * px + i) * 3 + 2]!;
+      out[i * 4 + 3] = 255;
+    }
+    return out;
+  });
+}

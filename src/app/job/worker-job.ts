@@ -1,0 +1,116 @@
+/**
+ * Worker tab side of a render job: load the job's model in the tab's engine worker, render this
+ * rank's clip over the mesh (the worker's collective calls are served by the MeshCollective here),
+ * report every step to the host, encode the clip with WebCodecs (first frame a key frame), and send
+ * the encoded bytes to the host in control-channel chunks. Raw frames never leave the tab.
+ * Framework-free; the worker view renders `state` through ServiceController.
+ */
+import type { StepProgress } from '../../engine/denoise.js';
+import { CLIP_CHUNK_BASE64_CHARS, toErrorReport, type ControlMessage, type RenderTask } from '../../net/control.js';
+import type { MeshCollective } from '../../net/mesh/mesh-collective.js';
+import { encodeClip, serializeEncodedClip } from '../media/index.js';
+import type { RenderTaskRunner } from '../services/worker-service.js';
+import type { EngineHandle } from './engine-handle.js';
+import { jobParamsOf, rgbToRgbaFrames, toBase64 } from './render-spec.js';
+
+export type WorkerJobPhase = 'idle' | 'loading-model' | 'rendering' | 'encoding' | 'sending' | 'done' | 'failed' | 'cancelled';
+
+export interface WorkerJobState {
+  readonly phase: WorkerJobPhase;
+  readonly jobId?: number;
+  readonly rank?: number;
+  readonly range?: { readonly start: number; readonly end: number };
+  readonly provider?: string;
+  /** Why this tab computes on WASM, stated plainly in the UI. */
+  readonly fallbackReason?: string;
+  readonly step?: number;
+  readonly steps?: number;
+  readonly lastStepMs?: number;
+  readonly lastWaitMs?: number;
+  /** The latest x0 preview: one RGBA frame. */
+  readonly preview?: { readonly globalFrame: number; readonly width: number; readonly height: number; readonly rgba: Uint8ClampedArray };
+  readonly error?: string;
+}
+
+export class RenderWorkerJob extends EventTarget implements RenderTaskRunner {
+  private _state: WorkerJobState = { phase: 'idle' };
+  private cancelled: string | null = null;
+
+  constructor(private readonly engine: EngineHandle) {
+    super();
+  }
+
+  get state(): WorkerJobState {
+    return this._state;
+  }
+
+  async run(task: RenderTask, mesh: MeshCollective, send: (m: ControlMessage) => void): Promise<void> {
+    const jobId = task.job.jobId;
+    const rank = mesh.rank;
+    this.cancelled = null;
+    const range = task.job.partition.ranges[rank];
+    this.set({ phase: 'loading-model', jobId, rank, range, step: undefined, steps: task.job.steps, preview: undefined, error: undefined });
+    try {
+      // 1. Model (once per tab; IndexedDB or server, sha256-checked in the worker).
+      const t0 = performance.now();
+      const info = await this.engine.load(task.packageUrl, ['segmented']);
+      const fallbackReason =
+        info.provider !== 'wasm' ? undefined
+        : info.failedProviders.length ? `no WebGPU: computing on WASM (CPU), much slower (${info.failedProviders.map((f) => `${f.provider}: ${f.message}`).join('; ')})`
+        : 'computing on WASM (CPU), as the page asked (?ep=wasm)';
+      this.set({ provider: info.provider, fallbackReason });
+      send({ type: 'engine', jobId, rank, provider: info.provider, loadMs: performance.now() - t0, ...(fallbackReason && { fallbackReason: fallbackReason.slice(0, 1000) }) });
+      this.throwIfCancelled();
+
+      // 2. Render this rank's clip over the mesh.
+      this.set({ phase: 'rendering' });
+      const onProgress = (p: StepProgress) => {
+        const rgb = p.preview.rgb;
+        const px = rgb.width * rgb.height * 3;
+        const first = rgb.data.subarray(0, px);
+        this.set({ step: p.step + 1, lastStepMs: p.stepMs, lastWaitMs: p.networkWaitMs, preview: { globalFrame: p.preview.globalFrames[0] ?? 0, width: rgb.width, height: rgb.height, rgba: rgbToRgbaFrames(first, 1, rgb.width, rgb.height)[0]! } });
+        send({
+          type: 'step', jobId, rank, step: p.step, steps: p.steps, stepMs: p.stepMs, computeMs: p.computeMs, networkWaitMs: p.networkWaitMs,
+          bytesSent: Math.round(p.bytesSent), bytesReceived: Math.round(p.bytesReceived),
+          ...(rgb.width * rgb.height <= 128 * 128 && { preview: { globalFrame: p.preview.globalFrames[0] ?? 0, width: rgb.width, height: rgb.height, rgbBase64: toBase64(first) } }),
+        });
+      };
+      const out = await this.engine.engine.render({ job: jobParamsOf(task), mode: 'collective', rank, worldSize: mesh.worldSize, warmUp: true }, onProgress, mesh, { transferResults: true });
+      this.throwIfCancelled();
+
+      // 3. Encode (WebCodecs; the first frame is a key frame) and send the encoded bytes.
+      this.set({ phase: 'encoding' });
+      const f = out.frames;
+      const clip = await encodeClip(rgbToRgbaFrames(f.data, f.frames, f.width, f.height), {
+        width: f.width, height: f.height, fps: task.job.fps, codec: task.export.codec, scale: task.export.scale, firstFrameIndex: out.range.start,
+      });
+      this.throwIfCancelled();
+      this.set({ phase: 'sending' });
+      const b64 = toBase64(serializeEncodedClip(clip));
+      const count = Math.max(1, Math.ceil(b64.length / CLIP_CHUNK_BASE64_CHARS));
+      for (let i = 0; i < count; i++) send({ type: 'clip-chunk', jobId, rank, index: i, count, base64: b64.slice(i * CLIP_CHUNK_BASE64_CHARS, (i + 1) * CLIP_CHUNK_BASE64_CHARS) });
+      this.set({ phase: 'done' });
+    } catch (e) {
+      if (this.cancelled !== null) {
+        this.set({ phase: 'cancelled', error: `cancelled by the host: ${this.cancelled}` });
+        return;
+      }
+      this.set({ phase: 'failed', error: toErrorReport(e).message });
+      throw e;
+    }
+  }
+
+  cancel(reason: string): void {
+    this.cancelled = reason;
+    if (this._state.phase === 'rendering' || this._state.phase === 'loading-model') void this.engine.engine.cancel(reason).catch(() => undefined);
+  }
+
+  private throwIfCancelled(): void {
+    if (this.cancelled !== null) throw Object.assign(new Error(`cancelled: ${this.cancelled}`), { code: 'aborted' });
+  }
+
+  private set(patch: Partial<WorkerJobState>): void {
+    this._state = { ...this._state, ...patch }; // replaced, never mutated (STYLE rule 16)
+    this.dispatchEvent(new Event('change'));
+  }
+}
