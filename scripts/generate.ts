@@ -9,6 +9,7 @@
 // host tab renders alone, whole-graph UNet)  --steps S  --guidance G  --seed N (0)
 // --sampler ddim|dpm++2m|dpm++2m-sde  --scale K (8)  --ep webgpu|wasm (default: WebGPU, WASM fallback)
 // --model DIR (public/models/vi-shapes-tiny)  --timeout SECONDS (1800)  --out FILE (required)
+// --json FILE (also write the summary and per-step figures as JSON; scripts/bench-cluster.ts reads it)
 // CHROMIUM_PATH overrides /usr/bin/chromium. Exits non-zero with a message on any failure.
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,7 +25,7 @@ const CHROMIUM_ARGS = ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-feat
 
 class Failure extends Error {}
 
-const FLAGS = ['prompt', 'prompt-schedule', 'frames', 'tabs', 'steps', 'guidance', 'seed', 'sampler', 'scale', 'ep', 'model', 'timeout', 'out'] as const;
+const FLAGS = ['prompt', 'prompt-schedule', 'frames', 'tabs', 'steps', 'guidance', 'seed', 'sampler', 'scale', 'ep', 'model', 'timeout', 'out', 'json'] as const;
 type Flag = (typeof FLAGS)[number];
 
 function parseArgs(argv: string[]): Partial<Record<Flag, string>> {
@@ -160,6 +161,7 @@ async function main(argv: string[]): Promise<void> {
     console.log(`wrote ${outPath}: ${s.video.frames} frames ${s.video.width}×${s.video.height}, ${s.video.mimeType} (${s.video.codecString}), ${(s.video.bytes / 1024).toFixed(0)} KiB`);
     if (!outPath.endsWith(`.${s.video.mimeType.split('/')[1]}`)) console.log(`note: the container is ${s.video.mimeType} (this Chromium could not encode H.264)`);
     console.log(`${s.ranks.length} tab(s) [${s.ranks.map((r) => `${r.name} ${r.provider} [${r.range.start},${r.range.end})`).join('; ')}], ${s.steps} steps, ${seconds.toFixed(1)} s from Start to file`);
+    if (flags.json) writeFileSync(path.resolve(flags.json), JSON.stringify({ seconds, tabs: s.ranks.length, frames: s.video.frames, steps: s.steps, ranks: s.ranks, stepStats: s.stepStats, packageDir: modelDir }, null, 2));
     console.log(`per step (mean over steps, per tab): wall ${mean((x) => x.wallMs).toFixed(0)} ms = compute ${mean((x) => x.computeMs).toFixed(0)} ms + network wait ${mean((x) => x.networkWaitMs).toFixed(0)} ms; sent ${(mean((x) => x.bytesSentPerTab) / 1e6).toFixed(2)} MB per step per tab`);
   } finally {
     await browser?.close().catch(() => undefined);
