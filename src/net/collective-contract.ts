@@ -7,6 +7,7 @@
  * Payloads are random bit patterns (NaN payloads included), so "bit-exact" means every byte.
  */
 import { CollectiveError, type Collective, type MessageTag, type WireDType, type WireTensor } from '../engine/collective.js';
+import { mulberry32 } from '../testing/prng.js';
 import { DTYPE_BYTES, elementCount, tensorBytes, tensorOverBuffer } from './wire-tensor.js';
 
 export interface ContractEnv {
@@ -25,24 +26,12 @@ export interface ContractCase {
 
 // ------------------------------------------------------------------ deterministic data
 
-/** mulberry32: tiny, seedable, good enough for test payloads. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
-
 /** A tensor of random bits for (seed, dtype, shape): any rank can regenerate what another sent. */
 export function randomTensor<D extends WireDType>(seed: number, dtype: D, shape: readonly number[]): WireTensor<D> {
   const bytes = elementCount(shape) * DTYPE_BYTES[dtype];
   const buf = new ArrayBuffer(bytes);
   const words = new Uint32Array(buf, 0, Math.floor(bytes / 4));
-  const next = rng(seed);
+  const next = mulberry32(seed);
   for (let i = 0; i < words.length; i++) words[i] = next();
   const tail = new Uint8Array(buf, words.length * 4);
   for (let i = 0; i < tail.length; i++) tail[i] = next() & 0xff;
@@ -147,7 +136,7 @@ export const CONTRACT_CASES: readonly ContractCase[] = [
       const n = 1000;
       const mk = (r: number) => {
         const v = new Float64Array(n);
-        const next = rng(seedOf(6, r, 0));
+        const next = mulberry32(seedOf(6, r, 0));
         for (let i = 0; i < n; i++) v[i] = ((next() / 2 ** 32 - 0.5) * 10 ** ((next() % 33) - 16)) * (i % 7 === 0 ? 1e16 : 1);
         return v;
       };

@@ -1,37 +1,37 @@
 // Compiler tests on a random-weight package written by the test itself (issue 4 §5): the package
 // compiles, the plan is consistent, segmented execution on 1, 2 and 3 ranks (uneven splits, both
-// attention phases) equals the whole-video graph, and mismatched configs/weights are rejected with
-// errors that name the key and shape.
+// attention phases; run by the engine's executors) equals the whole-video graph, and mismatched
+// configs/weights are rejected with errors that name the key and shape.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ClipExchange } from '../../engine/clip-exchange.js';
+import type { DualScopeParams } from '../../engine/dual-scope.js';
+import { SegmentExecutor, WholeGraphExecutor } from '../../engine/segment-executor.js';
+import { SessionRunner, type OrtModule } from '../../engine/session-runner.js';
+import { fileReader } from '../../engine/testing/tiny-engine.js';
+import { clipLayout, segmentedCallInputs, wholeCallInputs } from '../../engine/unet-call-inputs.js';
+import { createInProcessCollectives } from '../../net/in-process-collective.js';
+import { prng } from '../../testing/prng.js';
 import { parseManifest, verifyFile } from '../manifest.js';
 import { SafetensorsFile, writeSafetensors } from '../safetensors.js';
 import { type SegmentPlan, validateSegmentPlan } from '../segment-plan.js';
-import { type DualScope, clipGeometry } from '../testing/clip-inputs.js';
-import { type HostTensor, f32, maxAbsDiff } from '../testing/host-tensor.js';
-import { OrtSegmentRunner, fromOrt, toOrt, type TensorCtor } from '../testing/ort-runner.js';
-import { clipCallInputs, multiRankExchange, runSegmentedCall, wholeCallInputs } from '../testing/stand-in-executor.js';
-import { TINY_UNET_CONFIG, prng, writeTinyPackage } from '../testing/tiny-model.js';
+import { clipCallValues } from '../testing/clip-values.js';
+import { type HostTensor, f32, maxAbsDiff, sliceAxis } from '../testing/host-tensor.js';
+import { TINY_UNET_CONFIG, writeTinyPackage } from '../testing/tiny-model.js';
 import { PACKAGE_FILES, compileModelPackage } from './compile-model.js';
 import { planSummary } from './plan-summary.js';
 
-const T = ort.Tensor as unknown as TensorCtor;
 let dir: string;
 let plan: SegmentPlan;
-let segs: ort.InferenceSession[];
-let whole: ort.InferenceSession;
 
-beforeAll(async () => {
+beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'vi-tiny-'));
   writeTinyPackage(dir);
   compileModelPackage(dir);
   plan = JSON.parse(readFileSync(join(dir, PACKAGE_FILES.segmentPlan), 'utf8'));
-  const opts: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 1 };
-  whole = await ort.InferenceSession.create(join(dir, plan.whole.file), opts);
-  segs = await Promise.all(plan.segments.map((s) => ort.InferenceSession.create(join(dir, s.file), opts)));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -66,15 +66,20 @@ function randomInputs(N: number, seed: number): { sample: HostTensor; ehs: HostT
   return { sample, ehs };
 }
 
-async function runWhole(ds: DualScope, N: number, t: number, x: { sample: HostTensor; ehs: HostTensor }): Promise<HostTensor> {
-  const feeds = wholeCallInputs(ds, N, t, 8, x.sample, x.ehs);
-  const out = await whole.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, toOrt(T, v)])));
-  return fromOrt(out.noise_pred);
-}
-
+// The compiled graphs run by the engine's executors: one SegmentExecutor per rank, each exchanging
+// with the others through ClipExchange over the in-process collective (what a W-tab job does over
+// WebRTC), against the whole-video graph on the same inputs.
 describe('segmented execution equals the whole-video graph', () => {
-  const ds: DualScope = { p: 4, topK: 8, tPhase: 800, b: 1 };
+  const params: DualScopeParams = { window: 4, topK: 8, phaseTimestep: 800, phaseBias: 1 };
   const N = 13;
+  let segments: SegmentExecutor;
+  let whole: WholeGraphExecutor;
+  beforeAll(async () => {
+    const runner = new SessionRunner(ort as unknown as OrtModule, { executionProviders: ['cpu'], sessionOptions: { intraOpNumThreads: 1, interOpNumThreads: 1 } });
+    segments = await SegmentExecutor.load(runner, plan, fileReader(dir));
+    whole = await WholeGraphExecutor.load(runner, plan, fileReader(dir));
+  });
+
   const cases: [number, number[][]][] = [
     [999, [[0, 13]]],
     [999, [[0, 6], [6, 13]]],
@@ -83,19 +88,16 @@ describe('segmented execution equals the whole-video graph', () => {
   for (const [t, ranges] of cases) {
     it(`t=${t}, clips ${JSON.stringify(ranges)}`, async () => {
       const x = randomInputs(N, 11);
-      const ref = await runWhole(ds, N, t, x);
-      const geos = ranges.map(([s, e]) => clipGeometry(s, e, N, ds));
-      const runner = new OrtSegmentRunner(T, segs);
-      const outs = await runSegmentedCall(plan, runner, geos.map((g) => clipCallInputs(plan, g, ds, t, 8, x.sample, x.ehs)), multiRankExchange(plan, geos, ds));
+      const ref = f32((await whole.call(wholeCallInputs(plan, N, params, clipCallValues(x.sample, x.ehs, { start: 0, end: N }, t, 8)))).noisePred, [2, 48, N, 8, 8]);
+      const collectives = createInProcessCollectives(ranges.length);
+      const outs = await Promise.all(ranges.map(([s, e], r) => {
+        const layout = clipLayout({ start: s!, end: e! }, N, params, plan.tconvHalo);
+        return segments.call(segmentedCallInputs(plan, layout, clipCallValues(x.sample, x.ehs, layout.range, t, 8)), new ClipExchange(collectives[r]!, layout, plan, 1), 0);
+      }));
       let worst = 0;
       outs.forEach((o, r) => {
-        const [s, e] = ranges[r];
-        const want = { dtype: 'float32' as const, dims: [2, 48, e - s, 8, 8], data: new Float32Array(2 * 48 * (e - s) * 64) };
-        for (let b = 0; b < 2; b++) for (let c = 0; c < 48; c++) {
-          const src = (ref.data as Float32Array).subarray(((b * 48 + c) * N + s) * 64, ((b * 48 + c) * N + e) * 64);
-          want.data.set(src, ((b * 48 + c) * (e - s)) * 64);
-        }
-        worst = Math.max(worst, maxAbsDiff(o, want));
+        const want = sliceAxis(ref, 2, ranges[r]![0]!, ranges[r]![1]!);
+        worst = Math.max(worst, maxAbsDiff(f32(o.noisePred, want.dims), want));
       });
       console.log(`segmented vs whole, t=${t}, clips ${JSON.stringify(ranges)}: max abs diff ${worst.toExponential(2)}`);
       expect(worst).toBeLessThanOrEqual(1e-4);

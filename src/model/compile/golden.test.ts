@@ -1,25 +1,31 @@
-// Parity with PyTorch (training/write_goldens.py fixtures, docs/exchange-points.md) on
-// onnxruntime-node CPU: the text encoder, the whole-graph UNet, and single-rank segmented clips whose
-// exchanges are answered from the fixture (the stand-in executor). Tolerance 1e-4 in fp32.
-// The fixtures and the compiled embedded package are committed; a missing file fails the test.
+// Parity with PyTorch (training/write_goldens.py fixtures, docs/exchange-points.md) of the committed
+// compiled package on onnxruntime-node CPU: the text encoder, the whole-graph UNet, and single-rank
+// segmented clips run by the engine's own executors (src/engine/segment-executor.ts) with every
+// exchange answered from the fixture (src/engine/fixture-exchange.ts) and every sent tensor checked
+// against it, so a mismatch is located at the first exchange point where it appears.
+// Tolerance 1e-4 in fp32. The fixtures and the compiled embedded package are committed; a missing file fails the test.
 // VI_GOLDEN_DIR / VI_GOLDEN_PKG point it at another fixture set and package (e.g. goldens written from a random-weight package).
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Exchanger } from '../../engine/clip-exchange.js';
+import type { DualScopeParams } from '../../engine/dual-scope.js';
+import { FixtureExchanger, type FixtureLookup } from '../../engine/fixture-exchange.js';
+import { SegmentExecutor, WholeGraphExecutor } from '../../engine/segment-executor.js';
+import { type HostTensor as EngineTensor, SessionRunner, type OrtModule } from '../../engine/session-runner.js';
+import { fileReader } from '../../engine/testing/tiny-engine.js';
+import { type ClipLayout, clipLayout, segmentedCallInputs, wholeCallInputs } from '../../engine/unet-call-inputs.js';
 import { SafetensorsFile } from '../safetensors.js';
-import type { SegmentPlan } from '../segment-plan.js';
-import { type DualScope, clipGeometry } from '../testing/clip-inputs.js';
-import { type PointCheck, fixtureExchange } from '../testing/fixture-exchange.js';
-import { f32, maxAbsDiff, sliceAxis } from '../testing/host-tensor.js';
-import { OrtSegmentRunner, type TensorCtor, fromOrt, toOrt } from '../testing/ort-runner.js';
-import { clipCallInputs, runSegmentedCall, wholeCallInputs } from '../testing/stand-in-executor.js';
+import type { ExchangePoint, SegmentPlan } from '../segment-plan.js';
+import { clipCallValues } from '../testing/clip-values.js';
+import { type HostTensor, concatAxis, f32, gatherAxis, maxAbsDiff, sliceAxis } from '../testing/host-tensor.js';
+import { fromOrt } from '../testing/ort-runner.js';
 
 const root = resolve(import.meta.dirname, '..', '..', '..');
 const goldenDir = process.env.VI_GOLDEN_DIR ?? join(root, 'training', 'golden');
 const pkg = process.env.VI_GOLDEN_PKG ?? join(root, 'public', 'models', 'vi-shapes-tiny');
 const TOL = 1e-4;
-const T = ort.Tensor as unknown as TensorCtor;
 
 describe('text encoder golden', () => {
   it('matches PyTorch last_hidden_state', async () => {
@@ -32,36 +38,78 @@ describe('text encoder golden', () => {
   });
 });
 
-describe('UNet call golden', () => {
-  const load = () => {
-    const meta = JSON.parse(readFileSync(join(goldenDir, 'unet_call.json'), 'utf8'));
-    const fx = SafetensorsFile.parse(new Uint8Array(readFileSync(join(goldenDir, 'unet_call.safetensors'))), 'unet_call.safetensors');
-    const ds: DualScope = { p: meta.p, topK: meta.top_k, tPhase: meta.t_phase, b: meta.phase_bias };
-    const get = (n: string) => f32(fx.float32(n), [...fx.entry(n).shape]);
-    return { meta, fx, ds, get, N: fx.entry('sample').shape[2] };
-  };
+interface PointCheck {
+  id: string;
+  kind: ExchangePoint['kind'];
+  /** max |sent − fixture| for what the clip sent at the point (NaN for stats: a partial statistic has no fixture). */
+  sendDiff: number;
+}
 
-  it('whole-graph UNet matches noise_pred', async () => {
-    const { meta, ds, get, N, fx } = load();
-    expect([...fx.int64('global_frame_indices')].map(Number)).toEqual(clipGeometry(0, N, N, ds).globals);
-    const s = await ort.InferenceSession.create(join(pkg, 'onnx', 'unet.onnx'));
-    const feeds = wholeCallInputs(ds, N, meta.timestep, meta.fps, get('sample'), get('encoder_hidden_states'));
-    const out = await s.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, toOrt(T, v)])));
-    const diff = maxAbsDiff(await fromOrt(out.noise_pred as never), get('noise_pred'));
+/**
+ * The engine's FixtureExchanger answers each point; on the way this records how far what the clip
+ * sent is from the fixture: halo, its first and last k frames of `ep/<id>`; attention, the rows of
+ * `ep/<id>` at its attn_send_indices.
+ */
+function checkedFixtureExchanger(layout: ClipLayout, plan: SegmentPlan, fx: SafetensorsFile, lookup: FixtureLookup, checks: PointCheck[]): Exchanger {
+  const inner = new FixtureExchanger(layout, plan, lookup);
+  const { start, end } = layout.range;
+  return {
+    layout,
+    exchange(point: ExchangePoint, pointIndex: number, sent: EngineTensor, step: number) {
+      const got: HostTensor = f32(sent.data as Float32Array, [...sent.dims]);
+      if (point.kind === 'stats') checks.push({ id: point.id, kind: point.kind, sendDiff: NaN });
+      else {
+        // ep/<id> is the whole video: halo [B, C, N, H, W] (frames on axis 2), attention [B·H·W, N, C] (axis 1).
+        const own = sliceAxis(f32(fx.float32(`ep/${point.id}`), [...fx.entry(`ep/${point.id}`).shape]), point.kind === 'halo' ? 2 : 1, start, end);
+        const want = point.kind === 'halo'
+          ? concatAxis([sliceAxis(own, 2, 0, point.width), sliceAxis(own, 2, layout.frames - point.width, layout.frames)], 2)
+          : gatherAxis(own, 1, [...layout.sendLocalFrames]);
+        checks.push({ id: point.id, kind: point.kind, sendDiff: maxAbsDiff(got, want) });
+      }
+      return inner.exchange(point, pointIndex, sent, step);
+    },
+  };
+}
+
+describe('UNet call golden', () => {
+  let meta: { timestep: number; fps: number; p: number; top_k: number; t_phase: number; phase_bias: number };
+  let fx: SafetensorsFile;
+  let params: DualScopeParams;
+  let plan: SegmentPlan;
+  let runner: SessionRunner;
+  let N: number;
+  const get = (n: string) => f32(fx.float32(n), [...fx.entry(n).shape]);
+
+  beforeAll(() => {
+    meta = JSON.parse(readFileSync(join(goldenDir, 'unet_call.json'), 'utf8'));
+    fx = SafetensorsFile.parse(new Uint8Array(readFileSync(join(goldenDir, 'unet_call.safetensors'))), 'unet_call.safetensors');
+    params = { window: meta.p, topK: meta.top_k, phaseTimestep: meta.t_phase, phaseBias: meta.phase_bias };
+    plan = JSON.parse(readFileSync(join(pkg, 'onnx', 'segment-plan.json'), 'utf8'));
+    runner = new SessionRunner(ort as unknown as OrtModule, { executionProviders: ['cpu'], sessionOptions: { intraOpNumThreads: 1, interOpNumThreads: 1 } });
+    N = fx.entry('sample').shape[2]!;
+  });
+
+  it('whole-graph UNet (WholeGraphExecutor) matches noise_pred', async () => {
+    const whole = await WholeGraphExecutor.load(runner, plan, fileReader(pkg));
+    const inputs = wholeCallInputs(plan, N, params, clipCallValues(get('sample'), get('encoder_hidden_states'), { start: 0, end: N }, meta.timestep, meta.fps));
+    expect([...fx.int64('global_frame_indices')].map(Number)).toEqual([...(inputs.global_frame_indices!.data as BigInt64Array)].map(Number));
+    const out = await whole.call(inputs);
+    const diff = maxAbsDiff(f32(out.noisePred, [...fx.entry('noise_pred').shape]), get('noise_pred'));
     console.log(`whole UNet vs PyTorch: max abs diff ${diff.toExponential(2)}`);
     expect(diff).toBeLessThanOrEqual(TOL);
   });
 
-  it('segments with fixture exchanges match noise_pred for a start, a middle and an end clip', async () => {
-    const { meta, fx, ds, get, N } = load();
-    const plan: SegmentPlan = JSON.parse(readFileSync(join(pkg, 'onnx', 'segment-plan.json'), 'utf8'));
-    const sessions = await Promise.all(plan.segments.map((s) => ort.InferenceSession.create(join(pkg, s.file), { intraOpNumThreads: 1 })));
-    for (const [start, end] of [[0, 12], [12, 28], [28, N]]) {
-      const geo = clipGeometry(start, end, N, ds);
+  it('segments (SegmentExecutor) with fixture exchanges match noise_pred and send what the fixture holds, for a start, a middle and an end clip', async () => {
+    const segments = await SegmentExecutor.load(runner, plan, fileReader(pkg));
+    const lookup: FixtureLookup = (name) => (fx.has(name) ? (name.endsWith('/mean') || name.endsWith('/var') ? fx.float64(name) : fx.float32(name)) : undefined);
+    for (const [start, end] of [[0, 12], [12, 28], [28, N]] as const) {
+      const layout = clipLayout({ start, end }, N, params, plan.tconvHalo);
       const checks: PointCheck[] = [];
-      const inputs = clipCallInputs(plan, geo, ds, meta.timestep, meta.fps, get('sample'), get('encoder_hidden_states'));
-      const [out] = await runSegmentedCall(plan, new OrtSegmentRunner(T, sessions), [inputs], fixtureExchange(fx, plan, geo, ds.p, checks));
-      const diff = maxAbsDiff(out, sliceAxis(get('noise_pred'), 2, start, end));
+      const inputs = segmentedCallInputs(plan, layout, clipCallValues(get('sample'), get('encoder_hidden_states'), layout.range, meta.timestep, meta.fps));
+      const out = await segments.call(inputs, checkedFixtureExchanger(layout, plan, fx, lookup, checks), 0);
+      const want = sliceAxis(get('noise_pred'), 2, start, end);
+      const diff = maxAbsDiff(f32(out.noisePred, want.dims), want);
+      expect(checks.map((c) => c.id)).toEqual(plan.exchangePoints.map((p) => p.id));
       const worst = checks.filter((c) => !Number.isNaN(c.sendDiff)).reduce((a, c) => (c.sendDiff > a.sendDiff ? c : a));
       console.log(`clip [${start}, ${end}) vs PyTorch: max abs diff ${diff.toExponential(2)}; worst sent tensor ${worst.id} ${worst.sendDiff.toExponential(2)}`);
       for (const c of checks) if (!Number.isNaN(c.sendDiff)) expect(c.sendDiff, `sent at ${c.id}`).toBeLessThanOrEqual(TOL);

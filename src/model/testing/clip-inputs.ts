@@ -1,3 +1,7 @@
+// Kept only for the browser model-parity harness (e2e/model-parity.spec.ts,
+// e2e/model-fixtures/parity-harness.ts, also run by scripts/bench-segments.ts): it repeats the
+// engine's src/engine/unet-call-inputs.ts and dual-scope.ts, which the vitest tests drive instead.
+// Delete it once the harness drives the engine too; add no new users.
 // What the engine computes for one UNet call, written out for the tests (the engine has its own,
 // src/engine/dual-scope.ts; this independent copy cross-checks the contract in segment-plan.ts):
 // global frames, the dual-scope bias in the key order the graphs expect, send indices, the tconv

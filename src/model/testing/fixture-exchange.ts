@@ -1,4 +1,8 @@
-// The single-rank stand-in's exchanges for the golden test (docs/exchange-points.md, last section):
+// Kept only for the browser model-parity harness (e2e/model-parity.spec.ts,
+// e2e/model-fixtures/parity-harness.ts, also run by scripts/bench-segments.ts): it repeats the
+// engine's src/engine/fixture-exchange.ts, which the vitest tests drive instead.
+// Delete it once the harness drives the engine too; add no new users.
+// The single-rank stand-in's exchanges for the golden parity check (docs/exchange-points.md, last section):
 // a clip [start, end) of the fixture's N-frame UNet call receives what the fixture says was there —
 // neighbour frames sliced out of `ep/<id>`, full-video statistics from `ep/<id>/mean|var`. It also
 // checks what the clip *sends* against the same fixture tensors, so a mismatch is located at the

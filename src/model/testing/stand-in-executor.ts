@@ -1,8 +1,12 @@
+// Kept only for the browser model-parity harness (e2e/model-parity.spec.ts,
+// e2e/model-fixtures/parity-harness.ts, also run by scripts/bench-segments.ts): it repeats the
+// engine's src/engine/segment-executor.ts and unet-call-inputs.ts, which the vitest tests drive instead.
+// Delete it once the harness drives the engine too; add no new users.
 // A test stand-in for the engine's segment executor (issue 4 §4): runs one UNet call as the
 // segment plan says, for one or several ranks in lockstep, with the exchanges done locally:
 //   - multiRankExchange: the ranks answer each other (halo, Chan-combined stats, attention context
 //     and global gather), i.e. a W-rank job in one process;
-//   - the golden test passes its own ExchangeFn that answers from fixture tensors (single rank).
+//   - the parity harness passes its own ExchangeFn that answers from fixture tensors (single rank).
 // ORT-agnostic: a SegmentRunner runs segment graphs; tensors the plan keeps are opaque to this file,
 // only `send` and `result` outputs are read back, as the real engine would.
 import type { ExchangePoint, SegmentPlan } from '../segment-plan.js';

@@ -13,6 +13,10 @@ import { Program } from '../compile/graph.js';
 import { buildUNet } from '../compile/unet.js';
 import { type Weights, transposeLinear } from '../compile/weights.js';
 import { type TensorToWrite, writeSafetensors } from '../safetensors.js';
+import { prng } from '../../testing/prng.js';
+
+/** The tests' seeded PRNG (src/testing/prng.ts), re-exported: e2e/model-parity.spec.ts imports it from here. */
+export { prng };
 
 /** The embedded model's configs (docs/model-architecture.md §1, §4). */
 export const TINY_UNET_CONFIG = {
@@ -39,18 +43,6 @@ export const TINY_SCHEDULER = {
   _class_name: 'DPMSolverMultistepScheduler', num_train_timesteps: 1000, beta_start: 0.00085, beta_end: 0.012,
   beta_schedule: 'scaled_linear', prediction_type: 'epsilon',
 };
-
-/** mulberry32: small deterministic PRNG for test weights. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Hands out random tensors for whatever keys the compiler asks for, and records them. */
 class RecordingWeights implements Weights {
