@@ -156,24 +156,24 @@ def centres(specs, frames, start=0):
     return x.float(), y.float()
 
 
-def render(specs, frames, start=0):
-    """Frames of every clip: float32 [n, 3, frames, 32, 32] in [0, 1]."""
-    n = len(specs)
-    cx, cy = centres(specs, frames, start)  # (n, F)
-    grid = torch.arange(SIZE, dtype=torch.float32) + 0.5  # pixel centres
+def render(specs, frames, start=0, device=None):
+    """Frames of every clip: float32 [n, 3, frames, 32, 32] in [0, 1], on `device` (trajectories in
+    float64 on the CPU, the per-pixel work where the batch will be used)."""
+    cx, cy = (c.to(device) for c in centres(specs, frames, start))  # (n, F)
+    grid = torch.arange(SIZE, dtype=torch.float32, device=device) + 0.5  # pixel centres
     # periodic offsets from the centre, in [-16, 16): a shape that leaves one side enters the other
     dx = torch.remainder(grid[None, None, None, :] - cx[:, :, None, None] + SIZE / 2, SIZE) - SIZE / 2
     dy = torch.remainder(grid[None, None, :, None] - cy[:, :, None, None] + SIZE / 2, SIZE) - SIZE / 2
-    r = torch.as_tensor(specs.radius, dtype=torch.float32)[:, None, None, None]
+    r = torch.as_tensor(specs.radius, dtype=torch.float32, device=device)[:, None, None, None]
     sdf_circle = torch.sqrt(dx * dx + dy * dy) - r
     sdf_square = torch.maximum(dx.abs(), dy.abs()) - 0.85 * r
     rt = 1.25 * r  # triangle circumradius; outward edge normals at 90, 210, 330 degrees (y down)
     sdf_triangle = torch.maximum(torch.maximum(dy, -0.866 * dx - 0.5 * dy), 0.866 * dx - 0.5 * dy) - rt / 2
-    shape = torch.as_tensor(specs.shape)[:, None, None, None]
+    shape = torch.as_tensor(specs.shape, device=device)[:, None, None, None]
     sdf = torch.where(shape == 0, sdf_circle, torch.where(shape == 1, sdf_square, sdf_triangle))
     alpha = (0.5 - sdf).clamp(0, 1)[:, None]  # (n, 1, F, H, W) pixel coverage
     rgb = lambda names, idx: (torch.tensor([PALETTE[k] for k in names], dtype=torch.float32)
-                              / 255.0)[torch.as_tensor(idx)][:, :, None, None, None]  # (n, 3, 1, 1, 1)
+                              / 255.0)[torch.as_tensor(idx)][:, :, None, None, None].to(device)  # (n, 3, 1, 1, 1)
     fg, bg = rgb(OBJECT_COLORS, specs.color), rgb(BACKGROUNDS, specs.background)
     return bg * (1 - alpha) + fg * alpha
 

@@ -115,7 +115,7 @@ class Timesteps(nn.Module):
 
     def forward(self, t):  # t: (B,) -> (B, dim)
         half = self.dim // 2
-        freq = torch.exp(-math.log(10000) * torch.arange(half, dtype=torch.float32) / half)
+        freq = torch.exp(-math.log(10000) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
         arg = t.float()[:, None] * freq[None, :]
         return torch.cat([torch.cos(arg), torch.sin(arg)], dim=-1)
 
@@ -503,10 +503,10 @@ class UNet3DConditionModel(nn.Module):
         """sample (B, 48, F, H, W); timestep scalar or (B,); encoder_hidden_states (B, T, ctx) shared by all
         frames or (B·F, T, ctx) per frame (row b·F + f). Returns noise prediction (B, 48, F, H, W)."""
         b, _, f, h, w = sample.shape
-        t = torch.as_tensor(timestep, dtype=torch.float32).reshape(-1).expand(b)
+        t = torch.as_tensor(timestep, dtype=torch.float32, device=sample.device).reshape(-1).expand(b)
         emb = self.time_embedding(self.time_proj(t))  # (B, temb)
         if self.config.fps_conditioning:
-            fps_t = torch.as_tensor(fps, dtype=torch.float32).reshape(-1).expand(b)
+            fps_t = torch.as_tensor(fps, dtype=torch.float32, device=sample.device).reshape(-1).expand(b)
             emb = emb + self.fps_embedding(self.fps_proj(fps_t))  # VC2 port: added after linear_2
         emb = emb.repeat_interleave(f, dim=0)  # (B·F, temb)
         text = encoder_hidden_states
@@ -596,7 +596,7 @@ class CLIPTextTransformer(nn.Module):
 
     def forward(self, ids):
         t = ids.shape[1]
-        mask = torch.full((t, t), float("-inf")).triu(1)  # causal, as CLIP
+        mask = torch.full((t, t), float("-inf"), device=ids.device).triu(1)  # causal, as CLIP
         x = self.embeddings(ids)
         for layer in self.encoder.layers:
             x = layer(x, mask)

@@ -4,10 +4,12 @@ golden fixtures from that package, so weights and goldens never disagree.
     /usr/bin/python3 training/ship.py [--ckpt training/runs/vi-shapes-tiny/ckpt.pt] [--copy-checkpoint]
 
 1. EMA weights -> public/models/vi-shapes-tiny/ (safetensors + configs + tokenizer + manifest with sha256)
-2. training/write_goldens.py on the exported package -> training/golden/
-3. with --copy-checkpoint: a compact resumable checkpoint (model F32, EMA as F16 delta, Adam second
+2. `npm run compile-model` on it: the ONNX graph and segments, added to the manifest (export rewrites
+   manifest.json, so the compiler must run after it; needs `npm ci` done)
+3. training/write_goldens.py on the exported package -> training/golden/
+4. with --copy-checkpoint: a compact resumable checkpoint (model F32, EMA as F16 delta, Adam second
    moment BF16, step, RNG) -> training/checkpoints/ckpt.pt, which train.py resumes from in a fresh clone
-Then commit those three paths.
+Then run `training/evaluate.py` and commit the package, goldens, eval and checkpoint together.
 """
 import argparse
 import os
@@ -33,6 +35,7 @@ def main():
     ap.add_argument("--copy-checkpoint", action="store_true")
     ap.add_argument("--golden-out", default=os.path.join(HERE, "golden"))
     ap.add_argument("--skip-goldens", action="store_true")
+    ap.add_argument("--skip-compile", action="store_true")
     a = ap.parse_args()
 
     # copy first: the run may overwrite its checkpoint while we work
@@ -59,6 +62,8 @@ def main():
         ids = data.tokenize(["", "a red circle bouncing on a blue background"])
         assert torch.equal(unet(x, 500, text(ids)), u2(x, 500, t2(ids))), "exported package differs from checkpoint"
 
+    if not a.skip_compile:
+        subprocess.run(["npm", "run", "--silent", "compile-model", "--", a.out], cwd=ROOT, check=True)
     if not a.skip_goldens:
         subprocess.run([sys.executable, os.path.join(HERE, "write_goldens.py"), "--model", a.out,
                         "--out", a.golden_out], check=True)

@@ -11,8 +11,10 @@ Resumes from training/runs/<name>/ckpt.pt if it exists, else from `init_from` (t
 training/checkpoints/ckpt.pt) if that exists, else starts fresh.
 """
 import ast
+import contextlib
 import math
 import os
+import shutil
 import sys
 import time
 
@@ -44,6 +46,15 @@ max_steps = 10 ** 9  # run until killed
 log_every = 50
 ckpt_minutes = 5.0
 seed = 0
+# accelerator runs (CUDA when present): bf16 autocast, fused AdamW, the batch rendered on the device
+device = "cuda" if torch.cuda.is_available() else "cpu"
+amp = "bf16"  # autocast dtype on CUDA ("" = fp32); the CPU always trains in fp32
+fused = True  # fused AdamW on CUDA
+deadline = 0.0  # unix time: save and stop before it (0 = none); a device lease is fixed in length
+lr_decay = ""  # "cosine-deadline": cosine from lr to lr_min between the start of this run and the deadline
+lr_min = 1e-5
+rewarm = 0  # linear LR warm-up over this many steps from the resumed step (a new batch regime)
+export_dir = ""  # also write each checkpoint here in parts of < 15 MB (+ the log), for a device's $OUT
 
 # poor man's configurator (nanoGPT): config files, then --key=value
 for arg in sys.argv[1:]:
@@ -61,6 +72,10 @@ for arg in sys.argv[1:]:
 # ----------------------------------------------------------------------------------------------
 # Setup
 torch.set_num_threads(threads)
+use_amp = device == "cuda" and amp == "bf16"
+if device == "cuda":
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
 run_dir = os.path.join("training", "runs", name)
 os.makedirs(run_dir, exist_ok=True)
 log_file = open(os.path.join(run_dir, "log.txt"), "a")
@@ -74,25 +89,26 @@ def log(msg):
 
 
 torch.manual_seed(seed)
-unet = UNet3DConditionModel(UNetConfig())
-text_encoder = CLIPTextModel(TextConfig(vocab_size=len(data.VOCAB)))
+unet = UNet3DConditionModel(UNetConfig()).to(device)
+text_encoder = CLIPTextModel(TextConfig(vocab_size=len(data.VOCAB))).to(device)
 params = list(unet.parameters()) + list(text_encoder.parameters())
 ema = [p.detach().clone() for p in params]
-opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.99), weight_decay=weight_decay)
+opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.99), weight_decay=weight_decay,
+                        **({"fused": True} if device == "cuda" and fused else {}))
 rng = np.random.default_rng(seed)
 step, frames_seen, clips_seen = 0, 0, 0
 
 ckpt_path = os.path.join(run_dir, "ckpt.pt")
 resume = ckpt_path if os.path.exists(ckpt_path) else (init_from if init_from and os.path.exists(init_from) else None)
 if resume:
-    ck = package.expand_checkpoint(torch.load(resume))  # the committed copy is compact
+    ck = package.expand_checkpoint(torch.load(resume, map_location="cpu"))  # the committed copy is compact
     unet.load_state_dict(ck["unet"])
     text_encoder.load_state_dict(ck["text_encoder"])
     ema_sd = {**{"unet." + k: v for k, v in ck["ema_unet"].items()},
               **{"text_encoder." + k: v for k, v in ck["ema_text_encoder"].items()}}
     names = [f"unet.{n}" for n, _ in unet.named_parameters()] + \
             [f"text_encoder.{n}" for n, _ in text_encoder.named_parameters()]
-    ema = [ema_sd[n].clone() for n in names]
+    ema = [ema_sd[n].clone().to(device) for n in names]
     opt.load_state_dict(ck["optimizer"])
     step, frames_seen, clips_seen = ck["step"], ck["frames_seen"], ck["clips_seen"]
     if "rng" in ck:
@@ -102,12 +118,39 @@ if resume:
 else:
     log("fresh start")
 log(f"unet {sum(p.numel() for p in unet.parameters()):,} params, "
-    f"text encoder {sum(p.numel() for p in text_encoder.parameters()):,} params; curriculum {curriculum}")
+    f"text encoder {sum(p.numel() for p in text_encoder.parameters()):,} params; curriculum {curriculum}; "
+    f"device {device}{' (' + torch.cuda.get_device_name() + ')' if device == 'cuda' else ''}"
+    f"{', bf16 autocast' if use_amp else ''}")
+if device == "cuda":
+    torch.cuda.manual_seed(seed * 1_000_003 + step)  # CUDA noise differs per resumed run
 
-acp = alphas_cumprod().float()
+acp = alphas_cumprod().float().to(device)
 snr = acp / (1 - acp)
 loss_weight = torch.clamp(snr, max=min_snr_gamma) / snr  # ε-prediction form of min-SNR-γ
-empty_ids = data.tokenize([""])
+empty_ids = data.tokenize([""]).to(device)
+start_step, t_start = step, time.time()
+
+
+def to_cpu(obj):
+    """Checkpoints are written with CPU tensors so that any machine loads them."""
+    if torch.is_tensor(obj):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_cpu(v) for v in obj)
+    return obj
+
+
+def learning_rate():
+    warm = min(1.0, (step + 1) / warmup)
+    if rewarm:
+        warm = min(warm, (step - start_step + 1) / rewarm)
+    if lr_decay == "cosine-deadline" and deadline:
+        frac = min(1.0, (time.time() - t_start) / max(1.0, deadline - t_start))
+        return warm * (lr_min + 0.5 * (lr - lr_min) * (1 + math.cos(math.pi * frac)))
+    assert not lr_decay, f"unknown lr_decay {lr_decay!r}"
+    return warm * lr
 
 
 def state_dicts():
@@ -124,31 +167,42 @@ def save():
           "ema_text_encoder": ema_t, "optimizer": opt.state_dict(), "step": step, "frames_seen": frames_seen,
           "clips_seen": clips_seen, "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
           "config": {"unet": unet.config.to_json(), "text_encoder": text_encoder.config.to_json()}}
-    torch.save(ck, ckpt_path + ".tmp")
+    torch.save(to_cpu(ck), ckpt_path + ".tmp")
     os.replace(ckpt_path + ".tmp", ckpt_path)  # atomic: a kill never leaves half a checkpoint
+    if export_dir:  # join with: cat ckpt.pt.part* > ckpt.pt
+        os.makedirs(export_dir, exist_ok=True)
+        blob, part = open(ckpt_path, "rb").read(), 15_000_000
+        for i in range(0, len(blob), part):
+            with open(os.path.join(export_dir, f"ckpt.pt.part{i // part}.tmp"), "wb") as f:
+                f.write(blob[i:i + part])
+            os.replace(os.path.join(export_dir, f"ckpt.pt.part{i // part}.tmp"),
+                       os.path.join(export_dir, f"ckpt.pt.part{i // part}"))
+        shutil.copy(os.path.join(run_dir, "log.txt"), os.path.join(export_dir, "log.txt"))
 
 
 # ----------------------------------------------------------------------------------------------
 # Loop
 last_ckpt, t_log, losses = time.time(), time.time(), []
 frames_at_log = frames_seen
+save_seconds = 0.0  # how long one save takes, so that the last one still ends before the deadline
 while step < max_steps:
     frames, batch = [(f, b) for s, f, b in curriculum if step >= s][-1]
     specs = data.sample_specs(batch, rng)
-    x0 = data.encode(data.render(specs, frames, start=int(rng.integers(0, 1000))))  # (B, 48, F, 8, 8)
-    ids = data.tokenize(specs.prompts())
-    drop = torch.from_numpy(rng.random(batch) < text_dropout)
+    x0 = data.encode(data.render(specs, frames, start=int(rng.integers(0, 1000)), device=device))  # (B, 48, F, 8, 8)
+    ids = data.tokenize(specs.prompts()).to(device)
+    drop = torch.from_numpy(rng.random(batch) < text_dropout).to(device)
     ids = torch.where(drop[:, None], empty_ids, ids)
-    t = torch.randint(0, 1000, (batch,))
+    t = torch.randint(0, 1000, (batch,), device=device)
     noise = torch.randn_like(x0)
     a = acp[t].view(-1, 1, 1, 1, 1)
     xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
 
-    cur_lr = lr * min(1.0, (step + 1) / warmup)
+    cur_lr = learning_rate()
     for g in opt.param_groups:
         g["lr"] = cur_lr
-    pred = unet(xt, t, text_encoder(ids), fps=fps)
-    per_sample = (pred - noise).pow(2).mean(dim=(1, 2, 3, 4))
+    with torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else contextlib.nullcontext():
+        pred = unet(xt, t, text_encoder(ids), fps=fps)
+    per_sample = (pred.float() - noise).pow(2).mean(dim=(1, 2, 3, 4))
     loss = (per_sample * loss_weight[t]).mean()
     opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -156,25 +210,33 @@ while step < max_steps:
     opt.step()
     decay = min(ema_decay, (1 + step) / (10 + step))
     with torch.no_grad():
-        for e, p in zip(ema, params):
-            e.mul_(decay).add_(p.detach(), alpha=1 - decay)
+        torch._foreach_mul_(ema, decay)
+        torch._foreach_add_(ema, [p.detach() for p in params], alpha=1 - decay)
 
     step += 1
     frames_seen += batch * frames
     clips_seen += batch
-    losses.append(per_sample.mean().item())
-    if not math.isfinite(losses[-1]):
-        log(f"non-finite loss at step {step}; stopping without saving")
-        sys.exit(1)
+    losses.append(per_sample.mean().detach())  # read back only at log time: no sync per step
     if step % log_every == 0:
+        mean_loss = torch.stack(losses).mean().item()
+        if not math.isfinite(mean_loss):
+            log(f"non-finite loss before step {step}; stopping without saving")
+            sys.exit(1)
         dt = time.time() - t_log
         log(f"step {step} frames {frames_seen:,} clips {clips_seen:,} F={frames} B={batch} "
-            f"loss {np.mean(losses):.4f} (weighted {loss.item():.4f}) gnorm {gnorm:.2f} lr {cur_lr:.2e} "
+            f"loss {mean_loss:.4f} (weighted {loss.item():.4f}) gnorm {gnorm.item():.2f} lr {cur_lr:.2e} "
             f"{(frames_seen - frames_at_log) / dt:.0f} frames/s")
         t_log, losses, frames_at_log = time.time(), [], frames_seen
+    out_of_time = deadline and time.time() + 2 * save_seconds + 5 > deadline
+    if out_of_time:
+        break
     if time.time() - last_ckpt > ckpt_minutes * 60:
+        t0 = time.time()
         save()
+        save_seconds = max(save_seconds, time.time() - t0)
         last_ckpt = time.time()
-        log(f"checkpoint step {step} -> {ckpt_path}")
+        log(f"checkpoint step {step} -> {ckpt_path} ({save_seconds:.1f} s)")
 save()
-log(f"done at step {step}")
+log(f"done at step {step} ({frames_seen:,} frames)")
+if export_dir:
+    shutil.copy(os.path.join(run_dir, "log.txt"), os.path.join(export_dir, "log.txt"))
