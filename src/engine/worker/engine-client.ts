@@ -7,7 +7,7 @@
 import type { Collective } from '../collective.js';
 import type { StepProgress } from '../denoise.js';
 import { CollectiveBridge } from './collective-bridge.js';
-import { EngineWorkerError, type Engine, type EngineEvent, type EngineRequests, type EngineRequestType, type LoadModelIn, type LoadModelOut, type PortLike, type RenderIn, type RenderOut, type WorkerToMain } from './protocol.js';
+import { EngineWorkerError, type Engine, type EngineEvent, type EngineRequests, type EngineRequestType, type LoadModelIn, type LoadModelOut, type MeasureSpeedIn, type MeasureSpeedOut, type PortLike, type RenderIn, type RenderOut, type WorkerToMain } from './protocol.js';
 
 interface Pending {
   resolve(out: unknown): void;
@@ -36,6 +36,10 @@ export class EngineClient implements Engine {
 
   loadModel(input: LoadModelIn): Promise<LoadModelOut> {
     return this.request('load-model', input);
+  }
+
+  measureSpeed(input: MeasureSpeedIn): Promise<MeasureSpeedOut> {
+    return this.request('measure-speed', input);
   }
 
   /** Renders one clip; with mode 'collective', `collective` (the tab's mesh) serves the exchanges. */

@@ -63,6 +63,19 @@ describe('engine worker protocol', () => {
     for (const t of tabs) t.client.dispose();
   });
 
+  it('measure-speed: one warm-up and one timed UNet call on the loaded graph; refused before load and for a clip shorter than the halo', async () => {
+    const { client } = pair();
+    await expect(client.measureSpeed({ frames: 8 })).rejects.toMatchObject({ code: 'bad-state' });
+    await client.loadModel({ packageUrl: 'tiny', executionProviders: ['cpu'], graphs: ['segmented'] });
+    const m = await client.measureSpeed({ frames: 8 });
+    expect(m).toMatchObject({ graph: 'segmented', frames: 8 });
+    expect(m.unetMs).toBeGreaterThan(0);
+    expect(m.warmUpMs).toBeGreaterThan(0);
+    expect(m.framesPerSecond).toBeCloseTo(8 / (m.unetMs / 1000), 6);
+    await expect(client.measureSpeed({ frames: 0 })).rejects.toMatchObject({ code: 'invalid-argument' });
+    client.dispose();
+  });
+
   it('a render before load and an unknown graph come back as {code, message} errors', async () => {
     const { client } = pair();
     await expect(client.render({ job, mode: 'alone', rank: 0, worldSize: 1, warmUp: false })).rejects.toMatchObject({ name: 'EngineWorkerError', code: 'bad-state' });

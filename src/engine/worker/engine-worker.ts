@@ -5,14 +5,17 @@
  * imports engine code only; the network arrives through `CollectiveProxy`.
  *
  * Lifecycle: idle → loading → ready (or failed); a second load while loading, or a render before
- * ready, is an error answer (code 'bad-state'), never a crash.
+ * ready, is an error answer (code 'bad-state'), never a crash. A speed measurement needs a ready
+ * engine and no render running (it would time the render, and delay it); a render that arrives
+ * during a measurement simply queues behind it in the runner.
  */
 import { denoise, type ClipResult } from '../denoise.js';
 import { loadEngineModel, type EngineModel } from '../engine-model.js';
 import type { ModelFileReader } from '../segment-executor.js';
 import { SessionRunner, type OrtModule } from '../session-runner.js';
 import { CollectiveProxy } from './collective-proxy.js';
-import { toErrorData, type EngineEvent, type EngineRequests, type LoadModelIn, type LoadModelOut, type MainToWorker, type PortLike, type RenderIn, type RenderOut } from './protocol.js';
+import { toErrorData, type EngineEvent, type EngineRequests, type LoadModelIn, type LoadModelOut, type MainToWorker, type MeasureSpeedIn, type MeasureSpeedOut, type PortLike, type RenderIn, type RenderOut } from './protocol.js';
+import { measureUnetSpeed } from './speed-benchmark.js';
 
 export interface PackageReader {
   /** Reads verified files of the package at `url` (sha256 checked by the reader). */
@@ -64,6 +67,8 @@ export class EngineWorker {
         return answer(this.loadModel(m.in));
       case 'render':
         return answer(this.renderClip(m.in), (out) => [(out as RenderOut).frames.data.buffer as ArrayBuffer]);
+      case 'measure-speed':
+        return answer(this.measureSpeed(m.in));
       case 'cancel': {
         const r = this.render;
         r?.abort.abort(Object.assign(new Error(`render cancelled: ${m.in.reason}`), { code: 'aborted' }));
@@ -109,6 +114,13 @@ export class EngineWorker {
       this.state = 'failed';
       throw e;
     }
+  }
+
+  private async measureSpeed(input: MeasureSpeedIn): Promise<MeasureSpeedOut> {
+    const model = this.model;
+    if (this.state !== 'ready' || !model) throw new StateError(`measure-speed: the engine is ${this.state}; load a model first`);
+    if (this.render) throw new StateError('measure-speed: a render is running in this tab');
+    return measureUnetSpeed(model, input.frames);
   }
 
   private async renderClip(input: RenderIn): Promise<RenderOut> {

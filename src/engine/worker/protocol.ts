@@ -18,6 +18,7 @@ import type { StepProgress } from '../denoise.js';
 import type { RgbFrames } from '../decode.js';
 import type { JobParams } from '../job-state.js';
 import type { FrameRange } from '../partition.js';
+import type { SpeedMeasurement } from './speed-benchmark.js';
 
 /** An error as it crosses the worker boundary (STYLE rule 10). */
 export interface ErrorData {
@@ -73,9 +74,17 @@ export interface RenderOut {
   readonly warmUpMs: number;
 }
 
+/** One warm-up and one timed UNet call on a clip of `frames` frames (speed-benchmark.ts). */
+export interface MeasureSpeedIn {
+  readonly frames: number;
+}
+export type MeasureSpeedOut = SpeedMeasurement;
+
 export interface EngineRequests {
   'load-model': { in: LoadModelIn; out: LoadModelOut };
   render: { in: RenderIn; out: RenderOut };
+  /** After load-model: how fast this tab runs the UNet (the host weights the partition by it). */
+  'measure-speed': { in: MeasureSpeedIn; out: MeasureSpeedOut };
   /** Aborts the running render between steps (its request then answers error code 'aborted'). */
   cancel: { in: { readonly reason: string }; out: { readonly cancelled: boolean } };
 }
@@ -122,6 +131,7 @@ export interface PortLike {
 /** The engine as the app sees it: implemented by EngineClient (main thread) over the worker. */
 export interface Engine {
   loadModel(input: LoadModelIn): Promise<LoadModelOut>;
+  measureSpeed(input: MeasureSpeedIn): Promise<MeasureSpeedOut>;
   render(input: RenderIn, onProgress?: (p: StepProgress) => void): Promise<RenderOut>;
   cancel(reason: string): Promise<void>;
   dispose(): void;

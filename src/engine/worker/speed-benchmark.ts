@@ -1,0 +1,60 @@
+/**
+ * How fast this tab runs the UNet: one warm-up call (kernels, shaders, allocations; left out)
+ * then one timed call on a clip of `frames` frames at the model's resolution, through the same
+ * `denoise` loop a render uses (one step, no network: collective null, world size 1). The host
+ * weights the partition by the result, so it must time the graph a render will run.
+ *
+ * The timed figure is the UNet call alone (session runs and readbacks, `StepProgress.computeMs`):
+ * prompt encoding, the scheduler and decoding are the same small cost on every rank.
+ * Imports engine code only.
+ */
+import { denoise, type StepProgress } from '../denoise.js';
+import type { EngineModel } from '../engine-model.js';
+import { EngineError } from '../errors.js';
+import type { JobParams } from '../job-state.js';
+
+export interface SpeedMeasurement {
+  /** The graph that was timed: the segmented graph when loaded (what mesh ranks run), else whole. */
+  readonly graph: 'segmented' | 'whole';
+  /** Clip length of the timed call. */
+  readonly frames: number;
+  /** Wall time of the timed UNet call (ms). */
+  readonly unetMs: number;
+  /** Wall time of the warm-up call (ms). */
+  readonly warmUpMs: number;
+  /** frames / (unetMs / 1000): frames of one UNet call (CFG batch of 2) per second. */
+  readonly framesPerSecond: number;
+}
+
+/** The synthetic one-step job of the benchmark: empty prompt, fixed seed, model's dual-scope defaults. */
+function benchmarkJob(model: EngineModel, frames: number): JobParams {
+  const d = model.manifest.defaults;
+  return {
+    jobId: 0,
+    totalFrames: frames,
+    promptSchedule: { entries: [{ fromFrame: 0, prompt: '' }] },
+    seed: 0,
+    steps: 1,
+    guidanceScale: 1,
+    sampler: { kind: 'ddim', eta: 0 },
+    dualScope: { window: d.local_window_p, topK: d.global_top_k, phaseTimestep: d.phase_t, phaseBias: d.phase_bias },
+    fps: model.manifest.frame_rate,
+    partition: null,
+  };
+}
+
+export async function measureUnetSpeed(model: EngineModel, frames: number, signal?: AbortSignal): Promise<SpeedMeasurement> {
+  const graph = model.segments ? 'segmented' : 'whole';
+  // The segmented graphs send tconvHalo frames from each end, so the clip is at least that long.
+  const minFrames = graph === 'segmented' ? Math.max(model.plan.tconvHalo, 1) : 1;
+  if (!Number.isInteger(frames) || frames < minFrames || frames > 4096) {
+    throw new EngineError('invalid-argument', `measureUnetSpeed: frames must be an integer in [${minFrames}, 4096] for the ${graph} graph, got ${frames}`);
+  }
+  const warm0 = model.runner.timings().warmUpMs;
+  let step: StepProgress | null = null;
+  await denoise(model, benchmarkJob(model, frames), null, { graph, warmUp: true, previewMaxFrames: 1, signal, onProgress: (p) => (step = p) });
+  const timed = step as StepProgress | null;
+  if (!timed) throw new EngineError('invalid-argument', 'measureUnetSpeed: the timed call reported no progress');
+  const unetMs = Math.max(timed.computeMs, 1e-3);
+  return { graph, frames, unetMs, warmUpMs: model.runner.timings().warmUpMs - warm0, framesPerSecond: frames / (unetMs / 1000) };
+}
