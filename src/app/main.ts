@@ -2,6 +2,7 @@
  * Entry point and routing: the join link (`/?room=…&token=…`) opens the worker view, anything
  * else the host dashboard.
  */
+import { workerPackageUrl } from './job/package-link.js';
 import { installTestHook } from './testing/test-hook.js';
 import './vi-host.js';
 import './vi-worker.js';
@@ -17,6 +18,7 @@ if (room && token) {
   el.token = token;
   const name = params.get('name');
   if (name) el.name = name;
+  el.packageUrl = workerPackageUrl(location.search, location.href);
   app.replaceChildren(el);
   history.replaceState(null, '', location.pathname + (name ? `?name=${encodeURIComponent(name)}` : '')); // keep the token out of the address bar and history
   installTestHook('worker', null, el.service);

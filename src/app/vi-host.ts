@@ -8,6 +8,7 @@ import './components/vi-pair-table.js';
 import { ServiceController } from './controllers/service-controller.js';
 import { HostService } from './services/host-service.js';
 import { HostRenderJob } from './job/host-job.js';
+import { joinLinkWithPackage } from './job/package-link.js';
 import { DEFAULT_PACKAGE_URL, type SamplerName } from './job/render-spec.js';
 
 /** The host dashboard: room, members, mesh check (and, later, the job panel). Renders HostService state. */
@@ -56,7 +57,7 @@ export class ViHost extends LitElement {
       <section>
         <h2>Room</h2>
         ${s.room
-          ? html`<p>Open this link in each worker tab (one per GPU machine):</p><vi-copy-link .href=${s.room.joinUrl}></vi-copy-link>`
+          ? html`<p>Open this link in each worker tab (one per GPU machine):</p><vi-copy-link .href=${joinLinkWithPackage(s.room.joinUrl, this.renderJob.packageUrl)}></vi-copy-link>`
           : html`<button data-testid="create-room" ?disabled=${s.phase === 'creating'} @click=${this._onCreate}>Create room</button>`}
         ${s.error ? html`<p class="error" data-testid="host-error">${s.error}</p>` : ''}
       </section>

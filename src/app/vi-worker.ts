@@ -3,8 +3,12 @@ import { customElement, property } from 'lit/decorators.js';
 import './components/vi-adapter-card.js';
 import './components/vi-pair-table.js';
 import './components/vi-frame-preview.js';
+import { backendName, fmtSpeed } from './components/member-engine-text.js';
 import { EngineHandle, providersFromUrl } from './job/engine-handle.js';
-import { RenderWorkerJob } from './job/worker-job.js';
+import { EngineReadiness } from './job/engine-readiness.js';
+import { DEFAULT_PACKAGE_URL } from './job/render-spec.js';
+import { RenderWorkerJob, WORKER_GRAPHS } from './job/worker-job.js';
+import { WorkerReadiness } from './job/worker-readiness.js';
 import { ServiceController } from './controllers/service-controller.js';
 import { WorkerService } from './services/worker-service.js';
 
@@ -17,7 +21,11 @@ const PHASE_TEXT = {
   failed: 'failed',
 } as const;
 
-/** A worker tab: connection state, rank, GPU adapter. Renders WorkerService state. */
+/**
+ * A worker tab: connection state, rank, GPU adapter, the model (loaded and timed as soon as the
+ * tab has joined: "loading model… / ready on WebGPU|WASM at N frames/s") and its part of a render.
+ * Renders WorkerService, EngineReadiness and RenderWorkerJob state.
+ */
 @customElement('vi-worker')
 export class ViWorker extends LitElement {
   static override styles = css`
@@ -31,12 +39,19 @@ export class ViWorker extends LitElement {
   @property() room = '';
   @property() token = '';
   @property() name = `worker-${Math.random().toString(36).slice(2, 6)}`;
+  /** The package to load on joining (the join link's `model=`, see package-link.ts). */
+  @property() packageUrl = DEFAULT_PACKAGE_URL;
 
   service: WorkerService | null = null;
   private _ctl: ServiceController<WorkerService> | null = null;
+  private readonly engine = new EngineHandle(providersFromUrl());
+  /** The model loaded and timed before any job (the host weights the partition by the speed). */
+  readonly readiness = new EngineReadiness(this.engine, WORKER_GRAPHS);
   /** This tab's share of render jobs: engine worker, clip, encode (src/app/job/worker-job.ts). */
-  readonly renderJob = new RenderWorkerJob(new EngineHandle(providersFromUrl()));
+  readonly renderJob = new RenderWorkerJob(this.engine);
   private readonly _jobCtl = new ServiceController(this, this.renderJob);
+  private readonly _readyCtl = new ServiceController(this, this.readiness);
+  private _reporter: WorkerReadiness | null = null;
 
   override connectedCallback(): void {
     super.connectedCallback();
@@ -46,6 +61,13 @@ export class ViWorker extends LitElement {
       this.service.renderer = this.renderJob;
       void this.service.start(this.room, this.token);
     }
+    this._reporter ??= new WorkerReadiness(this.service, this.readiness, this.packageUrl);
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    this._reporter?.dispose();
+    this._reporter = null;
   }
 
   override render() {
@@ -63,10 +85,29 @@ export class ViWorker extends LitElement {
         <h2>GPU</h2>
         <vi-adapter-card .adapter=${s.adapter}></vi-adapter-card>
       </section>
+      ${this._modelSection()}
       ${this._renderSection()}
       ${s.meshCheck?.length ? html`<section><h2>Mesh check (my pairs)</h2><vi-pair-table .pairs=${s.meshCheck}></vi-pair-table></section>` : ''}
       ${s.peerEvents.length ? html`<section><h2>Peer events</h2><pre data-testid="peer-events">${s.peerEvents.join('\n')}</pre></section>` : ''}
     `;
+  }
+
+  private _modelSection() {
+    const m = this._readyCtl.service.state;
+    if (m.phase === 'idle') return '';
+    const pct = m.totalBytes ? ` ${Math.floor((100 * (m.loadedBytes ?? 0)) / m.totalBytes)}% of ${(m.totalBytes / 2 ** 20).toFixed(1)} MiB` : '';
+    const text =
+      m.phase === 'loading-model' ? `loading model…${pct}`
+      : m.phase === 'measuring' ? `model loaded on ${backendName(m.provider)} in ${((m.loadMs ?? 0) / 1000).toFixed(1)} s; measuring speed…`
+      : m.phase === 'ready' ? `ready on ${backendName(m.provider)}`
+      : 'the model did not load';
+    return html`<section>
+      <h2>Model</h2>
+      <p data-testid="model-state" data-phase=${m.phase}>${text}</p>
+      ${m.speed ? html`<p data-testid="model-speed">speed: <strong>${fmtSpeed(m.speed.framesPerSecond)}</strong> of UNet work (one ${m.speed.frames}-frame call in ${m.speed.unetMs.toFixed(0)} ms after a warm-up)</p>` : ''}
+      ${m.fallbackReason ? html`<p class="error" data-testid="model-fallback">${m.fallbackReason}</p>` : ''}
+      ${m.error ? html`<p class="error" data-testid="model-error">${m.error}</p>` : ''}
+    </section>`;
   }
 
   private _renderSection() {

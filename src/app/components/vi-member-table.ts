@@ -2,37 +2,61 @@ import { LitElement, css, html } from 'lit';
 import { customElement, property } from 'lit/decorators.js';
 import { adapterName } from '../services/adapter-probe.js';
 import type { WorkerEntry } from '../services/host-service.js';
+import type { MemberEngine } from '../services/member-engine-report.js';
+import { engineText, fmtSpeed, speedText } from './member-engine-text.js';
 
-/** The room's workers with their adapters and connection state. */
+/** The host itself as a member, when it computes too ("compute in this tab"). */
+export interface SelfMember {
+  readonly name: string;
+  readonly engine?: MemberEngine;
+}
+
+/** The room's members with their adapters, connection state, model readiness and measured speed. */
 @customElement('vi-member-table')
 export class ViMemberTable extends LitElement {
   static override styles = css`
     table { border-collapse: collapse; width: 100%; }
     th, td { text-align: left; padding: 0.25rem 0.6rem; border-bottom: 1px solid #ddd; }
     .off { color: #999; }
+    .failed { color: #b00020; }
   `;
 
   @property({ attribute: false }) workers: readonly WorkerEntry[] = [];
   /** Rank by peer id in the current job, if any. */
   @property({ attribute: false }) ranks: ReadonlyMap<string, number> = new Map();
+  /** This tab as a member; undefined when the host does not compute. */
+  @property({ attribute: false }) self?: SelfMember;
+  /** This tab's rank in the current job, if it computes. */
+  @property({ attribute: false }) selfRank?: number;
 
   override render() {
-    if (this.workers.length === 0) return html`<p>No workers yet: open the join link in other tabs or on other machines.</p>`;
+    if (this.workers.length === 0 && !this.self) return html`<p>No workers yet: open the join link in other tabs or on other machines.</p>`;
     return html`<table data-testid="members">
-      <thead><tr><th>rank</th><th>name</th><th>state</th><th>GPU</th><th>shader-f16</th><th>last error</th></tr></thead>
+      <thead><tr><th>rank</th><th>name</th><th>state</th><th>GPU</th><th>shader-f16</th><th>model</th><th>speed (UNet)</th><th>last error</th></tr></thead>
       <tbody>
-        ${this.workers.map(
-          (w) => html`<tr class=${w.controlOpen ? '' : 'off'} data-peer=${w.peerId}>
-            <td>${this.ranks.get(w.peerId) ?? '–'}</td>
-            <td>${w.name}</td>
-            <td>${w.controlOpen ? 'ready' : w.signaling ? 'connecting' : 'offline'}</td>
-            <td>${w.adapter ? adapterName(w.adapter) : '…'}</td>
-            <td>${w.adapter?.backend === 'webgpu' ? (w.adapter.shaderF16 ? 'yes' : 'no') : '–'}</td>
-            <td>${w.lastError ? `${w.lastError.code}: ${w.lastError.message}` : ''}</td>
-          </tr>`,
+        ${this.self ? this.engineRow(this.self.name, 'self', this.selfRank, 'computing here', '', this.self.engine) : ''}
+        ${this.workers.map((w) =>
+          this.engineRow(
+            w.name, w.peerId, this.ranks.get(w.peerId), w.controlOpen ? 'ready' : w.signaling ? 'connecting' : 'offline',
+            w.adapter ? adapterName(w.adapter) : '…', w.controlOpen ? w.engine : undefined, w, w.lastError ? `${w.lastError.code}: ${w.lastError.message}` : '',
+          ),
         )}
       </tbody>
     </table>`;
+  }
+
+  private engineRow(name: string, peer: string, rank: number | undefined, state: string, gpu: string, engine: MemberEngine | undefined, w?: WorkerEntry, lastError = '') {
+    const model = engineText(engine) ?? (w && !w.controlOpen ? '–' : 'loading model…');
+    return html`<tr class=${w && !w.controlOpen ? 'off' : ''} data-peer=${peer}>
+      <td>${rank ?? '–'}</td>
+      <td>${name}</td>
+      <td>${state}</td>
+      <td>${gpu}</td>
+      <td>${w?.adapter?.backend === 'webgpu' ? (w.adapter.shaderF16 ? 'yes' : 'no') : '–'}</td>
+      <td class=${engine?.phase === 'failed' ? 'failed' : ''} data-testid="member-model" data-phase=${engine?.phase ?? 'none'} title=${engine?.fallbackReason ?? ''}>${model}</td>
+      <td data-testid="member-speed" title=${speedText(engine) ?? ''}>${engine?.speed ? fmtSpeed(engine.speed.framesPerSecond) : '–'}</td>
+      <td>${lastError}</td>
+    </tr>`;
   }
 }
 

@@ -1,16 +1,35 @@
 /**
  * One engine per tab: the module Worker (engine.worker.ts) behind an EngineClient, created on first
- * use, with the model loaded once. A second package URL in the same tab is refused (reload the tab).
+ * use, with the model loaded once. A second package URL (or graph set) in the same tab is refused
+ * (reload the tab). The backend is chosen here (backend-choice.ts), so the worker tab, the host and
+ * their UIs all state the same reason when it is WASM.
  */
 import { EngineClient } from '../../engine/worker/engine-client.js';
 import type { LoadModelOut } from '../../engine/worker/protocol.js';
+import type { AdapterReport } from '../../net/control.js';
+import { probeAdapter } from '../services/adapter-probe.js';
+import { chooseBackend, describeFallback } from './backend-choice.js';
+
+export type UnetGraph = 'segmented' | 'whole';
+
+export interface LoadedEngine {
+  readonly info: LoadModelOut;
+  /** Why this tab computes on WASM, in words for the UI; undefined on WebGPU. */
+  readonly fallbackReason?: string;
+}
 
 export class EngineHandle {
   private client: EngineClient | null = null;
-  private loaded: { url: string; graphs: string; info: Promise<LoadModelOut> } | null = null;
+  private loaded: { url: string; graphs: string; done: Promise<LoadedEngine> } | null = null;
 
-  /** `executionProviders`: default ['webgpu', 'wasm']; `?ep=wasm` on the page forces WASM (providersFromUrl). */
-  constructor(private readonly executionProviders?: readonly string[]) {}
+  /**
+   * `pinned`: providers from `?ep=` (providersFromUrl); undefined lets backend-choice.ts decide
+   * from the adapter (`probe`, by default this tab's WebGPU adapter).
+   */
+  constructor(
+    private readonly pinned?: readonly string[],
+    private readonly probe: () => Promise<AdapterReport> = probeAdapter,
+  ) {}
 
   get engine(): EngineClient {
     this.client ??= new EngineClient(new Worker(new URL('./engine.worker.ts', import.meta.url), { type: 'module', name: 'vi-engine' }));
@@ -18,21 +37,29 @@ export class EngineHandle {
   }
 
   /** Loads `packageUrl` with the given graphs once; later calls with the same arguments share the load. */
-  load(packageUrl: string, graphs: readonly ('segmented' | 'whole')[]): Promise<LoadModelOut> {
+  load(packageUrl: string, graphs: readonly UnetGraph[]): Promise<LoadedEngine> {
     const key = [...graphs].sort().join(',');
     if (this.loaded) {
       if (this.loaded.url !== packageUrl || this.loaded.graphs !== key)
         return Promise.reject(Object.assign(new Error(`this tab already loaded ${this.loaded.url} (${this.loaded.graphs}); reload the tab to use ${packageUrl} (${key})`), { code: 'bad-state' }));
-      return this.loaded.info;
+      return this.loaded.done;
     }
-    const info = this.engine.loadModel({ packageUrl, graphs, ...(this.executionProviders && { executionProviders: this.executionProviders }) });
-    this.loaded = { url: packageUrl, graphs: key, info };
-    info.catch(() => {
+    const done = this.loadFresh(packageUrl, graphs);
+    this.loaded = { url: packageUrl, graphs: key, done };
+    done.catch(() => {
       this.client?.dispose();
       this.client = null;
       this.loaded = null; // a failed load may be retried with a fresh worker
     });
-    return info;
+    return done;
+  }
+
+  private async loadFresh(packageUrl: string, graphs: readonly UnetGraph[]): Promise<LoadedEngine> {
+    const adapter = this.pinned ? undefined : await this.probe().catch(() => undefined);
+    const choice = chooseBackend(this.pinned, adapter);
+    const info = await this.engine.loadModel({ packageUrl, graphs, ...(choice.executionProviders && { executionProviders: choice.executionProviders }) });
+    const fallbackReason = describeFallback(info, choice, adapter);
+    return { info, ...(fallbackReason && { fallbackReason }) };
   }
 }
 

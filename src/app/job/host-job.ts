@@ -217,8 +217,8 @@ export class HostRenderJob extends EventTarget {
     try {
       const task = buildRenderTask(renderJobId, this.packageUrl, facts, settings, codec, 1);
       this.replace({ ...this._state, mode: 'alone', phase: 'running', ranks: [{ rank: 0, name: 'this tab', range: { start: 0, end: settings.totalFrames }, stepsDone: 0, clipReceived: false }] });
-      const info = await this.engine.load(this.packageUrl, ['whole']);
-      this.patchRank(0, { provider: info.provider, fallbackReason: info.provider === 'wasm' ? 'no WebGPU: computing on WASM (CPU)' : undefined });
+      const { info, fallbackReason } = await this.engine.load(this.packageUrl, ['whole']);
+      this.patchRank(0, { provider: info.provider, fallbackReason });
       const out = await this.engine.engine.render({ job: jobParamsOf(task), mode: 'alone', rank: 0, worldSize: 1, warmUp: true }, (p) => {
         const rgb = p.preview.rgb;
         this.patchRank(0, { stepsDone: p.step + 1, lastStepMs: p.stepMs, preview: { globalFrame: p.preview.globalFrames[0] ?? 0, width: rgb.width, height: rgb.height, rgba: rgbToRgbaFrames(rgb.data, 1, rgb.width, rgb.height)[0]! } });

@@ -10,8 +10,11 @@ import { CLIP_CHUNK_BASE64_CHARS, toErrorReport, type ControlMessage, type Rende
 import type { MeshCollective } from '../../net/mesh/mesh-collective.js';
 import { encodeClip, serializeEncodedClip } from '../media/index.js';
 import type { RenderTaskRunner } from '../services/worker-service.js';
-import type { EngineHandle } from './engine-handle.js';
+import type { EngineHandle, UnetGraph } from './engine-handle.js';
 import { jobParamsOf, rgbToRgbaFrames, toBase64 } from './render-spec.js';
+
+/** A worker tab is always one rank of a mesh: the segmented graphs only. */
+export const WORKER_GRAPHS: readonly UnetGraph[] = ['segmented'];
 
 export type WorkerJobPhase = 'idle' | 'loading-model' | 'rendering' | 'encoding' | 'sending' | 'done' | 'failed' | 'cancelled';
 
@@ -51,15 +54,11 @@ export class RenderWorkerJob extends EventTarget implements RenderTaskRunner {
     const range = task.job.partition.ranges[rank];
     this.set({ phase: 'loading-model', jobId, rank, range, step: undefined, steps: task.job.steps, preview: undefined, error: undefined });
     try {
-      // 1. Model (once per tab; IndexedDB or server, sha256-checked in the worker).
-      const t0 = performance.now();
-      const info = await this.engine.load(task.packageUrl, ['segmented']);
-      const fallbackReason =
-        info.provider !== 'wasm' ? undefined
-        : info.failedProviders.length ? `no WebGPU: computing on WASM (CPU), much slower (${info.failedProviders.map((f) => `${f.provider}: ${f.message}`).join('; ')})`
-        : 'computing on WASM (CPU), as the page asked (?ep=wasm)';
+      // 1. Model: loaded when the tab joined (worker-readiness.ts), so this shares that load; it
+      //    loads here only if the job names another package (then the handle refuses: reload).
+      const { info, fallbackReason } = await this.engine.load(task.packageUrl, WORKER_GRAPHS);
       this.set({ provider: info.provider, fallbackReason });
-      send({ type: 'engine', jobId, rank, provider: info.provider, loadMs: performance.now() - t0, ...(fallbackReason && { fallbackReason: fallbackReason.slice(0, 1000) }) });
+      send({ type: 'engine', jobId, rank, provider: info.provider, loadMs: info.loadMs, ...(fallbackReason && { fallbackReason: fallbackReason.slice(0, 1000) }) });
       this.throwIfCancelled();
 
       // 2. Render this rank's clip over the mesh.

@@ -1,10 +1,11 @@
 /**
  * The host tab's long-lived state: the room, its members (room API + what each worker reported
- * over the control channel), and jobs: today forming a mesh and the mesh check; the app issue adds
- * rendering jobs here. Framework-free; `ServiceController` bridges its `change` events to lit.
+ * over the control channel: adapter, model readiness and measured speed), and jobs: forming a
+ * mesh, the mesh check, rendering. Framework-free; `ServiceController` bridges its `change` events to lit.
  */
-import { acceptWorkers, type AdapterReport, type ControlEndpoint, type ControlMessage, type ErrorReport, type PairMeasurement, type StartMessage } from '../../net/control.js';
+import { acceptWorkers, ControlError, type AdapterReport, type ControlEndpoint, type ControlMessage, type ErrorReport, type PairMeasurement, type StartMessage } from '../../net/control.js';
 import type { PeerHub } from '../../net/mesh/peer-hub.js';
+import { readMemberEngineReport, type MemberEngine } from './member-engine-report.js';
 import { openPeer } from './peer-session.js';
 import { roomApi, type CreatedRoom, type RoomMember } from './room-api.js';
 
@@ -19,6 +20,8 @@ export interface WorkerEntry {
   /** Control channel open and the worker said hello. */
   readonly controlOpen: boolean;
   readonly adapter?: AdapterReport;
+  /** Its engine outside jobs: loading the model, measuring, ready at a speed, or failed. */
+  readonly engine?: MemberEngine;
   readonly lastError?: ErrorReport;
 }
 
@@ -132,6 +135,21 @@ export class HostService extends EventTarget {
 
   // ---------------------------------------------------------------- internals
 
+  private onMemberReport(peerId: string, m: ControlMessage): boolean {
+    const before = this._state.workers.find((w) => w.peerId === peerId)?.engine;
+    let engine: MemberEngine | undefined;
+    try {
+      engine = readMemberEngineReport(m, before);
+    } catch (e) {
+      this.log(`control from ${peerId}: ${e instanceof ControlError ? e.message : String(e)}`);
+      return true; // a malformed report is dropped, like any bad control message
+    }
+    if (!engine) return false;
+    this.patchWorker(peerId, { engine });
+    if (engine.phase === 'failed') this.log(`worker ${peerId}: the model did not load: ${engine.error}`);
+    return true;
+  }
+
   private waitForJob(done: (j: JobState) => boolean): Promise<JobState> {
     return new Promise((resolve) => {
       const check = () => {
@@ -194,6 +212,7 @@ export class HostService extends EventTarget {
     const job = this._state.job;
     const rankOf = (id: string) => job?.roster.indexOf(id) ?? -1;
     for (const tap of this.controlTaps) tap(peerId, m);
+    if (this.onMemberReport(peerId, m)) return;
     switch (m.type) {
       case 'join':
         this.patchWorker(peerId, { controlOpen: true, name: m.name, adapter: m.adapter });

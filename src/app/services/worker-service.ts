@@ -82,6 +82,13 @@ export class WorkerService extends EventTarget {
     }
   }
 
+  /** Sends a report to the host (the model's readiness); false when the control link is not open. */
+  sendToHost(m: ControlMessage): boolean {
+    if (!this.control || this.control.link.isClosed) return false;
+    this.control.send(m);
+    return true;
+  }
+
   /** Leave the room (closing the tab does the same, less politely). */
   async leave(): Promise<void> {
     this._mesh?.close('leaving');

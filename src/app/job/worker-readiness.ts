@@ -1,0 +1,50 @@
+/**
+ * A worker tab's part in getting ready: as soon as the tab has joined the room (control link to
+ * the host open), load the model and measure the UNet speed (EngineReadiness), and tell the host
+ * every phase of it as a standing report (member-engine-report.ts). Load progress is sent at most
+ * every LOAD_REPORT_MS; phase changes at once.
+ */
+import { memberEngineMessage } from '../services/member-engine-report.js';
+import type { WorkerService } from '../services/worker-service.js';
+import { toMemberEngine, type EngineReadiness } from './engine-readiness.js';
+
+const LOAD_REPORT_MS = 500;
+
+export class WorkerReadiness {
+  private lastPhase = '';
+  private lastSentMs = 0;
+  private readonly onService = () => this.startWhenJoined();
+  private readonly onReadiness = () => this.report();
+
+  constructor(
+    private readonly service: WorkerService,
+    private readonly readiness: EngineReadiness,
+    private readonly packageUrl: string,
+  ) {
+    service.addEventListener('change', this.onService);
+    readiness.addEventListener('change', this.onReadiness);
+    this.startWhenJoined();
+  }
+
+  dispose(): void {
+    this.service.removeEventListener('change', this.onService);
+    this.readiness.removeEventListener('change', this.onReadiness);
+  }
+
+  private startWhenJoined(): void {
+    if (this.service.state.phase !== 'ready') return;
+    this.service.removeEventListener('change', this.onService);
+    void this.readiness.prepare(this.packageUrl);
+  }
+
+  private report(): void {
+    const m = toMemberEngine(this.readiness.state);
+    if (!m) return;
+    const now = performance.now();
+    if (m.phase === this.lastPhase && m.phase === 'loading-model' && now - this.lastSentMs < LOAD_REPORT_MS) return;
+    const message = memberEngineMessage(m);
+    if (!message || !this.service.sendToHost(message)) return;
+    this.lastPhase = m.phase;
+    this.lastSentMs = now;
+  }
+}
