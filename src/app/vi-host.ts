@@ -2,16 +2,20 @@ import { LitElement, css, html } from 'lit';
 import { customElement, state } from 'lit/decorators.js';
 import './components/vi-copy-link.js';
 import './components/vi-job-panel.js';
-import type { JobDefaults, JobCancelEvent, JobStartEvent } from './components/vi-job-panel.js';
+import type { ComputeHereEvent, JobDefaults, JobCancelEvent, JobStartEvent } from './components/vi-job-panel.js';
 import './components/vi-member-table.js';
 import './components/vi-pair-table.js';
 import { ServiceController } from './controllers/service-controller.js';
 import { HostService } from './services/host-service.js';
-import { HostRenderJob } from './job/host-job.js';
+import { HostRenderJob, THIS_TAB } from './job/host-job.js';
+import { toMemberEngine } from './job/engine-readiness.js';
 import { joinLinkWithPackage } from './job/package-link.js';
 import { DEFAULT_PACKAGE_URL, type SamplerName } from './job/render-spec.js';
 
-/** The host dashboard: room, members, mesh check (and, later, the job panel). Renders HostService state. */
+/**
+ * The host dashboard: room and join link, members (adapter, model readiness, measured speed; this
+ * tab too when it computes), mesh check, and the render panel. Renders HostService and render-job state.
+ */
 @customElement('vi-host')
 export class ViHost extends LitElement {
   static override styles = css`
@@ -27,6 +31,9 @@ export class ViHost extends LitElement {
   /** The render job; `?model=URL` on the host page picks another model package. */
   readonly renderJob = new HostRenderJob(this.service, new URLSearchParams(location.search).get('model') ?? DEFAULT_PACKAGE_URL);
   private readonly _jobCtl = new ServiceController(this, this.renderJob);
+  private readonly _hereCtl = new ServiceController(this, this.renderJob.readiness);
+  /** "compute in this tab" is ticked: this tab is a member (shown in the table, counted for the partition default). */
+  @state() private _computeHere = false;
   @state() private _defaults: JobDefaults | null = null;
   @state() private _modelError = '';
 
@@ -52,6 +59,12 @@ export class ViHost extends LitElement {
     const s = this._ctl.service.state;
     const job = s.job;
     const ranks = new Map(job?.roster.map((p, r) => [p, r]) ?? []);
+    const here = this._computeHere ? toMemberEngine(this._hereCtl.service.state) : undefined;
+    const self = this._computeHere ? { name: THIS_TAB, ...(here && { engine: here }) } : undefined;
+    const selfRank = s.room && job?.kind === 'render' ? ranks.get(s.room.hostPeerId) : undefined;
+    // The partition's default: by speed when every member that would compute reported one.
+    const computing = [...this.service.readyWorkers().map((w) => w.engine).filter((e) => e?.phase !== 'failed'), ...(self ? [here] : [])];
+    const allSpeedsReported = computing.length > 0 && computing.every((e) => e?.speed !== undefined);
     return html`
       <h1>Video-Infinity: host</h1>
       <section>
@@ -63,7 +76,7 @@ export class ViHost extends LitElement {
       </section>
       <section>
         <h2>Workers (${this.service.readyWorkers().length} ready)</h2>
-        <vi-member-table .workers=${s.workers} .ranks=${ranks}></vi-member-table>
+        <vi-member-table .workers=${s.workers} .ranks=${ranks} .self=${self} .selfRank=${selfRank}></vi-member-table>
       </section>
       <section>
         <h2>Mesh check</h2>
@@ -76,8 +89,8 @@ export class ViHost extends LitElement {
       <section>
         <h2>Render</h2>
         ${this._modelError ? html`<p class="error" data-testid="model-error">${this._modelError}</p>` : ''}
-        <vi-job-panel .job=${this._jobCtl.service.state} .defaults=${this._defaults} .readyWorkers=${this.service.readyWorkers().length}
-          @job-start=${this._onJobStart} @job-cancel=${this._onJobCancel}></vi-job-panel>
+        <vi-job-panel .job=${this._jobCtl.service.state} .defaults=${this._defaults} .readyWorkers=${this.service.readyWorkers().length} .allSpeedsReported=${allSpeedsReported}
+          @job-start=${this._onJobStart} @job-cancel=${this._onJobCancel} @compute-here=${this._onComputeHere}></vi-job-panel>
       </section>
       ${s.log.length ? html`<section><h2>Log</h2><pre data-testid="host-log">${s.log.join('\n')}</pre></section>` : ''}
     `;
@@ -88,7 +101,12 @@ export class ViHost extends LitElement {
   }
 
   private _onJobStart(e: JobStartEvent): void {
-    void this.renderJob.start(e.settings, { computeHere: e.computeHere }).catch(() => undefined); // the error is in state
+    void this.renderJob.start(e.settings, { computeHere: e.computeHere, partition: e.partition }).catch(() => undefined); // the error is in state
+  }
+
+  private _onComputeHere(e: ComputeHereEvent): void {
+    this._computeHere = e.computeHere;
+    if (e.computeHere) this.renderJob.prepareHere(); // load and time the model now, not at Start
   }
 
   private _onJobCancel(_: JobCancelEvent): void {

@@ -1,18 +1,29 @@
 import { LitElement, css, html } from 'lit';
 import { customElement, property, state } from 'lit/decorators.js';
 import type { RenderJobState } from '../job/host-job.js';
+import type { PartitionChoice } from '../job/job-members.js';
 import { parseScheduleText, type RenderSettings, type SamplerName } from '../job/render-spec.js';
+import { fmtSpeed } from './member-engine-text.js';
 import './vi-frame-preview.js';
 import './vi-step-chart.js';
 
-/** What the form asks for: the settings and where to compute. */
+/** What the form asks for: the settings, where to compute and how to share the frames. */
 export class JobStartEvent extends Event {
   static readonly eventName = 'job-start';
   constructor(
     readonly settings: RenderSettings,
     readonly computeHere: boolean,
+    readonly partition: PartitionChoice,
   ) {
     super(JobStartEvent.eventName, { bubbles: true, composed: true });
+  }
+}
+
+/** "compute in this tab" changed: ticked, the host loads the model and measures its speed at once. */
+export class ComputeHereEvent extends Event {
+  static readonly eventName = 'compute-here';
+  constructor(readonly computeHere: boolean) {
+    super(ComputeHereEvent.eventName, { bubbles: true, composed: true });
   }
 }
 
@@ -51,6 +62,8 @@ export class ViJobPanel extends LitElement {
   @property({ attribute: false }) job: RenderJobState = { phase: 'idle', ranks: [], stepStats: [] };
   @property({ attribute: false }) defaults: JobDefaults | null = null;
   @property({ type: Number }) readyWorkers = 0;
+  /** Every member that would compute has reported a measured speed (the partition's default then). */
+  @property({ type: Boolean }) allSpeedsReported = false;
 
   @state() private _schedule = '0: a red circle moving right on a black background';
   @state() private _frames = 48;
@@ -60,6 +73,8 @@ export class ViJobPanel extends LitElement {
   @state() private _sampler: SamplerName | null = null;
   @state() private _scale = 8;
   @state() private _computeHere = false;
+  /** null: the default, by speed when every member reported one (resolved at Start, after waiting). */
+  @state() private _partition: 'speed' | 'even' | null = null;
 
   override render() {
     const d = this.defaults;
@@ -83,16 +98,22 @@ export class ViJobPanel extends LitElement {
           ${(['ddim', 'dpm++2m', 'dpm++2m-sde'] as const).map((s) => html`<option value=${s} ?selected=${(this._sampler ?? d?.sampler ?? 'ddim') === s}>${s}</option>`)}
         </select></label>
         <label>export scale ×<input data-testid="export-scale" type="number" min="1" max="16" .value=${String(this._scale)} @input=${(e: Event) => (this._scale = num(e, 8))} /></label>
-        <label><input data-testid="compute-here" type="checkbox" .checked=${this._computeHere} @change=${(e: Event) => (this._computeHere = (e.target as HTMLInputElement).checked)} /> compute in this tab (one-tab mode)</label>
+        <label title="with workers: this tab renders one clip of the mesh too; without: the whole video alone (one-tab mode)"><input data-testid="compute-here" type="checkbox" .checked=${this._computeHere} @change=${this._onComputeHere} /> compute in this tab too${this.readyWorkers === 0 ? ' (one-tab mode)' : ''}</label>
+        <label>partition <select data-testid="partition" @change=${(e: Event) => (this._partition = (e.target as HTMLSelectElement).value as 'speed' | 'even')}>
+          ${(['speed', 'even'] as const).map((p) => html`<option value=${p} ?selected=${(this._partition ?? (this.allSpeedsReported ? 'speed' : 'even')) === p}>${p === 'speed' ? 'by measured speed' : 'even'}</option>`)}
+        </select></label>
         <div>
           <button data-testid="start-job" ?disabled=${!canStart} @click=${this._onStart}>Start</button>
           <button data-testid="cancel-job" ?disabled=${!busy} @click=${() => this.dispatchEvent(new JobCancelEvent())}>Cancel</button>
           <span data-testid="render-phase" data-phase=${j.phase}>${j.phase}${j.error ? html`: <span class="error" data-testid="render-error">${j.error}</span>` : ''}</span>
           ${busy ? html`<span data-testid="eta"> · elapsed ${fmtMs(j.elapsedMs)} · ETA ${fmtMs(j.etaMs)}</span>` : ''}
         </div>
+        ${j.waitingFor?.length ? html`<div data-testid="waiting-for">Start waits for ${j.waitingFor.join(', ')}…</div>` : ''}
+        ${j.leftOut?.length ? html`<div class="error" data-testid="left-out">left out (model failed to load): ${j.leftOut.join('; ')}</div>` : ''}
+        ${j.partitionBy ? html`<div data-testid="partition-by" data-by=${j.partitionBy}>frames shared ${j.partitionBy === 'speed' ? 'by measured speed' : 'evenly'}</div>` : ''}
       </div>
       ${j.ranks.length ? html`<div class="ranks">${j.ranks.map((r) => html`<div class="rank" data-testid="rank-progress" data-rank=${r.rank}>
-          <div><strong>rank ${r.rank}</strong> ${r.name} · frames [${r.range.start}, ${r.range.end})</div>
+          <div><strong>rank ${r.rank}</strong> ${r.name} · frames [${r.range.start}, ${r.range.end})${r.framesPerSecond !== undefined ? ` · ${fmtSpeed(r.framesPerSecond)}` : ''}</div>
           <div>${r.provider ?? 'loading model…'}${r.fallbackReason ? html` <span class="error">${r.fallbackReason}</span>` : ''}</div>
           <progress max=${j.steps ?? 1} .value=${r.stepsDone}></progress>
           <div>step ${r.stepsDone}/${j.steps}${r.lastStepMs !== undefined ? ` · ${r.lastStepMs.toFixed(0)} ms` : ''}${r.clipReceived ? ' · clip received' : ''}</div>
@@ -113,7 +134,12 @@ export class ViJobPanel extends LitElement {
     this.dispatchEvent(new JobStartEvent({
       schedule: parsed.entries, totalFrames: this._frames, steps: this._steps ?? d?.steps ?? 25, guidanceScale: this._guidance ?? d?.guidance ?? 7.5,
       seed: this._seed, sampler: this._sampler ?? d?.sampler ?? 'ddim', exportScale: this._scale,
-    }, this._computeHere));
+    }, this._computeHere, this._partition ?? 'auto'));
+  }
+
+  private _onComputeHere(e: Event): void {
+    this._computeHere = (e.target as HTMLInputElement).checked;
+    this.dispatchEvent(new ComputeHereEvent(this._computeHere));
   }
 }
 
@@ -129,5 +155,6 @@ declare global {
   interface HTMLElementEventMap {
     'job-start': JobStartEvent;
     'job-cancel': JobCancelEvent;
+    'compute-here': ComputeHereEvent;
   }
 }

@@ -1,17 +1,29 @@
 /**
- * Host side of a render job. Mesh mode: check the settings, choose the export codec, split the
- * frames over the ready workers, start the job through HostService (workers form the mesh and
- * claim their ranks), follow their step reports (progress, x0 previews, compute vs network time,
- * bytes), collect every rank's encoded clip in chunks, and mux them into one MP4/WebM with
- * mediabunny. One-tab mode: this tab's own engine renders the whole video (whole-graph UNet),
- * encodes and muxes it. Framework-free; components render `state` (replaced, never mutated).
+ * Host side of a render job. First the members: the workers connected at Start plus, with "compute
+ * in this tab", the host itself as rank 0; Start waits for those still loading the model or
+ * measuring their speed (the state says who), and leaves out any whose model failed to load.
+ *
+ * Mesh mode (at least one worker): check the settings, choose the export codec, split the frames
+ * over the members (the engine's partitionFrames, weighted by measured speed or even), start the
+ * job through HostService (workers form the mesh and claim their ranks; the host joins it when it
+ * computes), follow the step reports (progress, x0 previews, compute vs network time, bytes),
+ * collect every rank's encoded clip (workers' in chunks, the host's own directly) and mux them into
+ * one MP4/WebM with mediabunny. One-tab mode (the host computing, no workers): this tab's engine
+ * renders the whole video (whole-graph UNet), encodes and muxes it.
+ * Framework-free; components render `state` (replaced, never mutated).
  */
 import type { StepProgress } from '../../engine/denoise.js';
-import { toErrorReport, type ControlMessage } from '../../net/control.js';
+import { toErrorReport, type ControlMessage, type RenderTask } from '../../net/control.js';
 import { chooseExportCodec, encodeClip, muxClips, parseEncodedClip, type EncodedClip, type ExportCodec } from '../media/index.js';
 import type { HostService } from '../services/host-service.js';
-import { EngineHandle, providersFromUrl } from './engine-handle.js';
+import { EngineHandle, providersFromUrl, type UnetGraph } from './engine-handle.js';
+import { EngineReadiness, toMemberEngine } from './engine-readiness.js';
+import { describePreparing, hasFailed, isReady, partitionWeights, stillPreparing, type JobMember, type PartitionChoice } from './job-members.js';
 import { buildRenderTask, fetchModelFacts, fromBase64, jobParamsOf, rgbToRgbaFrames, type ModelFacts, type RenderSettings } from './render-spec.js';
+
+/** The host may compute a clip of a mesh (segmented) or the whole video alone (whole graph). */
+export const HOST_GRAPHS: readonly UnetGraph[] = ['segmented', 'whole'];
+export const THIS_TAB = 'this tab (host)';
 
 export type RenderPhase = 'idle' | 'preparing' | 'running' | 'muxing' | 'done' | 'failed' | 'cancelled';
 
@@ -21,6 +33,8 @@ export interface RankView {
   readonly range: { readonly start: number; readonly end: number };
   readonly provider?: string;
   readonly fallbackReason?: string;
+  /** Measured UNet speed (frames/s) the partition was weighted by, when it was. */
+  readonly framesPerSecond?: number;
   readonly stepsDone: number;
   readonly lastStepMs?: number;
   readonly preview?: { readonly globalFrame: number; readonly width: number; readonly height: number; readonly rgba: Uint8ClampedArray };
@@ -54,6 +68,12 @@ export interface RenderJobState {
   readonly totalFrames?: number;
   readonly steps?: number;
   readonly ranks: readonly RankView[];
+  /** While Start waits: the members still loading the model or measuring, in words. */
+  readonly waitingFor?: readonly string[];
+  /** Members left out because their model failed to load, with the reason. */
+  readonly leftOut?: readonly string[];
+  /** How the frames were shared. */
+  readonly partitionBy?: 'speed' | 'even';
   readonly stepStats: readonly StepStat[];
   readonly startedAtMs?: number;
   readonly etaMs?: number;
@@ -69,10 +89,15 @@ export class HostRenderJob extends EventTarget {
   private _state: RenderJobState = { phase: 'idle', ranks: [], stepStats: [] };
   private facts: { url: string; facts: Promise<ModelFacts> } | null = null;
   private readonly chunks = new Map<number, string[]>();
+  /** The host's own encoded clip by rank (it never crosses the network). */
+  private readonly ownClips = new Map<number, EncodedClip>();
+  private hostComputes = false;
   private readonly perStep = new Map<number, Map<number, StepProgress | StepReport>>();
   private controlJobId: number | null = null;
   private settle: ((error?: string) => void) | null = null;
   private readonly engine = new EngineHandle(providersFromUrl());
+  /** This tab's engine, loaded and timed once "compute in this tab" is ticked (prepareHere). */
+  readonly readiness = new EngineReadiness(this.engine, HOST_GRAPHS);
   private readonly tap = (peerId: string, m: ControlMessage) => this.onControl(peerId, m);
   private readonly onHostChange = () => this.onHostState();
 
@@ -101,13 +126,24 @@ export class HostRenderJob extends EventTarget {
     return f;
   }
 
-  /** Starts a render; resolves when the video is ready, rejects with the reason it is not. */
-  async start(settings: RenderSettings, options: { computeHere: boolean }): Promise<RenderVideo> {
+  /** Loads the model in this tab and measures its speed, so Start finds it ready ("compute in this tab"). */
+  prepareHere(): void {
+    void this.readiness.prepare(this.packageUrl);
+  }
+
+  /**
+   * Starts a render; resolves when the video is ready, rejects with the reason it is not.
+   * `computeHere`: this tab renders a clip too (rank 0), or the whole video when no worker is
+   * connected. `partition`: how to share the frames (default: by speed when all reported one).
+   */
+  async start(settings: RenderSettings, options: { computeHere: boolean; partition?: PartitionChoice }): Promise<RenderVideo> {
     if (this.busy) throw new Error('a render is already running: cancel it first');
     if (this._state.video) URL.revokeObjectURL(this._state.video.url);
     this.chunks.clear();
+    this.ownClips.clear();
     this.perStep.clear();
     this.controlJobId = null;
+    this.hostComputes = options.computeHere;
     const renderJobId = (crypto.getRandomValues(new Uint32Array(1))[0]! >>> 1) + 1;
     this.replace({ phase: 'preparing', renderJobId, totalFrames: settings.totalFrames, steps: settings.steps, ranks: [], stepStats: [], startedAtMs: performance.now() });
     const done = new Promise<string | undefined>((resolve) => (this.settle = resolve));
@@ -120,8 +156,14 @@ export class HostRenderJob extends EventTarget {
       if (dec.kind !== 'pixel_shuffle') throw new Error(`${facts.manifest.name} decodes with '${dec.kind}'; only pixel_shuffle packages are supported`);
       const size = { width: facts.manifest.latent.width * dec.factor * settings.exportScale, height: facts.manifest.latent.height * dec.factor * settings.exportScale, fps: facts.manifest.frame_rate };
       const codec = await chooseExportCodec(size);
-      if (options.computeHere) void this.renderHere(renderJobId, facts, settings, codec);
-      else await this.startMesh(renderJobId, facts, settings, codec);
+      if (options.computeHere) this.prepareHere();
+      const members = await this.readyMembers(options.computeHere);
+      if (members === null) throw new Error(this._state.error ?? 'cancelled'); // cancelled while waiting
+      const workers = members.filter((m) => m.peerId !== null);
+      if (workers.length === 0 && options.computeHere) void this.renderHere(renderJobId, facts, settings, codec);
+      else if (workers.length === 0 && this._state.leftOut?.length) throw new Error('no worker could load the model (see "left out"); fix or close those tabs, or tick "compute in this tab"');
+      else if (workers.length === 0) throw new Error('no workers are connected: open the join link in worker tabs, or tick "compute in this tab"');
+      else await this.startMesh(renderJobId, facts, settings, codec, members, options.partition ?? 'auto');
       const error = await done;
       if (error !== undefined) throw new Error(error);
       return this._state.video!;
@@ -138,7 +180,7 @@ export class HostRenderJob extends EventTarget {
   cancel(reason = 'cancelled on the host'): void {
     if (!this.busy) return;
     if (this._state.mode === 'mesh') this.host.cancel(reason);
-    else void this.engine.engine.cancel(reason).catch(() => undefined);
+    if (this.hostComputes && this._state.mode !== undefined) void this.engine.engine.cancel(reason).catch(() => undefined);
     this.replace({ ...this._state, phase: 'cancelled', error: reason });
     this.settle?.(`cancelled: ${reason}`);
   }
@@ -148,22 +190,104 @@ export class HostRenderJob extends EventTarget {
     this.host.removeEventListener('change', this.onHostChange);
   }
 
+  // ---------------------------------------------------------------- members
+
+  /** The members at Start in rank order (this tab first when it computes), with their engines now. */
+  private members(computeHere: boolean, workerIds: readonly string[]): JobMember[] {
+    const here = toMemberEngine(this.readiness.state);
+    const self: JobMember[] = computeHere ? [{ peerId: null, name: THIS_TAB, ...(here && { engine: here }) }] : [];
+    const workers = this.host.readyWorkers().filter((w) => workerIds.includes(w.peerId));
+    return [...self, ...workers.map((w): JobMember => ({ peerId: w.peerId, name: w.name, ...(w.engine && { engine: w.engine }) }))];
+  }
+
+  /**
+   * Waits until every member connected at Start is ready or failed (Start never waits for a load
+   * that already finished); resolves with the ready ones, or null when the job was cancelled.
+   * Workers that left meanwhile are dropped; this tab failing to load fails the job.
+   */
+  private readyMembers(computeHere: boolean): Promise<JobMember[] | null> {
+    const workerIds = this.host.readyWorkers().map((w) => w.peerId);
+    return new Promise((resolve, reject) => {
+      const stop = () => {
+        this.host.removeEventListener('change', check);
+        this.readiness.removeEventListener('change', check);
+        this.removeEventListener('change', check);
+      };
+      const check = () => {
+        if (this._state.phase !== 'preparing') return (stop(), resolve(null));
+        const members = this.members(computeHere, workerIds);
+        const waiting = stillPreparing(members);
+        if (waiting.length) {
+          const waitingFor = waiting.map(describePreparing);
+          if (waitingFor.join() !== this._state.waitingFor?.join()) this.replace({ ...this._state, waitingFor });
+          return;
+        }
+        stop();
+        const self = members.find((m) => m.peerId === null);
+        if (self && hasFailed(self)) return reject(new Error(`this tab could not load the model: ${self.engine?.error ?? 'unknown error'}`));
+        const leftOut = members.filter(hasFailed).map((m) => `${m.name}: ${m.engine?.error ?? 'the model did not load'}`);
+        this.replace({ ...this._state, waitingFor: undefined, ...(leftOut.length && { leftOut }) });
+        resolve(members.filter(isReady));
+      };
+      this.host.addEventListener('change', check);
+      this.readiness.addEventListener('change', check);
+      this.addEventListener('change', check);
+      check();
+    });
+  }
+
   // ---------------------------------------------------------------- mesh mode
 
-  private async startMesh(renderJobId: number, facts: ModelFacts, settings: RenderSettings, codec: ExportCodec): Promise<void> {
-    const workers = this.host.readyWorkers();
-    if (workers.length === 0) throw new Error('no workers are connected: open the join link in worker tabs, or tick "compute in this tab"');
-    // Even split: every rank of the tiny model runs at about the same speed on like machines;
-    // a faster GPU can take more frames through the weights (any partition gives the same video).
-    const task = buildRenderTask(renderJobId, this.packageUrl, facts, settings, codec, workers.length);
+  private async startMesh(renderJobId: number, facts: ModelFacts, settings: RenderSettings, codec: ExportCodec, members: readonly JobMember[], choice: PartitionChoice): Promise<void> {
+    const { by, weights } = partitionWeights(choice, members);
+    const task = buildRenderTask(renderJobId, this.packageUrl, facts, settings, codec, weights);
+    const hostComputes = members[0]?.peerId === null;
     this.replace({
-      ...this._state, mode: 'mesh', phase: 'running',
-      ranks: workers.map((w, rank) => ({ rank, name: w.name, range: task.job.partition.ranges[rank]!, stepsDone: 0, clipReceived: false })),
+      ...this._state, mode: 'mesh', phase: 'running', partitionBy: by,
+      ranks: members.map((m, rank) => ({
+        rank, name: m.name, range: task.job.partition.ranges[rank]!, stepsDone: 0, clipReceived: false,
+        ...(by === 'speed' && { framesPerSecond: m.engine!.speed!.framesPerSecond }),
+      })),
     });
-    const job = await this.host.startJob(task);
+    const workers = members.flatMap((m) => (m.peerId === null ? [] : [m.peerId]));
+    const job = await this.host.startJob(task, undefined, { workers, hostComputes });
     this.controlJobId = job.jobId;
     if (job.status === 'failed') throw new Error(job.error ?? 'the workers did not start');
     this.onHostState();
+    if (hostComputes) void this.renderOwnClip(task);
+  }
+
+  /** The host's clip as rank 0 of the mesh: the same segmented render a worker tab runs. */
+  private async renderOwnClip(task: RenderTask): Promise<void> {
+    try {
+      const mesh = this.host.mesh;
+      if (!mesh) throw new Error('this tab is not in the job\'s mesh');
+      const rank = mesh.rank;
+      const { info, fallbackReason } = await this.engine.load(this.packageUrl, HOST_GRAPHS);
+      this.patchRank(rank, { provider: info.provider, fallbackReason });
+      const out = await this.engine.engine.render({ job: jobParamsOf(task), mode: 'collective', rank, worldSize: mesh.worldSize, warmUp: true }, (p) => this.onOwnStep(rank, p), mesh, { transferResults: true });
+      if (this._state.phase !== 'running') return;
+      const f = out.frames;
+      const clip = await encodeClip(rgbToRgbaFrames(f.data, f.frames, f.width, f.height), {
+        width: f.width, height: f.height, fps: task.job.fps, codec: task.export.codec, scale: task.export.scale, firstFrameIndex: out.range.start,
+      });
+      if (this._state.phase !== 'running') return;
+      this.ownClips.set(rank, clip);
+      this.onClipComplete(rank);
+    } catch (e) {
+      if (this._state.phase === 'running') this.fail(`this tab (rank 0): ${toErrorReport(e).message}`);
+    }
+  }
+
+  private onOwnStep(rank: number, p: StepProgress): void {
+    const rgb = p.preview.rgb;
+    this.patchRank(rank, { stepsDone: p.step + 1, lastStepMs: p.stepMs, preview: { globalFrame: p.preview.globalFrames[0] ?? 0, width: rgb.width, height: rgb.height, rgba: rgbToRgbaFrames(rgb.data, 1, rgb.width, rgb.height)[0]! } });
+    this.recordStep(p.step, rank, p);
+  }
+
+  private onClipComplete(rank: number): void {
+    this.patchRank(rank, { clipReceived: true });
+    if (this._state.phase === 'running' && this._state.ranks.every((r) => r.clipReceived)) void this.muxMesh();
   }
 
   private onControl(peerId: string, m: ControlMessage): void {
@@ -185,17 +309,14 @@ export class HostRenderJob extends EventTarget {
       if (parts.length !== m.count) return this.fail(`rank ${rank} sent clip chunks with different counts`);
       parts[m.index] = m.base64;
       this.chunks.set(rank, parts);
-      if (parts.every((x) => x.length > 0)) {
-        this.patchRank(rank, { clipReceived: true });
-        if (this._state.ranks.every((r) => r.clipReceived)) void this.muxMesh();
-      }
+      if (parts.every((x) => x.length > 0)) this.onClipComplete(rank);
     }
   }
 
   private async muxMesh(): Promise<void> {
     this.replace({ ...this._state, phase: 'muxing' });
     try {
-      const clips: EncodedClip[] = this._state.ranks.map((r) => parseEncodedClip(fromBase64(this.chunks.get(r.rank)!.join('')), `rank ${r.rank}'s clip`));
+      const clips: EncodedClip[] = this._state.ranks.map((r) => this.ownClips.get(r.rank) ?? parseEncodedClip(fromBase64(this.chunks.get(r.rank)!.join('')), `rank ${r.rank}'s clip`));
       await this.finish(clips);
       if (this.controlJobId !== null) this.host.finishJob(this.controlJobId);
     } catch (e) {
@@ -216,8 +337,8 @@ export class HostRenderJob extends EventTarget {
   private async renderHere(renderJobId: number, facts: ModelFacts, settings: RenderSettings, codec: ExportCodec): Promise<void> {
     try {
       const task = buildRenderTask(renderJobId, this.packageUrl, facts, settings, codec, 1);
-      this.replace({ ...this._state, mode: 'alone', phase: 'running', ranks: [{ rank: 0, name: 'this tab', range: { start: 0, end: settings.totalFrames }, stepsDone: 0, clipReceived: false }] });
-      const { info, fallbackReason } = await this.engine.load(this.packageUrl, ['whole']);
+      this.replace({ ...this._state, mode: 'alone', phase: 'running', ranks: [{ rank: 0, name: THIS_TAB, range: { start: 0, end: settings.totalFrames }, stepsDone: 0, clipReceived: false }] });
+      const { info, fallbackReason } = await this.engine.load(this.packageUrl, HOST_GRAPHS);
       this.patchRank(0, { provider: info.provider, fallbackReason });
       const out = await this.engine.engine.render({ job: jobParamsOf(task), mode: 'alone', rank: 0, worldSize: 1, warmUp: true }, (p) => {
         const rgb = p.preview.rgb;
@@ -270,6 +391,7 @@ export class HostRenderJob extends EventTarget {
   private fail(error: string): void {
     if (!this.busy) return;
     if (this._state.mode === 'mesh' && this.controlJobId !== null) this.host.finishJob(this.controlJobId, error);
+    if (this.hostComputes && this._state.mode !== undefined) void this.engine.engine.cancel(error).catch(() => undefined);
     this.replace({ ...this._state, phase: 'failed', error, elapsedMs: performance.now() - (this._state.startedAtMs ?? 0) });
     this.settle?.(error);
   }

@@ -1,10 +1,14 @@
 /**
  * The host tab's long-lived state: the room, its members (room API + what each worker reported
  * over the control channel: adapter, model readiness and measured speed), and jobs: forming a
- * mesh, the mesh check, rendering. Framework-free; `ServiceController` bridges its `change` events to lit.
+ * mesh, the mesh check, and the mesh of a render, which the host may join as rank 0 when it
+ * computes too. Framework-free; `ServiceController` bridges its `change` events to lit.
  */
-import { acceptWorkers, ControlError, type AdapterReport, type ControlEndpoint, type ControlMessage, type ErrorReport, type PairMeasurement, type StartMessage } from '../../net/control.js';
+import { CollectiveError } from '../../engine/collective.js';
+import { acceptWorkers, toErrorReport, ControlError, type AdapterReport, type ControlEndpoint, type ControlMessage, type ErrorReport, type PairMeasurement, type StartMessage } from '../../net/control.js';
+import { MeshCollective } from '../../net/mesh/mesh-collective.js';
 import type { PeerHub } from '../../net/mesh/peer-hub.js';
+import { CollectivePeerEvent } from '../../net/tagged-collective.js';
 import { readMemberEngineReport, type MemberEngine } from './member-engine-report.js';
 import { openPeer } from './peer-session.js';
 import { roomApi, type CreatedRoom, type RoomMember } from './room-api.js';
@@ -59,11 +63,18 @@ export class HostService extends EventTarget {
   private pollTimer: ReturnType<typeof setInterval> | null = null;
   private nextJobId = 1;
   private jobWaiters: (() => void)[] = [];
+  /** The host's own place in the current job's mesh, when it computes a clip too. */
+  private _mesh: MeshCollective | null = null;
   /** Observers of every validated control message from a worker (the render job, src/app/job/). */
   readonly controlTaps = new Set<(peerId: string, m: ControlMessage) => void>();
 
   get state(): HostState {
     return this._state;
+  }
+
+  /** This tab's collective in the current job (rank 0), when the host computes; else null. */
+  get mesh(): MeshCollective | null {
+    return this._mesh;
   }
 
   async createRoom(): Promise<CreatedRoom> {
@@ -87,15 +98,26 @@ export class HostService extends EventTarget {
     return this._state.workers.filter((w) => w.controlOpen && this.endpoints.has(w.peerId));
   }
 
-  /** Forms a mesh of all ready workers (ranks in join order); resolves when every rank claimed. */
-  async startJob(task: StartMessage['task'], timeoutMs?: number): Promise<JobState> {
-    const roster = this.readyWorkers().map((w) => w.peerId);
-    if (roster.length === 0) throw new Error('no workers are connected yet');
+  /**
+   * Forms a mesh (ranks in roster order); resolves when every rank claimed. `workers`: the peer
+   * ids to use (default all ready workers, in join order). `hostComputes`: the host joins the mesh
+   * as rank 0 (its collective is `mesh` afterwards); only a render uses it.
+   */
+  async startJob(task: StartMessage['task'], timeoutMs?: number, options: { workers?: readonly string[]; hostComputes?: boolean } = {}): Promise<JobState> {
+    const workers = options.workers ?? this.readyWorkers().map((w) => w.peerId);
+    if (workers.length === 0) throw new Error('no workers are connected yet');
+    const unready = workers.filter((p) => !this.endpoints.has(p));
+    if (unready.length) throw new Error(`not connected: ${unready.join(', ')}`);
+    const self = this.hub?.peerId;
+    if (options.hostComputes && !self) throw new Error('the host has no room yet');
+    const roster = options.hostComputes ? [self!, ...workers] : [...workers];
     if (this._state.job && (this._state.job.status === 'starting' || this._state.job.status === 'running')) this.cancel('replaced by a new job');
+    this.closeMesh('a new job started');
     const jobId = this.nextJobId++;
     this.set({ job: { jobId, kind: task.kind, roster, claimed: [], status: 'starting', reported: [] } });
     const start: StartMessage = { type: 'start', jobId, roster, task, ...(timeoutMs !== undefined && { timeoutMs }) };
-    for (const peerId of roster) this.endpoints.get(peerId)!.send(start);
+    for (const peerId of workers) this.endpoints.get(peerId)!.send(start);
+    if (options.hostComputes) void this.joinMesh(jobId, roster, timeoutMs);
     const timer = setTimeout(() => {
       const j = this._state.job;
       if (j?.jobId === jobId && j.status === 'starting') {
@@ -117,7 +139,12 @@ export class HostService extends EventTarget {
   /** Ends the current job (the render job calls this when the file is muxed or a step failed). */
   finishJob(jobId: number, error?: string): void {
     const job = this._state.job;
-    if (job?.jobId !== jobId || (job.status !== 'starting' && job.status !== 'running')) return;
+    if (job?.jobId !== jobId) return;
+    // A failed job's mesh goes now (also after a worker's error already failed it); a finished
+    // one stays until the next job, as the workers keep theirs: closing it would only make every
+    // worker report the host as a lost peer right after a good render.
+    if (error !== undefined) this.closeMesh(error);
+    if (job.status !== 'starting' && job.status !== 'running') return;
     this.set({ job: { ...job, status: error === undefined ? 'done' : 'failed', ...(error !== undefined && { error }) } });
   }
 
@@ -125,15 +152,52 @@ export class HostService extends EventTarget {
     const job = this._state.job;
     if (!job) return;
     for (const peerId of job.roster) this.endpoints.get(peerId)?.send({ type: 'cancel', jobId: job.jobId, reason });
+    this.closeMesh(`cancelled: ${reason}`);
     this.set({ job: { ...job, status: 'failed', error: `cancelled: ${reason}` } });
   }
 
   dispose(): void {
     if (this.pollTimer !== null) clearInterval(this.pollTimer);
+    this.closeMesh('the host page closed');
     this.hub?.destroy();
   }
 
   // ---------------------------------------------------------------- internals
+
+  /** The host's side of a render mesh: rank 0, claimed here as the workers claim theirs. */
+  private async joinMesh(jobId: number, roster: readonly string[], timeoutMs: number | undefined): Promise<void> {
+    try {
+      const mesh = await MeshCollective.connect({ hub: this.hub!, roster, meshId: `job-${jobId}`, timeoutMs });
+      const job = this._state.job;
+      if (job?.jobId !== jobId || (job.status !== 'starting' && job.status !== 'running')) return mesh.close('the job ended while the mesh formed');
+      const report = (e: Event) => {
+        const err = (e as CollectivePeerEvent).error;
+        this.log(`mesh (this tab, rank ${mesh.rank}): ${e.type}: ${err.message}`);
+        const j = this._state.job;
+        if (e.type === 'peer-lost' && j?.jobId === jobId && (j.status === 'starting' || j.status === 'running')) this.set({ job: { ...j, status: 'failed', error: err.message } });
+      };
+      mesh.addEventListener('peer-error', report);
+      mesh.addEventListener('peer-lost', report);
+      this._mesh = mesh;
+      this.onClaim(jobId, mesh.rank);
+    } catch (e) {
+      const j = this._state.job;
+      const message = e instanceof CollectiveError ? e.message : `this tab could not join the mesh: ${toErrorReport(e).message}`;
+      if (j?.jobId === jobId && j.status === 'starting') this.set({ job: { ...j, status: 'failed', error: message } });
+    }
+  }
+
+  private closeMesh(reason: string): void {
+    this._mesh?.close(reason);
+    this._mesh = null;
+  }
+
+  private onClaim(jobId: number, rank: number): void {
+    const job = this._state.job;
+    if (!job || job.jobId !== jobId || job.claimed.includes(rank)) return;
+    const claimed = [...job.claimed, rank];
+    this.set({ job: { ...job, claimed, status: claimed.length === job.roster.length ? (job.kind === 'mesh' ? 'done' : 'running') : job.status } });
+  }
 
   private onMemberReport(peerId: string, m: ControlMessage): boolean {
     const before = this._state.workers.find((w) => w.peerId === peerId)?.engine;
@@ -218,10 +282,7 @@ export class HostService extends EventTarget {
         this.patchWorker(peerId, { controlOpen: true, name: m.name, adapter: m.adapter });
         return;
       case 'claim':
-        if (job && m.jobId === job.jobId && rankOf(peerId) === m.rank && !job.claimed.includes(m.rank)) {
-          const claimed = [...job.claimed, m.rank];
-          this.set({ job: { ...job, claimed, status: claimed.length === job.roster.length ? (job.kind === 'mesh' ? 'done' : 'running') : job.status } });
-        }
+        if (job && m.jobId === job.jobId && rankOf(peerId) === m.rank) this.onClaim(m.jobId, m.rank);
         return;
       case 'mesh-check-result':
         if (job && m.jobId === job.jobId && rankOf(peerId) === m.rank && !job.reported?.includes(m.rank)) {

@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { partitionFrames } from '../../engine/partition.js';
+import { describePreparing, partitionWeights, stillPreparing, type JobMember } from './job-members.js';
+
+const speed = (framesPerSecond: number) => ({ graph: 'segmented' as const, frames: 8, unetMs: 8000 / framesPerSecond, framesPerSecond });
+const host: JobMember = { peerId: null, name: 'this tab (host)', engine: { phase: 'ready', provider: 'wasm', speed: speed(20) } };
+const w1: JobMember = { peerId: 'p1', name: 'w1', engine: { phase: 'ready', provider: 'wasm', speed: speed(10) } };
+const w2: JobMember = { peerId: 'p2', name: 'w2', engine: { phase: 'ready', provider: 'webgpu', speed: speed(30) } };
+
+describe('job members', () => {
+  it('waits for members without a report, loading or measuring; not for ready or failed ones', () => {
+    const joined: JobMember = { peerId: 'p3', name: 'w3' };
+    const loading: JobMember = { peerId: 'p4', name: 'w4', engine: { phase: 'loading-model', loadedBytes: 2, totalBytes: 5 } };
+    const measuring: JobMember = { peerId: 'p5', name: 'w5', engine: { phase: 'measuring' } };
+    const failed: JobMember = { peerId: 'p6', name: 'w6', engine: { phase: 'failed', error: 'no' } };
+    expect(stillPreparing([host, joined, loading, measuring, failed]).map((m) => m.name)).toEqual(['w3', 'w4', 'w5']);
+    expect([joined, loading, measuring].map(describePreparing)).toEqual(['w3 (starting to load the model)', 'w4 (loading the model 40%)', 'w5 (measuring its speed)']);
+  });
+
+  it('auto shares by speed when every member reported one, else evenly; the engine partition honours the weights', () => {
+    expect(partitionWeights('auto', [host, w1, w2])).toEqual({ by: 'speed', weights: [20, 10, 30] });
+    expect(partitionWeights('even', [host, w1, w2])).toEqual({ by: 'even', weights: 3 });
+    const noSpeed: JobMember = { peerId: 'p9', name: 'w9', engine: { phase: 'ready', provider: 'wasm' } };
+    expect(partitionWeights('auto', [w1, noSpeed])).toEqual({ by: 'even', weights: 2 });
+    expect(() => partitionWeights('speed', [w1, noSpeed])).toThrow(/no speed from w9/);
+    expect(partitionFrames(48, partitionWeights('speed', [host, w1, w2]).weights, 4).ranges).toEqual([
+      { start: 0, end: 16 }, { start: 16, end: 24 }, { start: 24, end: 48 },
+    ]);
+  });
+});

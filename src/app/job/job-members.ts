@@ -1,0 +1,55 @@
+/**
+ * Who computes a render and how the frames are shared: the members at Start (the host first when
+ * it computes too, then the workers in join order), which of them are still getting ready, and
+ * the partition weights. The partition itself is the engine's `partitionFrames` (speed weights,
+ * minimum clip = the largest halo); any partition gives the same video.
+ */
+import type { MemberEngine } from '../services/member-engine-report.js';
+
+/** "even", "by measured speed", or by speed when every member reported one (the default). */
+export type PartitionChoice = 'auto' | 'speed' | 'even';
+
+export interface JobMember {
+  /** Its peer id; null for this tab (the host computing a clip itself). */
+  readonly peerId: string | null;
+  readonly name: string;
+  /** Undefined until its first report: it has joined and is starting to load. */
+  readonly engine?: MemberEngine;
+}
+
+export function isReady(m: JobMember): boolean {
+  return m.engine?.phase === 'ready';
+}
+
+export function hasFailed(m: JobMember): boolean {
+  return m.engine?.phase === 'failed';
+}
+
+/** Members neither ready nor failed: Start waits for them. */
+export function stillPreparing(members: readonly JobMember[]): JobMember[] {
+  return members.filter((m) => !isReady(m) && !hasFailed(m));
+}
+
+/** "w1 (loading the model, 40%)": one member's state while Start waits for it. */
+export function describePreparing(m: JobMember): string {
+  const e = m.engine;
+  if (!e) return `${m.name} (starting to load the model)`;
+  if (e.phase === 'measuring') return `${m.name} (measuring its speed)`;
+  const pct = e.totalBytes ? ` ${Math.floor((100 * (e.loadedBytes ?? 0)) / e.totalBytes)}%` : '';
+  return `${m.name} (loading the model${pct})`;
+}
+
+export interface PartitionWeights {
+  readonly by: 'speed' | 'even';
+  /** A rank count (even) or one speed per member in rank order (partitionFrames' weights). */
+  readonly weights: number | readonly number[];
+}
+
+export function partitionWeights(choice: PartitionChoice, members: readonly JobMember[]): PartitionWeights {
+  if (members.length === 0) throw new Error('no members to share the frames between');
+  const speeds = members.map((m) => m.engine?.speed?.framesPerSecond);
+  const all = speeds.every((s): s is number => s !== undefined && Number.isFinite(s) && s > 0);
+  if (choice === 'even' || (choice === 'auto' && !all)) return { by: 'even', weights: members.length };
+  if (!all) throw new Error(`partition by measured speed: no speed from ${members.filter((_, k) => speeds[k] === undefined).map((m) => m.name).join(', ')}`);
+  return { by: 'speed', weights: speeds as number[] };
+}
