@@ -1,11 +1,15 @@
 /**
  * The render job end to end with real tabs and real WebRTC:
- * the host dashboard starts a 48-frame, 2-step job on 3 worker tabs; each worker renders its clip
- * in its engine worker over the mesh, encodes it with WebCodecs and sends the encoded bytes; the
+ * 2 worker tabs join; each loads the model and measures its UNet speed as soon as it has joined,
+ * and so does the host once "compute in this tab" is ticked; every member's speed is on the host
+ * before Start. The host then starts a 48-frame, 2-step job with the frames shared by measured
+ * speed over 3 ranks: the host itself (rank 0) and the 2 workers. Each rank renders its clip in its
+ * engine worker over the mesh and encodes it with WebCodecs; workers send the encoded bytes; the
  * host muxes one file. The file must decode to 48 frames and match the Node in-process render of
- * the same job (onnxruntime-node, 3 in-process ranks) at ≥ 35 dB PSNR after the codec. The same
- * job in one tab (the host computing alone, whole-graph UNet) must match too, and a worker that is
- * not the host can neither start nor cancel a job.
+ * the same job (onnxruntime-node, 3 even in-process ranks: the video does not depend on the
+ * partition) at ≥ 35 dB PSNR after the codec. The same job in one tab (the host computing alone,
+ * whole-graph UNet) must match too, and a worker that is not the host can neither start nor cancel
+ * a job.
  *
  * The engine runs on WASM (see EP below for why). The model is the compiler's random-weight tiny package (src/model/testing/), compiled here and
  * served from the app's dist/ (so the test never depends on training), picked with `?model=`.
@@ -52,6 +56,8 @@ let servedDir: string;
 let decoder: TestServer;
 /** The Node render: RGB bytes [FRAMES, side, side, 3]. */
 let reference: { rgb: Uint8Array; side: number; fps: number };
+/** The shortest clip a rank may own (largest halo): the partition's minimum. */
+let minClipFrames: number;
 
 test.describe.configure({ mode: 'serial' });
 test.setTimeout(600_000);
@@ -74,6 +80,7 @@ test.beforeAll(async () => {
     sampler: { kind: 'ddim', eta: 0 }, dualScope: { window: d.local_window_p, topK: d.global_top_k, phaseTimestep: d.phase_t, phaseBias: d.phase_bias },
     fps: model.manifest.frame_rate, partition: partitionFrames(FRAMES, 3, Math.max(d.local_window_p, model.plan.tconvHalo, 1)),
   };
+  minClipFrames = Math.max(d.local_window_p, model.plan.tconvHalo, 1);
   const results = await Promise.all(createInProcessCollectives(3).map((c) => denoise(model, job, c)));
   const side = results[0]!.frames!.width;
   const rgb = new Uint8Array(FRAMES * side * side * 3);
@@ -132,21 +139,62 @@ async function decodeResult(host: Page, decodePage: Page): Promise<DecodeResult 
   return { ...r, mime };
 }
 
-test('3 worker tabs render 48 frames over the mesh; the muxed file decodes to 48 frames and matches the Node render (≥ 35 dB)', async ({ browser }) => {
+/** The room of the first test (host + 2 workers, models loaded), reused by the second. */
+let room: { host: Page; workers: Page[] } | null = null;
+
+interface RankSeen {
+  rank: number;
+  name: string;
+  range: { start: number; end: number };
+  framesPerSecond?: number;
+}
+
+test('members report their speed before Start; the host (rank 0) and 2 workers render 48 frames shared by speed; the file matches the Node render (≥ 35 dB)', async ({ browser }) => {
   const host = await openHost(browser);
   const joinUrl = await host.getByTestId('join-link').inputValue();
-  const workers = await Promise.all([0, 1, 2].map((i) => openTab(browser, `${joinUrl}&name=w${i}${EP}`, `w${i}`)));
+  expect(joinUrl, 'the join link names the package, so workers load it on joining').toContain(`model=${encodeURIComponent(MODEL_URL)}`);
+  await host.getByTestId('compute-here').check(); // the host loads and times the model now
+  const workers = await Promise.all([0, 1].map((i) => openTab(browser, `${joinUrl}&name=w${i}${EP}`, `w${i}`)));
+  room = { host, workers };
   for (const w of workers) await expect(w.getByTestId('worker-phase')).toHaveAttribute('data-phase', 'ready');
-  await expect.poll(() => host.evaluate(() => window.__vi!.host!.readyWorkers().length)).toBe(3);
+  await expect.poll(() => host.evaluate(() => window.__vi!.host!.readyWorkers().length)).toBe(2);
+  log('2 workers joined');
 
-  log('3 workers ready');
+  // Load at join, not at Start: every member is ready with a measured speed before anyone clicks.
+  for (const w of workers) {
+    await expect(w.getByTestId('model-state')).toHaveAttribute('data-phase', 'ready', { timeout: 120_000 });
+    await expect(w.getByTestId('model-speed')).toContainText('frames/s');
+  }
+  const speedCells = host.getByTestId('member-speed');
+  await expect(speedCells).toHaveCount(3);
+  for (let i = 0; i < 3; i++) await expect(speedCells.nth(i)).toContainText('frames/s', { timeout: 120_000 });
+  const reported = await host.evaluate(() => ({
+    workers: window.__vi!.host!.readyWorkers().map((w) => ({ name: w.name, provider: w.engine?.provider, speed: w.engine?.speed })),
+    here: (document.querySelector('vi-host') as unknown as { renderJob: { readiness: { state: { provider?: string; speed?: { framesPerSecond: number; frames: number; unetMs: number } } } } }).renderJob.readiness.state,
+  }));
+  for (const w of reported.workers) console.log(`[job-render] speed ${w.name}: ${w.speed!.framesPerSecond.toFixed(1)} frames/s on ${w.provider} (${w.speed!.frames}-frame UNet call, ${w.speed!.unetMs.toFixed(0)} ms)`);
+  console.log(`[job-render] speed host: ${reported.here.speed!.framesPerSecond.toFixed(1)} frames/s on ${reported.here.provider} (${reported.here.speed!.frames}-frame UNet call, ${reported.here.speed!.unetMs.toFixed(0)} ms)`);
+  for (const w of reported.workers) expect(w.speed!.framesPerSecond).toBeGreaterThan(0);
+  log('every member reported its speed');
+
   await fillJob(host);
+  await expect(host.getByTestId('partition')).toHaveValue('speed'); // the default once every member reported a speed
   log('form filled');
   const t0 = Date.now();
   await host.getByTestId('start-job').click();
+  await expect(host.getByTestId('partition-by')).toHaveAttribute('data-by', 'speed');
+  const ranks = await host.evaluate(() => (document.querySelector('vi-host') as unknown as { renderJob: { state: { ranks: RankSeen[] } } }).renderJob.state.ranks.map(({ rank, name, range, framesPerSecond }) => ({ rank, name, range, framesPerSecond })));
+  console.log(`[job-render] partition by speed: ${ranks.map((r) => `${r.name} ${r.framesPerSecond?.toFixed(1)} frames/s → [${r.range.start}, ${r.range.end})`).join('; ')}`);
+  expect(ranks[0]!.name).toBe('this tab (host)');
+  expect(ranks.slice(1).map((r) => r.name).sort()).toEqual(['w0', 'w1']); // workers in join order
+  // Every rank agrees on the engine's partition of the reported speeds (the task carries it).
+  expect(ranks.map((r) => r.range)).toEqual(partitionFrames(FRAMES, ranks.map((r) => r.framesPerSecond!), minClipFrames).ranges);
   const r = await decodeResult(host, await (await browser.newContext()).newPage());
-  console.log(`[job-render] 3 tabs: ${((Date.now() - t0) / 1000).toFixed(1)} s from Start to file`);
-  for (const w of workers) await expect(w.getByTestId('render-phase')).toHaveAttribute('data-phase', 'done');
+  console.log(`[job-render] host + 2 workers: ${((Date.now() - t0) / 1000).toFixed(1)} s from Start to file`);
+  for (const [i, w] of workers.entries()) {
+    await expect(w.getByTestId('render-phase')).toHaveAttribute('data-phase', 'done');
+    await expect(w.getByTestId('worker-rank')).toHaveText(`${ranks.findIndex((x) => x.name === `w${i}`)} of 3`);
+  }
   expect(r.frames).toBe(FRAMES);
   expect([r.width, r.height]).toEqual([reference.side * SCALE, reference.side * SCALE]);
   expect(r.timestampsOk).toBe(true);
@@ -154,11 +202,36 @@ test('3 worker tabs render 48 frames over the mesh; the muxed file decodes to 48
   await expect(host.getByTestId('step-chart')).toBeVisible();
 });
 
-test('one tab (the host computing alone, whole-graph UNet) gives the same video', async ({ browser }) => {
+test('the same room, workers only, even partition: Start finds the models loaded and the video is the same', async ({ browser }) => {
+  test.skip(room === null, 'needs the room of the first test');
+  const { host, workers } = room!;
+  await host.getByTestId('compute-here').uncheck();
+  await host.getByTestId('partition').selectOption('even');
+  const t0 = Date.now();
+  await host.getByTestId('start-job').click();
+  await expect(host.getByTestId('partition-by')).toHaveAttribute('data-by', 'even'); // this job's state, not the last one's
+  const ranks = await host.evaluate(() => (document.querySelector('vi-host') as unknown as { renderJob: { state: { ranks: RankSeen[] } } }).renderJob.state.ranks.map(({ rank, name, range }) => ({ rank, name, range })));
+  console.log(`[job-render] Start → mesh formed in ${((Date.now() - t0) / 1000).toFixed(1)} s; even: ${ranks.map((r) => `${r.name} [${r.range.start}, ${r.range.end})`).join('; ')}`);
+  expect(ranks.map((r) => r.name).sort()).toEqual(['w0', 'w1']);
+  expect(ranks.map((r) => r.range)).toEqual(partitionFrames(FRAMES, 2, minClipFrames).ranges);
+  const r = await decodeResult(host, await (await browser.newContext()).newPage());
+  console.log(`[job-render] 2 workers: ${((Date.now() - t0) / 1000).toFixed(1)} s from Start to file`);
+  for (const [i, w] of workers.entries()) {
+    await expect(w.getByTestId('render-phase')).toHaveAttribute('data-phase', 'done');
+    await expect(w.getByTestId('worker-rank')).toHaveText(`${ranks.findIndex((x) => x.name === `w${i}`)} of 2`);
+  }
+  expect(r.frames).toBe(FRAMES);
+  expect(r.psnrMin).toBeGreaterThanOrEqual(35);
+  for (const page of [host, ...workers]) await page.context().close();
+  room = null;
+});
+
+test('one tab (the host computing alone, whole-graph UNet): Start waits for its model, and the video is the same', async ({ browser }) => {
   const host = await openHost(browser);
   await fillJob(host);
-  await host.getByTestId('compute-here').check();
-  await host.getByTestId('start-job').click();
+  await host.getByTestId('compute-here').check(); // starts loading the model in this tab
+  await host.getByTestId('start-job').click(); // at once: Start waits for the load and says so
+  await expect(host.getByTestId('waiting-for')).toContainText('this tab (host) (');
   const r = await decodeResult(host, await (await browser.newContext()).newPage());
   expect(r.frames).toBe(FRAMES);
   expect(r.psnrMin).toBeGreaterThanOrEqual(35);
@@ -167,7 +240,7 @@ test('one tab (the host computing alone, whole-graph UNet) gives the same video'
 test('a worker that is not the host can neither start nor cancel a job', async ({ browser }) => {
   const host = await openHost(browser);
   const joinUrl = await host.getByTestId('join-link').inputValue();
-  const workers = await Promise.all([0, 1].map((i) => openTab(browser, `${joinUrl}&name=w${i}`, `w${i}`)));
+  const workers = await Promise.all([0, 1].map((i) => openTab(browser, `${joinUrl}&name=w${i}${EP}`, `w${i}`)));
   for (const w of workers) await expect(w.getByTestId('worker-phase')).toHaveAttribute('data-phase', 'ready');
   const victim = await workers[1]!.evaluate(() => window.__vi!.worker!.state.peerId!);
   // w0 dials w1's control label and sends a start and a cancel as if it were the host.
