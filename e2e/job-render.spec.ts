@@ -186,14 +186,16 @@ test('members report their speed before Start; the host (rank 0) and 2 workers r
   const ranks = await host.evaluate(() => (document.querySelector('vi-host') as unknown as { renderJob: { state: { ranks: RankSeen[] } } }).renderJob.state.ranks.map(({ rank, name, range, framesPerSecond }) => ({ rank, name, range, framesPerSecond })));
   console.log(`[job-render] partition by speed: ${ranks.map((r) => `${r.name} ${r.framesPerSecond?.toFixed(1)} frames/s → [${r.range.start}, ${r.range.end})`).join('; ')}`);
   expect(ranks[0]!.name).toBe('this tab (host)');
-  expect(ranks.slice(1).map((r) => r.name).sort()).toEqual(['w0', 'w1']); // workers in join order
-  // Every rank agrees on the engine's partition of the reported speeds (the task carries it).
+  expect(ranks.slice(1).map((r) => r.name).sort()).toEqual(['w0', 'w1']); // join order: the tabs opened together
+  // The engine's partition of the reported speeds; the task carries it, so every rank renders that range.
   expect(ranks.map((r) => r.range)).toEqual(partitionFrames(FRAMES, ranks.map((r) => r.framesPerSecond!), minClipFrames).ranges);
   const r = await decodeResult(host, await (await browser.newContext()).newPage());
   console.log(`[job-render] host + 2 workers: ${((Date.now() - t0) / 1000).toFixed(1)} s from Start to file`);
   for (const [i, w] of workers.entries()) {
+    const mine = ranks.find((x) => x.name === `w${i}`)!;
     await expect(w.getByTestId('render-phase')).toHaveAttribute('data-phase', 'done');
-    await expect(w.getByTestId('worker-rank')).toHaveText(`${ranks.findIndex((x) => x.name === `w${i}`)} of 3`);
+    await expect(w.getByTestId('render-phase')).toContainText(`frames [${mine.range.start}, ${mine.range.end})`);
+    await expect(w.getByTestId('worker-rank')).toHaveText(`${mine.rank} of 3`);
   }
   expect(r.frames).toBe(FRAMES);
   expect([r.width, r.height]).toEqual([reference.side * SCALE, reference.side * SCALE]);
