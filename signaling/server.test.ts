@@ -43,6 +43,24 @@ function peerSocket(id: string, token: string): Promise<string> {
   });
 }
 
+/** An open PeerJS socket that records what the server relays to it. */
+async function openPeer(base: string, id: string, token: string): Promise<{ ws: WebSocket; received: Record<string, any>[] }> {
+  const url = `${base.replace('http', 'ws')}${PEER_PATH}/peerjs?key=${PEER_KEY}&id=${encodeURIComponent(id)}&token=${encodeURIComponent(token)}`;
+  const ws = new WebSocket(url);
+  const received: Record<string, any>[] = [];
+  await new Promise<void>((resolve, reject) => {
+    ws.on('message', (m) => {
+      const msg = JSON.parse(String(m)) as Record<string, any>;
+      if (msg.type === 'OPEN') resolve();
+      else received.push(msg);
+    });
+    ws.on('error', reject);
+  });
+  return { ws, received };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 describe('signaling server', () => {
   it('serves the app with COOP/COEP and .wasm as application/wasm, 404 without SPA fallback', async () => {
     const index = await fetch(`${server.url}/`);
@@ -99,5 +117,31 @@ describe('signaling server', () => {
     expect(await peerSocket('vi-stranger-123', 'whatever')).toBe('HTTP 401');
     await api('DELETE', `/rooms/${room.roomId}`, undefined, room.hostSecret);
     expect(await peerSocket(joined.peerId, joined.peerToken)).toBe('HTTP 401');
+  });
+
+  it('relays signaling only between peers of the same room', async () => {
+    const own = await startSignalingServer({ port: 0, distDir: dist }); // the shared one's room limit is spent
+    const post = async (p: string, body?: unknown) =>
+      (await fetch(`${own.url}/api${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body ?? {}) })).json() as Promise<Record<string, any>>;
+    const roomA = await post('/rooms');
+    const roomB = await post('/rooms');
+    const member = await post(`/rooms/${roomA.roomId}/join`, { token: roomA.joinToken });
+    const hostA = await openPeer(own.url, roomA.hostPeerId, roomA.hostPeerToken);
+    const hostB = await openPeer(own.url, roomB.hostPeerId, roomB.hostPeerToken);
+    const worker = await openPeer(own.url, member.peerId, member.peerToken);
+    const offer = (dst: string, n: number) => JSON.stringify({ type: 'OFFER', dst, payload: { sdp: `probe ${n}`, connectionId: `dc_${n}` } });
+    hostB.ws.send('not json'); // dropped; PeerServer itself would throw on it and take the process down
+    hostB.ws.send('null');
+    hostB.ws.send(offer(roomA.hostPeerId, 1)); // another room's peer: dropped
+    hostB.ws.send(offer(member.peerId, 2));
+    worker.ws.send(offer(roomB.hostPeerId, 3));
+    worker.ws.send(offer(roomA.hostPeerId, 4)); // same room: relayed, with the server-set src
+    hostB.ws.send(JSON.stringify({ type: 'HEARTBEAT' }));
+    await sleep(300);
+    expect(hostA.received.map((m) => [m.type, m.src, m.payload?.sdp])).toEqual([['OFFER', member.peerId, 'probe 4']]);
+    expect(worker.received).toEqual([]);
+    expect(hostB.received).toEqual([]);
+    for (const p of [hostA, hostB, worker]) p.ws.close();
+    await own.close();
   });
 });

@@ -15,7 +15,7 @@ import path from 'node:path';
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import { ExpressPeerServer, type IClient } from 'peer';
-import { WebSocketServer, type ServerOptions } from 'ws';
+import { WebSocketServer, type ServerOptions, type WebSocket } from 'ws';
 import { DEFAULT_LIMITS, RoomError, RoomRegistry, type RoomLimits } from './rooms.js';
 
 /** The PeerJS mount path and key; the browser side (src/app) uses the same values. */
@@ -58,6 +58,35 @@ function isolationHeaders(_req: Request, res: Response, next: NextFunction): voi
   next();
 }
 
+/**
+ * PeerServer relays a message to any connected id named in its `dst`. A peer id is unguessable but
+ * not secret to the room that saw it, so a peer of one room must not be able to signal (offer a
+ * connection to, or spam) a peer of another: messages whose `dst` lies outside the sender's room are
+ * dropped before PeerServer sees them, and so is anything that is not a JSON object. PeerServer sets
+ * `src` itself, so the sender is the socket's id.
+ */
+function confineToRoom(socket: WebSocket, senderId: string, rooms: RoomRegistry): void {
+  const emit = socket.emit.bind(socket);
+  socket.emit = ((event: string | symbol, ...args: unknown[]): boolean => {
+    if (event === 'message' && !staysInRoom(args[0], senderId, rooms)) return false;
+    return emit(event, ...args);
+  }) as typeof socket.emit;
+}
+
+function staysInRoom(data: unknown, senderId: string, rooms: RoomRegistry): boolean {
+  let message: unknown;
+  try {
+    message = JSON.parse(String(data));
+  } catch {
+    return false; // not JSON: PeerServer would throw on it (an 'error' event nobody handles kills the process)
+  }
+  if (typeof message !== 'object' || message === null || Array.isArray(message)) return false;
+  const dst = (message as { dst?: unknown }).dst;
+  if (dst === undefined) return true; // HEARTBEAT and other messages to the server itself
+  const room = rooms.roomOfPeer(senderId);
+  return typeof dst === 'string' && room !== undefined && rooms.roomOfPeer(dst) === room;
+}
+
 function sendError(res: Response, status: number, code: string, message: string): void {
   res.status(status).json({ error: { code, message } });
 }
@@ -79,8 +108,8 @@ export async function startSignalingServer(options: ServerOptions_ = {}): Promis
     key: PEER_KEY,
     allow_discovery: false,
     alive_timeout: options.peerAliveTimeoutMs ?? 60_000,
-    createWebSocketServer: (wsOptions: ServerOptions) =>
-      new WebSocketServer({
+    createWebSocketServer: (wsOptions: ServerOptions) => {
+      const wss = new WebSocketServer({
         ...wsOptions,
         maxPayload: 64 * 1024, // signaling messages (SDP, candidates) are a few KiB
         verifyClient: (info, done) => {
@@ -88,7 +117,11 @@ export async function startSignalingServer(options: ServerOptions_ = {}): Promis
           if (rooms.admit(q.get('id'), q.get('token'))) done(true);
           else done(false, 401, 'peer id not issued by the room API (join the room first)');
         },
-      }),
+      });
+      // Registered before PeerServer's own listener: signaling stays inside a room.
+      wss.on('connection', (socket, req) => confineToRoom(socket, new URL(req.url ?? '', 'http://x').searchParams.get('id') ?? '', rooms));
+      return wss;
+    },
   });
   peerApp.on('connection', (client: IClient) => {
     if (!rooms.admit(client.getId(), client.getToken())) {
