@@ -6,13 +6,16 @@
  *
  * Authority: only the host may send commands (`HOST_COMMANDS`). A worker opens exactly one control
  * link, to the host peer id the room API gave it, and ignores commands from anything else.
- * The app issue extends this: add a message interface to `ControlMessage` and a validator to
- * `VALIDATORS`.
+ * Reports: only a member sends `member-report` (`MEMBER_REPORTS`); the host refuses one from
+ * anything but a room member (acceptWorkers) and a worker refuses one from the host.
+ * To extend: add a message interface to `ControlMessage` and a validator to `VALIDATORS`; a
+ * validator answers true, false, or why the message is malformed.
  */
 import type { PeerHub, PeerLink } from './mesh/peer-hub.js';
 
 export const CONTROL_LABEL = 'vi-control';
-export const CONTROL_VERSION = 1;
+/** Sent in `join` and `member-report`; a peer speaking another version is refused (reload the tab). */
+export const CONTROL_VERSION = 2;
 /** JSON control messages are small; anything bigger is a confused or hostile peer. */
 export const MAX_CONTROL_CHARS = 64 * 1024;
 
@@ -44,7 +47,34 @@ export interface ErrorReport {
   readonly step?: number;
 }
 
-// ---- worker → host
+/** How far a member's engine is outside any job: loading the model, timing one UNet call, ready, or failed. */
+export type MemberReportPhase = 'loading' | 'measuring' | 'ready' | 'failed';
+export type EngineBackend = 'webgpu' | 'wasm';
+
+/** One timed UNet call (src/engine/worker/speed-benchmark.ts). */
+export interface SpeedReport {
+  /** The graph that was timed. */
+  readonly graph: 'segmented' | 'whole';
+  /** Clip length of the timed call, and its wall time (ms). */
+  readonly frames: number;
+  readonly unetMs: number;
+  /** frames / (unetMs / 1000): frames of UNet work per second at the model's resolution. */
+  readonly framesPerSecond: number;
+}
+
+/** Bounds of a `member-report`; a sender cuts its texts to these, a receiver refuses anything beyond. */
+export const MEMBER_REPORT_LIMITS = {
+  /** Model package bytes (loadedBytes, totalBytes). */
+  maxBytes: 2 ** 40,
+  /** loadMs and unetMs: an hour. */
+  maxMs: 3_600_000,
+  maxFrames: 4096,
+  /** No browser tab runs a UNet a million frames per second; a bigger speed would skew the partition. */
+  maxFramesPerSecond: 1e6,
+  fallbackReasonChars: 1024,
+  errorChars: 2048,
+} as const;
+
 export interface JoinMessage { readonly type: 'join'; readonly v: number; readonly name: string; readonly adapter: AdapterReport }
 export interface ClaimMessage { readonly type: 'claim'; readonly jobId: number; readonly rank: number }
 export interface ProgressMessage { readonly type: 'progress'; readonly jobId: number; readonly rank: number; readonly phase: string; readonly done: number; readonly total: number }
@@ -52,6 +82,27 @@ export interface MeshCheckResultMessage { readonly type: 'mesh-check-result'; re
 export interface ErrorMessage { readonly type: 'error'; readonly jobId?: number; readonly error: ErrorReport }
 /** The engine this worker computes on (after loading the job's model). */
 export interface EngineMessage { readonly type: 'engine'; readonly jobId: number; readonly rank: number; readonly provider: string; readonly fallbackReason?: string; readonly loadMs: number }
+/**
+ * A member's engine outside any job (sent at each phase change and during loading): which fields
+ * a phase carries is fixed, and nothing else may appear.
+ * - loading: `loadedBytes` ≤ `totalBytes`, both or neither (neither before the first byte);
+ * - measuring: `backend`, `loadMs`, `fallbackReason?`;
+ * - ready: as measuring, plus `speed`;
+ * - failed: `error`, plus `backend`, `loadMs`, `fallbackReason?` when the model had loaded.
+ */
+export interface MemberReportMessage {
+  readonly type: 'member-report';
+  readonly v: number;
+  readonly phase: MemberReportPhase;
+  readonly loadedBytes?: number;
+  readonly totalBytes?: number;
+  readonly backend?: EngineBackend;
+  /** Why the engine runs on WASM, in words. */
+  readonly fallbackReason?: string;
+  readonly loadMs?: number;
+  readonly speed?: SpeedReport;
+  readonly error?: string;
+}
 /** One finished denoising step of a render (src/app/job/): timings, bytes and a small x0 preview. */
 export interface StepMessage {
   readonly type: 'step';
@@ -108,11 +159,13 @@ export interface StartMessage {
 }
 export interface CancelMessage { readonly type: 'cancel'; readonly jobId: number; readonly reason: string }
 
-export type ControlMessage = JoinMessage | ClaimMessage | ProgressMessage | MeshCheckResultMessage | ErrorMessage | EngineMessage | StepMessage | ClipChunkMessage | StartMessage | CancelMessage;
+export type ControlMessage = JoinMessage | ClaimMessage | ProgressMessage | MeshCheckResultMessage | ErrorMessage | EngineMessage | MemberReportMessage | StepMessage | ClipChunkMessage | StartMessage | CancelMessage;
 export type ControlType = ControlMessage['type'];
 export type ControlOf<T extends ControlType> = Extract<ControlMessage, { type: T }>;
 
 export const HOST_COMMANDS: ReadonlySet<ControlType> = new Set<ControlType>(['start', 'cancel']);
+/** Only members send these; the host never does. */
+export const MEMBER_REPORTS: ReadonlySet<ControlType> = new Set<ControlType>(['member-report']);
 
 export class ControlError extends Error {
   override readonly name = 'ControlError';
@@ -160,13 +213,60 @@ function isRenderTask(t: Obj): boolean {
   );
 }
 
-const VALIDATORS: Record<ControlType, (m: Obj) => boolean> = {
-  join: (m) => m.v === CONTROL_VERSION && isStr(m.name, 64) && isAdapter(m.adapter),
+/** A received value in an error message: numbers and the start of strings as they are, else the type. */
+const shown = (v: unknown) => (typeof v === 'number' ? String(v) : typeof v === 'string' ? JSON.stringify(v.slice(0, 40)) : v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v);
+const versionProblem = (v: unknown) => (v === CONTROL_VERSION ? undefined : `control version ${shown(v)}, this tab speaks ${CONTROL_VERSION} (reload the tab)`);
+
+const REPORT_FIELDS: Readonly<Record<MemberReportPhase, { readonly required: readonly string[]; readonly optional: readonly string[] }>> = {
+  loading: { required: [], optional: ['loadedBytes', 'totalBytes'] },
+  measuring: { required: ['backend', 'loadMs'], optional: ['fallbackReason'] },
+  ready: { required: ['backend', 'loadMs', 'speed'], optional: ['fallbackReason'] },
+  failed: { required: ['error'], optional: ['backend', 'loadMs', 'fallbackReason'] },
+};
+const SPEED_FIELDS = ['graph', 'frames', 'unetMs', 'framesPerSecond'];
+const inRange = (v: unknown, min: number, max: number): v is number => isNum(v) && v >= min && v <= max;
+const positive = (v: unknown, max: number): v is number => isNum(v) && v > 0 && v <= max;
+
+/** Why `r` is not a member report of the phase it names; undefined when it is one. */
+function memberReportProblem(r: Obj): string | undefined {
+  const L = MEMBER_REPORT_LIMITS;
+  const version = versionProblem(r.v);
+  if (version) return version;
+  if (typeof r.phase !== 'string' || !Object.hasOwn(REPORT_FIELDS, r.phase)) return `unknown phase ${shown(r.phase)}`;
+  const phase = r.phase as MemberReportPhase;
+  const { required, optional } = REPORT_FIELDS[phase];
+  for (const k of Object.keys(r)) if (k !== 'type' && k !== 'v' && k !== 'phase' && !required.includes(k) && !optional.includes(k)) return `field '${k.slice(0, 40)}' is not part of a '${phase}' report`;
+  for (const k of required) if (r[k] === undefined) return `a '${phase}' report needs '${k}'`;
+  if ((r.loadedBytes === undefined) !== (r.totalBytes === undefined)) return 'loadedBytes and totalBytes come together';
+  if (r.totalBytes !== undefined) {
+    if (!Number.isSafeInteger(r.totalBytes) || !inRange(r.totalBytes, 0, L.maxBytes)) return `totalBytes ${shown(r.totalBytes)}: an integer in [0, ${L.maxBytes}]`;
+    if (!Number.isSafeInteger(r.loadedBytes) || !inRange(r.loadedBytes, 0, r.totalBytes)) return `loadedBytes ${shown(r.loadedBytes)}: an integer in [0, totalBytes]`;
+  }
+  if (r.backend !== undefined && r.backend !== 'webgpu' && r.backend !== 'wasm') return `backend ${shown(r.backend)}: webgpu or wasm`;
+  if (r.loadMs !== undefined && !inRange(r.loadMs, 0, L.maxMs)) return `loadMs ${shown(r.loadMs)}: a number in [0, ${L.maxMs}]`;
+  if (r.fallbackReason !== undefined && !isStr(r.fallbackReason, L.fallbackReasonChars)) return `fallbackReason: a string of at most ${L.fallbackReasonChars} characters`;
+  if (r.error !== undefined && !isStr(r.error, L.errorChars)) return `error: a string of at most ${L.errorChars} characters`;
+  if (r.speed !== undefined) {
+    const s = r.speed;
+    if (!isObj(s)) return 'speed: an object';
+    for (const k of Object.keys(s)) if (!SPEED_FIELDS.includes(k)) return `field 'speed.${k.slice(0, 40)}' is unknown`;
+    if (s.graph !== 'segmented' && s.graph !== 'whole') return `speed.graph ${shown(s.graph)}: segmented or whole`;
+    if (!Number.isInteger(s.frames) || !inRange(s.frames, 1, L.maxFrames)) return `speed.frames ${shown(s.frames)}: an integer in [1, ${L.maxFrames}]`;
+    if (!positive(s.unetMs, L.maxMs)) return `speed.unetMs ${shown(s.unetMs)}: a number in (0, ${L.maxMs}]`;
+    if (!positive(s.framesPerSecond, L.maxFramesPerSecond)) return `speed.framesPerSecond ${shown(s.framesPerSecond)}: a finite number in (0, ${L.maxFramesPerSecond}]`;
+  }
+  return undefined;
+}
+
+/** true: well-formed; false or a reason: malformed. */
+const VALIDATORS: Record<ControlType, (m: Obj) => boolean | string> = {
+  join: (m) => versionProblem(m.v) ?? (isStr(m.name, 64) && isAdapter(m.adapter)),
   claim: (m) => isUint(m.jobId) && isUint(m.rank),
   progress: (m) => isUint(m.jobId) && isUint(m.rank) && isStr(m.phase, 64) && isUint(m.done) && isUint(m.total),
   'mesh-check-result': (m) => isUint(m.jobId) && isUint(m.rank) && Array.isArray(m.pairs) && m.pairs.length <= 64 && m.pairs.every(isPair),
   error: (m) => (m.jobId === undefined || isUint(m.jobId)) && isError(m.error),
   engine: (m) => isUint(m.jobId) && isUint(m.rank) && isStr(m.provider, 32) && (m.fallbackReason === undefined || isStr(m.fallbackReason, 1024)) && isNum(m.loadMs),
+  'member-report': (m) => memberReportProblem(m) ?? true,
   step: (m) =>
     isUint(m.jobId) && isUint(m.rank) && isUint(m.step) && isUint(m.steps) && [m.stepMs, m.computeMs, m.networkWaitMs].every(isNum) && isUint(m.bytesSent) && isUint(m.bytesReceived) && (m.preview === undefined || isPreview(m.preview)),
   'clip-chunk': (m) => isUint(m.jobId) && isUint(m.rank) && isUint(m.index) && isUint(m.count) && (m.count as number) >= 1 && (m.count as number) <= 4096 && (m.index as number) < (m.count as number) && isBase64(m.base64, CLIP_CHUNK_BASE64_CHARS),
@@ -189,7 +289,8 @@ export function parseControlMessage(raw: unknown): ControlMessage {
     throw new ControlError('bad-message', `unknown control message type ${isObj(m) ? JSON.stringify(m.type)?.slice(0, 40) : typeof m}`);
   }
   if (JSON.stringify(m).length > MAX_CONTROL_CHARS) throw new ControlError('bad-message', `control message over ${MAX_CONTROL_CHARS} characters`);
-  if (!VALIDATORS[m.type as ControlType](m)) throw new ControlError('bad-message', `malformed '${m.type}' message`);
+  const verdict = VALIDATORS[m.type as ControlType](m);
+  if (verdict !== true) throw new ControlError('bad-message', `malformed '${m.type}' message${typeof verdict === 'string' ? `: ${verdict}` : ''}`);
   return m as unknown as ControlMessage;
 }
 
@@ -245,6 +346,7 @@ export class ControlEndpoint {
     try {
       m = parseControlMessage(raw);
       if (HOST_COMMANDS.has(m.type) && !this.farSideIsHost) throw new ControlError('not-host', `'${m.type}' from ${this.peerId} ignored: only the host sends commands`);
+      if (MEMBER_REPORTS.has(m.type) && this.farSideIsHost) throw new ControlError('bad-message', `'${m.type}' from the host ${this.peerId} ignored: only members report`);
     } catch (e) {
       const err = e instanceof ControlError ? e : new ControlError('bad-message', String(e));
       for (const h of this.errorHandlers) h(err, this.peerId);

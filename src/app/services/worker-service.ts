@@ -4,7 +4,7 @@
  * Framework-free; `ServiceController` bridges its `change` events to lit.
  */
 import { CollectiveError } from '../../engine/collective.js';
-import { connectToHost, toErrorReport, type AdapterReport, type ControlEndpoint, type ControlMessage, type PairMeasurement, type StartMessage } from '../../net/control.js';
+import { connectToHost, CONTROL_VERSION, toErrorReport, type AdapterReport, type ControlEndpoint, type ControlMessage, type PairMeasurement, type StartMessage } from '../../net/control.js';
 import { MeshCollective } from '../../net/mesh/mesh-collective.js';
 import type { PeerHub } from '../../net/mesh/peer-hub.js';
 import { CollectivePeerEvent } from '../../net/tagged-collective.js';
@@ -75,7 +75,7 @@ export class WorkerService extends EventTarget {
       this.control.onMessage((m) => void this.onControl(m));
       this.control.onError((e) => this.note(`control: ${e.message}`));
       this.control.link.onClose((reason) => this.set({ phase: 'failed', error: `lost the host: ${reason}` }));
-      this.control.send({ type: 'join', v: 1, name: this._state.name, adapter: this._state.adapter! });
+      this.control.send({ type: 'join', v: CONTROL_VERSION, name: this._state.name, adapter: this._state.adapter! });
       this.set({ phase: 'ready' });
     } catch (e) {
       this.set({ phase: 'failed', error: e instanceof Error ? e.message : String(e) });
