@@ -1,10 +1,10 @@
 /**
  * A worker tab's part in getting ready: as soon as the tab has joined the room (control link to
  * the host open), load the model and measure the UNet speed (EngineReadiness), and tell the host
- * every phase of it as a standing report (member-engine-report.ts). Load progress is sent at most
- * every LOAD_REPORT_MS; phase changes at once.
+ * every phase of it in a `member-report` control message (member-engine-report.ts). Load progress
+ * is sent at most every LOAD_REPORT_MS; phase changes at once.
  */
-import { memberEngineMessage } from '../services/member-engine-report.js';
+import { memberReport } from '../services/member-engine-report.js';
 import type { WorkerService } from '../services/worker-service.js';
 import { toMemberEngine, type EngineReadiness } from './engine-readiness.js';
 
@@ -42,8 +42,7 @@ export class WorkerReadiness {
     if (!m) return;
     const now = performance.now();
     if (m.phase === this.lastPhase && m.phase === 'loading-model' && now - this.lastSentMs < LOAD_REPORT_MS) return;
-    const message = memberEngineMessage(m);
-    if (!message || !this.service.sendToHost(message)) return;
+    if (!this.service.sendToHost(memberReport(m))) return;
     this.lastPhase = m.phase;
     this.lastSentMs = now;
   }

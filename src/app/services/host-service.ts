@@ -5,11 +5,11 @@
  * computes too. Framework-free; `ServiceController` bridges its `change` events to lit.
  */
 import { CollectiveError } from '../../engine/collective.js';
-import { acceptWorkers, toErrorReport, ControlError, type AdapterReport, type ControlEndpoint, type ControlMessage, type ErrorReport, type PairMeasurement, type StartMessage } from '../../net/control.js';
+import { acceptWorkers, toErrorReport, type AdapterReport, type ControlEndpoint, type ControlMessage, type ErrorReport, type PairMeasurement, type StartMessage } from '../../net/control.js';
 import { MeshCollective } from '../../net/mesh/mesh-collective.js';
 import type { PeerHub } from '../../net/mesh/peer-hub.js';
 import { CollectivePeerEvent } from '../../net/tagged-collective.js';
-import { readMemberEngineReport, type MemberEngine } from './member-engine-report.js';
+import { memberEngineOf, type MemberEngine } from './member-engine-report.js';
 import { openPeer } from './peer-session.js';
 import { roomApi, type CreatedRoom, type RoomMember } from './room-api.js';
 
@@ -199,21 +199,6 @@ export class HostService extends EventTarget {
     this.set({ job: { ...job, claimed, status: claimed.length === job.roster.length ? (job.kind === 'mesh' ? 'done' : 'running') : job.status } });
   }
 
-  private onMemberReport(peerId: string, m: ControlMessage): boolean {
-    const before = this._state.workers.find((w) => w.peerId === peerId)?.engine;
-    let engine: MemberEngine | undefined;
-    try {
-      engine = readMemberEngineReport(m, before);
-    } catch (e) {
-      this.log(`control from ${peerId}: ${e instanceof ControlError ? e.message : String(e)}`);
-      return true; // a malformed report is dropped, like any bad control message
-    }
-    if (!engine) return false;
-    this.patchWorker(peerId, { engine });
-    if (engine.phase === 'failed') this.log(`worker ${peerId}: the model did not load: ${engine.error}`);
-    return true;
-  }
-
   private waitForJob(done: (j: JobState) => boolean): Promise<JobState> {
     return new Promise((resolve) => {
       const check = () => {
@@ -276,11 +261,16 @@ export class HostService extends EventTarget {
     const job = this._state.job;
     const rankOf = (id: string) => job?.roster.indexOf(id) ?? -1;
     for (const tap of this.controlTaps) tap(peerId, m);
-    if (this.onMemberReport(peerId, m)) return;
     switch (m.type) {
       case 'join':
         this.patchWorker(peerId, { controlOpen: true, name: m.name, adapter: m.adapter });
         return;
+      case 'member-report': {
+        const engine = memberEngineOf(m);
+        this.patchWorker(peerId, { engine });
+        if (engine.phase === 'failed') this.log(`worker ${peerId}: the model did not load: ${engine.error}`);
+        return;
+      }
       case 'claim':
         if (job && m.jobId === job.jobId && rankOf(peerId) === m.rank) this.onClaim(m.jobId, m.rank);
         return;

@@ -1,19 +1,10 @@
 /**
- * A member's engine outside any job ("standing report"): loading the model, measuring its speed,
- * ready on a backend at a measured speed, or failed. Worker → host over the control channel.
- *
- * It rides on existing control messages (src/net/control.ts is not the app's to change), marked by
- * jobId 0, which never names a job (HostService numbers jobs from 1, render ids start at 1):
- * - `progress` {jobId 0, phase 'loading-model' | 'measuring', done, total}: bytes read so far;
- * - `engine` {jobId 0, provider, loadMs, fallbackReason?} plus the app's field `speed`;
- * - `error` without a jobId, code 'model-load-failed'.
- * The net layer validated the base fields; `readMemberEngineReport` validates the rest, since all
- * network bytes are untrusted.
+ * A member's engine outside any job, as the app holds it (`MemberEngine`: the host's member table,
+ * the partition, the worker tab's own view), and as it crosses the control channel: the
+ * `member-report` message of src/net/control.ts, validated there on receipt. These two functions
+ * map one onto the other; texts are cut to the message's limits before sending.
  */
-import { ControlError, type ControlMessage, type EngineMessage } from '../../net/control.js';
-
-export const NO_JOB = 0;
-export const MODEL_LOAD_FAILED = 'model-load-failed';
+import { CONTROL_VERSION, MEMBER_REPORT_LIMITS, parseControlMessage, type EngineBackend, type MemberReportMessage, type MemberReportPhase } from '../../net/control.js';
 
 export interface MemberSpeed {
   /** The graph that was timed ('segmented' on workers and the host alike). */
@@ -39,61 +30,63 @@ export interface MemberEngine {
   readonly error?: string;
 }
 
-/** The `engine` message of a standing report: EngineMessage plus the app's `speed`. */
-export type ReadyReportMessage = EngineMessage & { readonly speed: MemberSpeed };
+const WIRE_PHASE: Readonly<Record<MemberEnginePhase, MemberReportPhase>> = { 'loading-model': 'loading', measuring: 'measuring', ready: 'ready', failed: 'failed' };
+const APP_PHASE: Readonly<Record<MemberReportPhase, MemberEnginePhase>> = { loading: 'loading-model', measuring: 'measuring', ready: 'ready', failed: 'failed' };
 
-/** Worker side: the message that tells the host about `m` (undefined while idle). */
-export function memberEngineMessage(m: MemberEngine): ControlMessage | undefined {
-  switch (m.phase) {
-    case 'loading-model':
-      return { type: 'progress', jobId: NO_JOB, rank: 0, phase: m.phase, done: Math.round(m.loadedBytes ?? 0), total: Math.round(m.totalBytes ?? 0) };
-    case 'measuring':
-      return { type: 'progress', jobId: NO_JOB, rank: 0, phase: m.phase, done: 0, total: 1 };
-    case 'ready': {
-      if (!m.speed) return undefined;
-      const s = m.speed;
-      const ready: ReadyReportMessage = {
-        type: 'engine', jobId: NO_JOB, rank: 0, provider: m.provider ?? 'unknown', loadMs: m.loadMs ?? 0,
-        ...(m.fallbackReason && { fallbackReason: m.fallbackReason.slice(0, 1000) }),
-        speed: { graph: s.graph, frames: s.frames, unetMs: s.unetMs, framesPerSecond: s.framesPerSecond },
-      };
-      return ready;
-    }
-    case 'failed':
-      return { type: 'error', error: { code: MODEL_LOAD_FAILED, message: (m.error ?? 'the model did not load').slice(0, 4000) } };
-  }
-}
-
-const isCount = (v: unknown, max: number): v is number => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= max;
-const isPositive = (v: unknown, max: number): v is number => typeof v === 'number' && Number.isFinite(v) && v > 0 && v <= max;
-
-function readSpeed(v: unknown): MemberSpeed {
-  const s = v as Record<string, unknown> | null;
-  if (typeof s !== 'object' || s === null || Array.isArray(s)) throw new ControlError('bad-message', "malformed standing 'engine' report: no speed");
-  if ((s.graph !== 'segmented' && s.graph !== 'whole') || !isCount(s.frames, 4096) || !isPositive(s.unetMs, 3_600_000) || !isPositive(s.framesPerSecond, 1e9)) {
-    throw new ControlError('bad-message', "malformed standing 'engine' report: speed needs graph, frames in [1, 4096], unetMs and framesPerSecond > 0");
-  }
-  return { graph: s.graph, frames: s.frames, unetMs: s.unetMs, framesPerSecond: s.framesPerSecond };
-}
+const asBackend = (provider: string | undefined): EngineBackend | undefined => (provider === 'webgpu' || provider === 'wasm' ? provider : undefined);
 
 /**
- * Host side: the member's engine after `m`, or undefined if `m` is not a standing report.
- * Throws ControlError('bad-message') for a malformed one. Only known fields are copied.
+ * Worker side: the report that tells the host about `m`. A state the host could not use (an
+ * unknown backend, ready without a speed, a speed the host would refuse) is reported as failed,
+ * with the reason, so the host leaves this tab out instead of waiting for it.
  */
-export function readMemberEngineReport(m: ControlMessage, before: MemberEngine | undefined): MemberEngine | undefined {
-  if (m.type === 'progress' && m.jobId === NO_JOB) {
-    if (m.phase !== 'loading-model' && m.phase !== 'measuring') throw new ControlError('bad-message', `standing 'progress' report with unknown phase ${JSON.stringify(m.phase)}`);
-    if (m.phase === 'measuring') return { ...keepEngine(before), phase: 'measuring' };
-    return { phase: 'loading-model', loadedBytes: Math.min(m.done, m.total || m.done), totalBytes: m.total };
+export function memberReport(m: MemberEngine): MemberReportMessage {
+  const report = buildReport(m);
+  try {
+    parseControlMessage(report); // the host's own check, before the host refuses it
+    return report;
+  } catch (e) {
+    return { type: 'member-report', v: CONTROL_VERSION, phase: 'failed', error: `this tab's engine report is invalid: ${e instanceof Error ? e.message : String(e)}`.slice(0, MEMBER_REPORT_LIMITS.errorChars) };
   }
-  if (m.type === 'engine' && m.jobId === NO_JOB) {
-    const speed = readSpeed((m as Partial<ReadyReportMessage>).speed);
-    return { phase: 'ready', provider: m.provider, loadMs: m.loadMs, ...(m.fallbackReason !== undefined && { fallbackReason: m.fallbackReason }), speed };
-  }
-  if (m.type === 'error' && m.jobId === undefined && m.error.code === MODEL_LOAD_FAILED) return { ...keepEngine(before), phase: 'failed', error: m.error.message };
-  return undefined;
 }
 
-function keepEngine(before: MemberEngine | undefined): Partial<MemberEngine> {
-  return before?.provider !== undefined ? { provider: before.provider, ...(before.fallbackReason !== undefined && { fallbackReason: before.fallbackReason }) } : {};
+function buildReport(m: MemberEngine): MemberReportMessage {
+  const L = MEMBER_REPORT_LIMITS;
+  const base = { type: 'member-report', v: CONTROL_VERSION, phase: WIRE_PHASE[m.phase] } as const;
+  const backend = asBackend(m.provider);
+  const engine = backend && {
+    backend,
+    loadMs: Math.min(Math.max(m.loadMs ?? 0, 0), L.maxMs),
+    ...(m.fallbackReason && { fallbackReason: m.fallbackReason.slice(0, L.fallbackReasonChars) }),
+  };
+  const unloaded = (why: string): MemberReportMessage => ({ ...base, phase: 'failed', error: why.slice(0, L.errorChars) });
+  switch (m.phase) {
+    case 'loading-model': {
+      const total = m.totalBytes === undefined ? undefined : Math.min(Math.round(m.totalBytes), L.maxBytes);
+      return { ...base, ...(total !== undefined && { loadedBytes: Math.min(Math.round(m.loadedBytes ?? 0), total), totalBytes: total }) };
+    }
+    case 'measuring':
+      return engine ? { ...base, ...engine } : unloaded(`the engine runs on an unknown backend ${JSON.stringify(m.provider)}`);
+    case 'ready': {
+      if (!engine) return unloaded(`the engine runs on an unknown backend ${JSON.stringify(m.provider)}`);
+      if (!m.speed) return unloaded('ready without a measured speed');
+      const { graph, frames, unetMs, framesPerSecond } = m.speed;
+      return { ...base, ...engine, speed: { graph, frames, unetMs, framesPerSecond } };
+    }
+    case 'failed':
+      return { ...base, ...engine, error: (m.error ?? 'the model did not load').slice(0, L.errorChars) };
+  }
+}
+
+/** Host side: the member's engine a validated report describes (only the report's own fields). */
+export function memberEngineOf(r: MemberReportMessage): MemberEngine {
+  return {
+    phase: APP_PHASE[r.phase],
+    ...(r.totalBytes !== undefined && { loadedBytes: r.loadedBytes, totalBytes: r.totalBytes }),
+    ...(r.backend !== undefined && { provider: r.backend }),
+    ...(r.fallbackReason !== undefined && { fallbackReason: r.fallbackReason }),
+    ...(r.loadMs !== undefined && { loadMs: r.loadMs }),
+    ...(r.speed !== undefined && { speed: { graph: r.speed.graph, frames: r.speed.frames, unetMs: r.speed.unetMs, framesPerSecond: r.speed.framesPerSecond } }),
+    ...(r.error !== undefined && { error: r.error }),
+  };
 }
