@@ -8,6 +8,8 @@
 // Flags: --prompt TEXT | --prompt-schedule "FROM:TEXT;..."  --frames N (256)  --tabs N (4; 0 = the
 // host tab renders alone, whole-graph UNet)  --steps S  --guidance G  --seed N (0)
 // --sampler ddim|dpm++2m|dpm++2m-sde  --scale K (8)  --ep webgpu|wasm (default: WebGPU, WASM fallback)
+// --partition speed|even (speed: frames shared by each tab's measured UNet speed, the dashboard's
+// default; even: the same frames per tab)
 // --model DIR (public/models/vi-shapes-tiny)  --timeout SECONDS (1800)  --out FILE (required)
 // --json FILE (also write the summary and per-step figures as JSON; scripts/bench-cluster.ts reads it)
 // CHROMIUM_PATH overrides /usr/bin/chromium. Exits non-zero with a message on any failure.
@@ -25,7 +27,7 @@ const CHROMIUM_ARGS = ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-feat
 
 class Failure extends Error {}
 
-const FLAGS = ['prompt', 'prompt-schedule', 'frames', 'tabs', 'steps', 'guidance', 'seed', 'sampler', 'scale', 'ep', 'model', 'timeout', 'out', 'json'] as const;
+const FLAGS = ['prompt', 'prompt-schedule', 'frames', 'tabs', 'steps', 'guidance', 'seed', 'sampler', 'scale', 'ep', 'partition', 'model', 'timeout', 'out', 'json'] as const;
 type Flag = (typeof FLAGS)[number];
 
 function parseArgs(argv: string[]): Partial<Record<Flag, string>> {
@@ -68,6 +70,9 @@ async function main(argv: string[]): Promise<void> {
   const schedule = scheduleText(flags);
   if (flags.ep !== undefined && flags.ep !== 'webgpu' && flags.ep !== 'wasm') throw new Failure(`--ep ${JSON.stringify(flags.ep)}: must be webgpu or wasm`);
   if (flags.sampler !== undefined && !['ddim', 'dpm++2m', 'dpm++2m-sde'].includes(flags.sampler)) throw new Failure(`--sampler ${JSON.stringify(flags.sampler)}: must be ddim, dpm++2m or dpm++2m-sde`);
+  const partition = flags.partition ?? 'speed';
+  if (partition !== 'speed' && partition !== 'even') throw new Failure(`--partition ${JSON.stringify(partition)}: must be speed or even`);
+  if (tabs === 0 && flags.partition !== undefined) throw new Failure('--partition needs worker tabs: with --tabs 0 the host renders the whole video alone');
   if (!existsSync(CHROMIUM_PATH)) throw new Failure(`no browser at ${CHROMIUM_PATH}: install Chromium (apt-get install chromium) or set CHROMIUM_PATH`);
   const modelDir = path.resolve(flags.model ?? path.join(root, 'public', 'models', 'vi-shapes-tiny'));
   if (!existsSync(path.join(modelDir, 'manifest.json'))) throw new Failure(`no compiled model package at ${modelDir} (missing manifest.json; run npm run compile-model -- DIR, or pass --model DIR)`);
@@ -122,6 +127,7 @@ async function main(argv: string[]): Promise<void> {
     if (flags.sampler) await host.getByTestId('sampler').selectOption(flags.sampler);
     await host.getByTestId('export-scale').fill(String(int(flags, 'scale', 8, 1, 16)));
     if (tabs === 0) await host.getByTestId('compute-here').check();
+    else await host.getByTestId('partition').selectOption(partition);
     const unknown = await host.getByTestId('unknown-words').textContent({ timeout: 1000 }).catch(() => null);
     if (unknown) throw new Failure(`the prompt has ${unknown}`);
     const start = host.getByTestId('start-job');
@@ -145,6 +151,7 @@ async function main(argv: string[]): Promise<void> {
     }
     if (process.stdout.isTTY) process.stdout.write('\n');
     if (s.phase !== 'done' || !s.video) throw new Failure(`the job ${s.phase}: ${s.error ?? 'no video'}`);
+    if (tabs > 0 && s.partitionBy !== partition) throw new Failure(`asked for --partition ${partition}, the job shared the frames ${s.partitionBy ?? 'somehow else'}`);
 
     // 5. The file and a summary.
     const b64 = await host.evaluate(async (url) => {
@@ -161,7 +168,9 @@ async function main(argv: string[]): Promise<void> {
     console.log(`wrote ${outPath}: ${s.video.frames} frames ${s.video.width}×${s.video.height}, ${s.video.mimeType} (${s.video.codecString}), ${(s.video.bytes / 1024).toFixed(0)} KiB`);
     if (!outPath.endsWith(`.${s.video.mimeType.split('/')[1]}`)) console.log(`note: the container is ${s.video.mimeType} (this Chromium could not encode H.264)`);
     console.log(`${s.ranks.length} tab(s) [${s.ranks.map((r) => `${r.name} ${r.provider} [${r.range.start},${r.range.end})`).join('; ')}], ${s.steps} steps, ${seconds.toFixed(1)} s from Start to file`);
-    if (flags.json) writeFileSync(path.resolve(flags.json), JSON.stringify({ seconds, tabs: s.ranks.length, frames: s.video.frames, steps: s.steps, ranks: s.ranks, stepStats: s.stepStats, packageDir: modelDir }, null, 2));
+    const frameCounts = s.ranks.map((r) => r.range.end - r.range.start).join('/');
+    console.log(`partition: ${s.partitionBy === 'speed' ? `by measured speed (${s.ranks.map((r) => `${r.name} ${r.framesPerSecond?.toFixed(1)} frames/s`).join(', ')}) → ${frameCounts} frames` : s.partitionBy === 'even' ? `even → ${frameCounts} frames` : 'none (the host rendered the whole video alone)'}`);
+    if (flags.json) writeFileSync(path.resolve(flags.json), JSON.stringify({ seconds, tabs: s.ranks.length, frames: s.video.frames, steps: s.steps, partition: s.partitionBy ?? null, ranks: s.ranks, stepStats: s.stepStats, packageDir: modelDir }, null, 2));
     console.log(`per step (mean over steps, per tab): wall ${mean((x) => x.wallMs).toFixed(0)} ms = compute ${mean((x) => x.computeMs).toFixed(0)} ms + network wait ${mean((x) => x.networkWaitMs).toFixed(0)} ms; sent ${(mean((x) => x.bytesSentPerTab) / 1e6).toFixed(2)} MB per step per tab`);
   } finally {
     await browser?.close().catch(() => undefined);
