@@ -11,51 +11,32 @@
  * whole-graph UNet) must match too, and a worker that is not the host can neither start nor cancel
  * a job.
  *
- * The engine runs on WASM (see EP below for why). The model is the compiler's random-weight tiny package (src/model/testing/), compiled here and
- * served from the app's dist/ (so the test never depends on training), picked with `?model=`.
+ * The engine runs on WASM (see EP below for why). The model is the compiler's random-weight tiny
+ * package (src/model/testing/), compiled and served from the app's dist/ by e2e/job-fixture.ts (so
+ * the test never depends on training), picked with `?model=`.
  */
 import { expect, test, type Browser, type Page } from '@playwright/test';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import * as ortNode from 'onnxruntime-node';
-import { denoise } from '../src/engine/denoise.js';
-import { loadEngineModel } from '../src/engine/engine-model.js';
-import type { JobParams } from '../src/engine/job-state.js';
 import { partitionFrames } from '../src/engine/partition.js';
-import { SessionRunner, type OrtModule } from '../src/engine/session-runner.js';
-import { compileModelPackage } from '../src/model/compile/compile-model.js';
-import { writeTinyPackage } from '../src/model/testing/tiny-model.js';
-import { createInProcessCollectives } from '../src/net/in-process-collective.js';
-import { readFile } from 'node:fs/promises';
-import type { DecodeResult } from './job-fixtures/decode-harness.js';
-import { bundleHarness, startTestServer, type TestServer } from './harness-media/test-server.js';
-import { openTab, serverUrl } from './room-fixture.js';
+import type { TestServer } from './harness-media/test-server.js';
+import { decodeResult as decodeAgainst, fillJob as fillForm, openHost as openHostOn, ranksSeen, renderReference, serveTinyPackage, specLog, startDecoder, type JobSpec, type Reference, type ServedPackage } from './job-fixture.js';
+import { openTab } from './room-fixture.js';
 
-const T0 = Date.now();
-const log = (what: string) => console.log(`[job-render] +${((Date.now() - T0) / 1000).toFixed(1)} s ${what}`);
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const log = specLog('job-render');
 const FRAMES = 48;
-const STEPS = 2;
-const GUIDANCE = 3;
-const SEED = 5;
-const PROMPT = 'a red circle moving right on a black background';
-const SCALE = 8;
-const MODEL_NAME = `e2e-job-${process.pid}`;
-const MODEL_URL = `/models/${MODEL_NAME}/`;
+const JOB: JobSpec = { frames: FRAMES, steps: 2, guidance: 3, seed: 5, prompt: 'a red circle moving right on a black background', scale: 8 };
+const SCALE = JOB.scale;
 /**
  * The engine runs on WASM here: on CI's SwiftShader adapter one 16-frame step of the segmented UNet
  * took 112 s on WebGPU against 2.3 s on WASM (measured, 2 shared cores), which no CI budget fits.
- * VI_E2E_EP=webgpu runs the same spec on WebGPU.
+ * VI_E2E_EP=webgpu runs the same spec on WebGPU; e2e/job-render-webgpu.spec.ts runs a smaller job
+ * on WebGPU.
  */
 const EP = `&ep=${process.env.VI_E2E_EP ?? 'wasm'}`;
 
-let pkgDir: string;
-let servedDir: string;
+let pkg: ServedPackage;
 let decoder: TestServer;
 /** The Node render: RGB bytes [FRAMES, side, side, 3]. */
-let reference: { rgb: Uint8Array; side: number; fps: number };
+let reference: Reference;
 /** The shortest clip a rank may own (largest halo): the partition's minimum. */
 let minClipFrames: number;
 
@@ -64,95 +45,31 @@ test.setTimeout(600_000);
 
 test.beforeAll(async () => {
   log('beforeAll');
-  pkgDir = mkdtempSync(path.join(tmpdir(), 'vi-e2e-job-'));
-  writeTinyPackage(pkgDir, { seed: 4321 });
-  compileModelPackage(pkgDir);
-  servedDir = path.join(root, 'dist', 'models', MODEL_NAME);
-  cpSync(pkgDir, servedDir, { recursive: true });
-  decoder = await startTestServer(await bundleHarness(fileURLToPath(new URL('./job-fixtures/decode-harness.ts', import.meta.url))));
-
+  pkg = serveTinyPackage(`e2e-job-${process.pid}`);
+  decoder = await startDecoder();
   // Node in-process render of the same job: 3 ranks, the partition the host computes.
-  const runner = new SessionRunner(ortNode as unknown as OrtModule, { executionProviders: ['cpu'], sessionOptions: { extra: { session: { intra_op: { allow_spinning: '0' } } } } });
-  const model = await loadEngineModel(runner, async (p) => new Uint8Array(await readFile(path.join(pkgDir, p))), { graphs: ['segmented'] });
-  const d = model.manifest.defaults;
-  const job: JobParams = {
-    jobId: 1, totalFrames: FRAMES, promptSchedule: { entries: [{ fromFrame: 0, prompt: PROMPT }] }, seed: SEED, steps: STEPS, guidanceScale: GUIDANCE,
-    sampler: { kind: 'ddim', eta: 0 }, dualScope: { window: d.local_window_p, topK: d.global_top_k, phaseTimestep: d.phase_t, phaseBias: d.phase_bias },
-    fps: model.manifest.frame_rate, partition: partitionFrames(FRAMES, 3, Math.max(d.local_window_p, model.plan.tconvHalo, 1)),
-  };
-  minClipFrames = Math.max(d.local_window_p, model.plan.tconvHalo, 1);
-  const results = await Promise.all(createInProcessCollectives(3).map((c) => denoise(model, job, c)));
-  const side = results[0]!.frames!.width;
-  const rgb = new Uint8Array(FRAMES * side * side * 3);
-  for (const r of results) rgb.set(r.frames!.data, r.range.start * side * side * 3);
-  reference = { rgb, side, fps: model.manifest.frame_rate };
+  reference = await renderReference(pkg.dir, JOB, 3);
+  minClipFrames = reference.minClipFrames;
   log('Node reference rendered');
 });
 
 test.afterAll(async () => {
   await decoder?.close();
-  if (servedDir) rmSync(servedDir, { recursive: true, force: true });
-  if (pkgDir) rmSync(pkgDir, { recursive: true, force: true });
+  pkg?.dispose();
 });
 
-async function openHost(browser: Browser): Promise<Page> {
-  const host = await openTab(browser, `${serverUrl()}/?model=${encodeURIComponent(MODEL_URL)}${EP}`, 'host');
-  await host.getByTestId('create-room').click();
-  return host;
-}
-
-async function fillJob(host: Page): Promise<void> {
-  await host.getByTestId('prompt-schedule').fill(`0: ${PROMPT}`);
-  await host.getByTestId('frames').fill(String(FRAMES));
-  await host.getByTestId('steps').fill(String(STEPS));
-  await host.getByTestId('guidance').fill(String(GUIDANCE));
-  await host.getByTestId('seed').fill(String(SEED));
-  await host.getByTestId('sampler').selectOption('ddim');
-  await host.getByTestId('export-scale').fill(String(SCALE));
-}
-
-/** Waits for the host's video, fetches its bytes and decodes them against the Node render. */
-async function decodeResult(host: Page, decodePage: Page): Promise<DecodeResult & { mime: string }> {
-  log('waiting for the render');
-  await expect(host.getByTestId('render-phase')).toHaveAttribute('data-phase', /done|failed/, { timeout: 480_000 });
-  log('render finished');
-  const errors = await host.getByTestId('render-error').allTextContents();
-  expect(errors, 'render error on the host').toEqual([]);
-  await expect(host.getByTestId('download')).toBeVisible();
-  const video = await host.evaluate(() => (document.querySelector('vi-host') as unknown as { renderJob: { state: { video?: { url: string; frames: number; mimeType: string } } } }).renderJob.state.video!);
-  expect(video.frames).toBe(FRAMES);
-  const mime = video.mimeType;
-  const fileB64 = await host.evaluate(async (url) => {
-    const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
-    let s = '';
-    for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-    return btoa(s);
-  }, video.url);
-  log('file fetched');
-  await decodePage.goto(decoder.url);
-  await decodePage.waitForFunction(() => 'decodeHarness' in window);
-  const r = await decodePage.evaluate(
-    ([f, ref, side, scale, fps]) => window.decodeHarness.decode(f, ref, side, scale, fps),
-    [fileB64, Buffer.from(reference.rgb).toString('base64'), reference.side, SCALE, reference.fps] as const,
-  );
-  log(`decoded: ${mime} ${JSON.stringify(r)}`);
-  return { ...r, mime };
-}
+const openHost = (browser: Browser): Promise<Page> => openHostOn(browser, pkg.url, EP);
+const fillJob = (host: Page): Promise<void> => fillForm(host, JOB);
+const decodeResult = (host: Page, decodePage: Page) => decodeAgainst(host, decodePage, { decoder, reference, spec: JOB, log });
 
 /** The room of the first test (host + 2 workers, models loaded), reused by the second. */
 let room: { host: Page; workers: Page[] } | null = null;
 
-interface RankSeen {
-  rank: number;
-  name: string;
-  range: { start: number; end: number };
-  framesPerSecond?: number;
-}
 
 test('members report their speed before Start; the host (rank 0) and 2 workers render 48 frames shared by speed; the file matches the Node render (≥ 35 dB)', async ({ browser }) => {
   const host = await openHost(browser);
   const joinUrl = await host.getByTestId('join-link').inputValue();
-  expect(joinUrl, 'the join link names the package, so workers load it on joining').toContain(`model=${encodeURIComponent(MODEL_URL)}`);
+  expect(joinUrl, 'the join link names the package, so workers load it on joining').toContain(`model=${encodeURIComponent(pkg.url)}`);
   await host.getByTestId('compute-here').check(); // the host loads and times the model now
   const workers = await Promise.all([0, 1].map((i) => openTab(browser, `${joinUrl}&name=w${i}${EP}`, `w${i}`)));
   room = { host, workers };
@@ -183,7 +100,7 @@ test('members report their speed before Start; the host (rank 0) and 2 workers r
   const t0 = Date.now();
   await host.getByTestId('start-job').click();
   await expect(host.getByTestId('partition-by')).toHaveAttribute('data-by', 'speed');
-  const ranks = await host.evaluate(() => (document.querySelector('vi-host') as unknown as { renderJob: { state: { ranks: RankSeen[] } } }).renderJob.state.ranks.map(({ rank, name, range, framesPerSecond }) => ({ rank, name, range, framesPerSecond })));
+  const ranks = await ranksSeen(host);
   console.log(`[job-render] partition by speed: ${ranks.map((r) => `${r.name} ${r.framesPerSecond?.toFixed(1)} frames/s → [${r.range.start}, ${r.range.end})`).join('; ')}`);
   expect(ranks[0]!.name).toBe('this tab (host)');
   expect(ranks.slice(1).map((r) => r.name).sort()).toEqual(['w0', 'w1']); // join order: the tabs opened together
@@ -212,7 +129,7 @@ test('the same room, workers only, even partition: Start finds the models loaded
   const t0 = Date.now();
   await host.getByTestId('start-job').click();
   await expect(host.getByTestId('partition-by')).toHaveAttribute('data-by', 'even'); // this job's state, not the last one's
-  const ranks = await host.evaluate(() => (document.querySelector('vi-host') as unknown as { renderJob: { state: { ranks: RankSeen[] } } }).renderJob.state.ranks.map(({ rank, name, range }) => ({ rank, name, range })));
+  const ranks = await ranksSeen(host);
   console.log(`[job-render] Start → mesh formed in ${((Date.now() - t0) / 1000).toFixed(1)} s; even: ${ranks.map((r) => `${r.name} [${r.range.start}, ${r.range.end})`).join('; ')}`);
   expect(ranks.map((r) => r.name).sort()).toEqual(['w0', 'w1']);
   expect(ranks.map((r) => r.range)).toEqual(partitionFrames(FRAMES, 2, minClipFrames).ranges);

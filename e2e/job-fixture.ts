@@ -1,0 +1,178 @@
+/**
+ * What the render-job specs share (e2e/job-render.spec.ts on WASM, e2e/job-render-webgpu.spec.ts on
+ * WebGPU): the model package, compiled here from the compiler's random-weight tiny package
+ * (src/model/testing/) and served from the app's dist/ (so the tests never depend on training),
+ * picked with `?model=`; the Node in-process render of a job (onnxruntime-node, the reference the
+ * browser's file must match); the host's form; and fetching the host's muxed file and decoding it
+ * against the reference (e2e/job-fixtures/decode-harness.ts: frame count, size, timestamps, PSNR).
+ */
+import { expect, type Browser, type Page } from '@playwright/test';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as ortNode from 'onnxruntime-node';
+import { denoise } from '../src/engine/denoise.js';
+import { loadEngineModel } from '../src/engine/engine-model.js';
+import type { JobParams } from '../src/engine/job-state.js';
+import { partitionFrames } from '../src/engine/partition.js';
+import { SessionRunner, type OrtModule } from '../src/engine/session-runner.js';
+import { compileModelPackage } from '../src/model/compile/compile-model.js';
+import { writeTinyPackage } from '../src/model/testing/tiny-model.js';
+import { createInProcessCollectives } from '../src/net/in-process-collective.js';
+import type { DecodeResult } from './job-fixtures/decode-harness.js';
+import { bundleHarness, startTestServer, type TestServer } from './harness-media/test-server.js';
+import { openTab, serverUrl } from './room-fixture.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** `[tag] +12.3 s what`, seconds since the spec module loaded. */
+export function specLog(tag: string): (what: string) => void {
+  const t0 = Date.now();
+  return (what) => console.log(`[${tag}] +${((Date.now() - t0) / 1000).toFixed(1)} s ${what}`);
+}
+
+/** The job the host's form gets and the Node reference renders. */
+export interface JobSpec {
+  readonly frames: number;
+  readonly steps: number;
+  readonly guidance: number;
+  readonly seed: number;
+  readonly prompt: string;
+  /** Export upscale factor (the host's `export-scale`). */
+  readonly scale: number;
+}
+
+/** The tiny package, compiled and served by the app under `/models/<name>/`. */
+export interface ServedPackage {
+  /** The compiled package on disk (what the Node reference reads). */
+  readonly dir: string;
+  /** `/models/<name>/`: the app's `?model=`. */
+  readonly url: string;
+  /** Removes the package and its served copy. */
+  dispose(): void;
+}
+
+/** Writes the random-weight tiny package (seed 4321), compiles it and copies it into dist/models/<name>/. */
+export function serveTinyPackage(name: string): ServedPackage {
+  const dir = mkdtempSync(path.join(tmpdir(), 'vi-e2e-job-'));
+  writeTinyPackage(dir, { seed: 4321 });
+  compileModelPackage(dir);
+  const served = path.join(root, 'dist', 'models', name);
+  cpSync(dir, served, { recursive: true });
+  return {
+    dir,
+    url: `/models/${name}/`,
+    dispose: () => {
+      rmSync(served, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The Node render of a job: RGB bytes [frames, side, side, 3]. */
+export interface Reference {
+  readonly rgb: Uint8Array;
+  readonly side: number;
+  readonly fps: number;
+  /** The shortest clip a rank may own (largest halo): the partition's minimum. */
+  readonly minClipFrames: number;
+}
+
+/**
+ * Renders `spec` in process on onnxruntime-node (CPU, segmented graph) over `ranks` in-process
+ * ranks with the partition the host computes for an even split. The video does not depend on the
+ * partition, so it is the reference for any split.
+ */
+export async function renderReference(pkgDir: string, spec: JobSpec, ranks: number): Promise<Reference> {
+  const runner = new SessionRunner(ortNode as unknown as OrtModule, { executionProviders: ['cpu'], sessionOptions: { extra: { session: { intra_op: { allow_spinning: '0' } } } } });
+  const model = await loadEngineModel(runner, async (p) => new Uint8Array(await readFile(path.join(pkgDir, p))), { graphs: ['segmented'] });
+  const d = model.manifest.defaults;
+  const minClipFrames = Math.max(d.local_window_p, model.plan.tconvHalo, 1);
+  const job: JobParams = {
+    jobId: 1, totalFrames: spec.frames, promptSchedule: { entries: [{ fromFrame: 0, prompt: spec.prompt }] }, seed: spec.seed, steps: spec.steps, guidanceScale: spec.guidance,
+    sampler: { kind: 'ddim', eta: 0 }, dualScope: { window: d.local_window_p, topK: d.global_top_k, phaseTimestep: d.phase_t, phaseBias: d.phase_bias },
+    fps: model.manifest.frame_rate, partition: partitionFrames(spec.frames, ranks, minClipFrames),
+  };
+  const results = await Promise.all(createInProcessCollectives(ranks).map((c) => denoise(model, job, c)));
+  const side = results[0]!.frames!.width;
+  const rgb = new Uint8Array(spec.frames * side * side * 3);
+  for (const r of results) rgb.set(r.frames!.data, r.range.start * side * side * 3);
+  return { rgb, side, fps: model.manifest.frame_rate, minClipFrames };
+}
+
+/** The decode harness's own server (mediabunny + WebCodecs in a page). */
+export async function startDecoder(): Promise<TestServer> {
+  return startTestServer(await bundleHarness(fileURLToPath(new URL('./job-fixtures/decode-harness.ts', import.meta.url))));
+}
+
+/** A host tab on the package (`extra`: more query, e.g. `&ep=wasm`) with a room created. */
+export async function openHost(browser: Browser, modelUrl: string, extra = ''): Promise<Page> {
+  const host = await openTab(browser, `${serverUrl()}/?model=${encodeURIComponent(modelUrl)}${extra}`, 'host');
+  await host.getByTestId('create-room').click();
+  return host;
+}
+
+export async function fillJob(host: Page, spec: JobSpec): Promise<void> {
+  await host.getByTestId('prompt-schedule').fill(`0: ${spec.prompt}`);
+  await host.getByTestId('frames').fill(String(spec.frames));
+  await host.getByTestId('steps').fill(String(spec.steps));
+  await host.getByTestId('guidance').fill(String(spec.guidance));
+  await host.getByTestId('seed').fill(String(spec.seed));
+  await host.getByTestId('sampler').selectOption('ddim');
+  await host.getByTestId('export-scale').fill(String(spec.scale));
+}
+
+/** The host's render state as the specs read it. */
+export interface RankSeen {
+  rank: number;
+  name: string;
+  range: { start: number; end: number };
+  provider?: string;
+  framesPerSecond?: number;
+  lastStepMs?: number;
+}
+
+export function ranksSeen(host: Page): Promise<RankSeen[]> {
+  return host.evaluate(() =>
+    (document.querySelector('vi-host') as unknown as { renderJob: { state: { ranks: RankSeen[] } } }).renderJob.state.ranks.map(({ rank, name, range, provider, framesPerSecond, lastStepMs }) => ({ rank, name, range, provider, framesPerSecond, lastStepMs })),
+  );
+}
+
+export interface DecodeOptions {
+  readonly decoder: TestServer;
+  readonly reference: Reference;
+  readonly spec: JobSpec;
+  readonly log: (what: string) => void;
+  /** How long the render may take from now (default 480 s). */
+  readonly timeoutMs?: number;
+}
+
+/** Waits for the host's video, fetches its bytes and decodes them against the Node render. */
+export async function decodeResult(host: Page, decodePage: Page, o: DecodeOptions): Promise<DecodeResult & { mime: string }> {
+  o.log('waiting for the render');
+  await expect(host.getByTestId('render-phase')).toHaveAttribute('data-phase', /done|failed/, { timeout: o.timeoutMs ?? 480_000 });
+  o.log('render finished');
+  const errors = await host.getByTestId('render-error').allTextContents();
+  expect(errors, 'render error on the host').toEqual([]);
+  await expect(host.getByTestId('download')).toBeVisible();
+  const video = await host.evaluate(() => (document.querySelector('vi-host') as unknown as { renderJob: { state: { video?: { url: string; frames: number; mimeType: string } } } }).renderJob.state.video!);
+  expect(video.frames).toBe(o.spec.frames);
+  const mime = video.mimeType;
+  const fileB64 = await host.evaluate(async (url) => {
+    const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
+    let s = '';
+    for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    return btoa(s);
+  }, video.url);
+  o.log('file fetched');
+  await decodePage.goto(o.decoder.url);
+  await decodePage.waitForFunction(() => 'decodeHarness' in window);
+  const r = await decodePage.evaluate(
+    ([f, ref, side, scale, fps]) => window.decodeHarness.decode(f, ref, side, scale, fps),
+    [fileB64, Buffer.from(o.reference.rgb).toString('base64'), o.reference.side, o.spec.scale, o.reference.fps] as const,
+  );
+  o.log(`decoded: ${mime} ${JSON.stringify(r)}`);
+  return { ...r, mime };
+}
