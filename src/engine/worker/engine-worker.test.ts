@@ -76,6 +76,20 @@ describe('engine worker protocol', () => {
     client.dispose();
   });
 
+  it('a render asked to warm up skips it once the graph has run (after the speed benchmark or a first render)', async () => {
+    const fresh = pair().client;
+    await fresh.loadModel({ packageUrl: 'tiny', executionProviders: ['cpu'], graphs: ['segmented'] });
+    const alone = { job, mode: 'collective' as const, rank: 0, worldSize: 1, warmUp: true };
+    expect((await fresh.render(alone, () => {}, createInProcessCollectives(1)[0])).warmUpMs).toBeGreaterThan(0);
+    expect((await fresh.render(alone, () => {}, createInProcessCollectives(1)[0])).warmUpMs).toBe(0);
+    fresh.dispose();
+    const measured = pair().client;
+    await measured.loadModel({ packageUrl: 'tiny', executionProviders: ['cpu'], graphs: ['segmented'] });
+    await measured.measureSpeed({ frames: 8 });
+    expect((await measured.render(alone, () => {}, createInProcessCollectives(1)[0])).warmUpMs).toBe(0);
+    measured.dispose();
+  });
+
   it('a render before load and an unknown graph come back as {code, message} errors', async () => {
     const { client } = pair();
     await expect(client.render({ job, mode: 'alone', rank: 0, worldSize: 1, warmUp: false })).rejects.toMatchObject({ name: 'EngineWorkerError', code: 'bad-state' });

@@ -44,6 +44,12 @@ export class EngineWorker {
   private state: EngineState = 'idle';
   private model: EngineModel | null = null;
   private render: { abort: AbortController; proxy: CollectiveProxy | null } | null = null;
+  /**
+   * Graphs that have already run in this worker (the join-time speed benchmark or a render): their
+   * kernels and shaders exist, so a render's warm-up call would only cost time (~50 s per tab on
+   * WebGPU/SwiftShader). Kernels do not depend on the clip length (speed-benchmark.ts).
+   */
+  private readonly warmGraphs = new Set<'segmented' | 'whole'>();
 
   constructor(
     private readonly port: PortLike,
@@ -120,7 +126,9 @@ export class EngineWorker {
     const model = this.model;
     if (this.state !== 'ready' || !model) throw new StateError(`measure-speed: the engine is ${this.state}; load a model first`);
     if (this.render) throw new StateError('measure-speed: a render is running in this tab');
-    return measureUnetSpeed(model, input.frames);
+    const speed = await measureUnetSpeed(model, input.frames);
+    this.warmGraphs.add(speed.graph);
+    return speed;
   }
 
   private async renderClip(input: RenderIn): Promise<RenderOut> {
@@ -132,15 +140,17 @@ export class EngineWorker {
     this.render = { abort, proxy };
     const t0 = performance.now();
     const warm0 = model.runner.timings().warmUpMs;
+    const graph = input.mode === 'alone' ? 'whole' : 'segmented';
     try {
       const result: ClipResult = await denoise(model, input.mode === 'alone' ? { ...input.job, partition: null } : input.job, proxy, {
-        graph: input.mode === 'alone' ? 'whole' : 'segmented',
-        warmUp: input.warmUp,
+        graph,
+        warmUp: input.warmUp && !this.warmGraphs.has(graph),
         previewMaxFrames: input.previewMaxFrames ?? 4,
         signal: abort.signal,
         onProgress: (progress) => this.event({ type: 'progress', progress }),
       });
       if (!result.frames) throw new StateError('render: the clip stopped before its last step');
+      this.warmGraphs.add(graph);
       return { rank: result.rank, range: result.range, frames: result.frames, renderMs: performance.now() - t0, warmUpMs: model.runner.timings().warmUpMs - warm0 };
     } finally {
       proxy?.close('render finished');

@@ -63,6 +63,8 @@ export interface RenderIn {
   /** Rank and world size of the main thread's collective (mode 'collective'). */
   readonly rank: number;
   readonly worldSize: number;
+  /** One untimed UNet call first, so that kernel/shader set-up stays out of the step timings;
+   *  skipped when this graph already ran in the worker (speed benchmark or an earlier render). */
   readonly warmUp: boolean;
   readonly previewMaxFrames?: number;
 }
