@@ -10,11 +10,11 @@
  * worker must say, in its own UI and in its reports to the host, that it computed on WebGPU.
  *
  * The job is small because SwiftShader is slow (the spec logs its timings). Measured with 2 tabs on
- * 2 shared cores (another session's load varies them by ~20%): each worker's join-time benchmark
- * 100-130 s (a warm-up call on 4 frames 47-51 s, the timed 8-frame call 50-67 s: 0.12-0.15
- * frames/s), then 104-111 s from Start to file (the render's own warm-up call ~55 s, the one step
- * 45-51 s on 8 frames, of which ~1 s network wait): 3.8-4.2 minutes in all, against 1 minute for
- * the 48-frame, 2-step job of e2e/job-render.spec.ts on WASM. The package and the reference come from e2e/job-fixture.ts (the same random-weight tiny
+ * 2 shared cores: each worker's join-time benchmark ~110 s (a warm-up call on 4 frames 39-51 s, the
+ * timed 8-frame call 50-67 s: 0.12-0.15 frames/s), then 55 s from Start to file (the one step 53 s
+ * on 8 frames, of which ~0.6 s network wait; the render skips its own warm-up call since the
+ * benchmark already ran the graph): 2.9 minutes in all, against 1 minute for the 48-frame, 2-step
+ * job of e2e/job-render.spec.ts on WASM. The package and the reference come from e2e/job-fixture.ts (the same random-weight tiny
  * package as that spec).
  */
 import { expect, test } from '@playwright/test';
