@@ -16,16 +16,21 @@ import * as ortNode from 'onnxruntime-node';
 import { compileModelPackage } from '../src/model/compile/compile-model.js';
 import { Program } from '../src/model/compile/graph.js';
 import { serializeGraph } from '../src/model/compile/onnx-writer.js';
+import type { DualScopeParams } from '../src/engine/dual-scope.js';
+import { WholeGraphExecutor } from '../src/engine/segment-executor.js';
+import { SessionRunner, type OrtModule } from '../src/engine/session-runner.js';
+import { fileReader } from '../src/engine/testing/tiny-engine.js';
+import { wholeCallInputs } from '../src/engine/unet-call-inputs.js';
 import { writeSafetensors } from '../src/model/safetensors.js';
-import { type DualScope } from '../src/model/testing/clip-inputs.js';
+import type { SegmentPlan } from '../src/model/segment-plan.js';
+import { clipCallValues } from '../src/model/testing/clip-values.js';
 import { f32, i64, type HostTensor } from '../src/model/testing/host-tensor.js';
 import { fromOrt, toOrt, type TensorCtor } from '../src/model/testing/ort-runner.js';
-import { wholeCallInputs } from '../src/model/testing/stand-in-executor.js';
 import { prng, writeTinyPackage } from '../src/model/testing/tiny-model.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const TOL = 1e-4;
-const DS: DualScope = { p: 4, topK: 8, tPhase: 800, b: 1 };
+const DS: DualScopeParams = { window: 4, topK: 8, phaseTimestep: 800, phaseBias: 1 };
 const N = 10;
 const T_CALL = Number(process.env.VI_PARITY_T ?? 999);
 // VI_GOLDEN_DIR / VI_GOLDEN_PKG point the golden tests at another fixture set and package.
@@ -42,9 +47,11 @@ async function makeReference(pkg: string): Promise<void> {
   const r = prng(5);
   const sample = f32(Float32Array.from({ length: 2 * 48 * N * 64 }, () => 2 * r() - 1), [2, 48, N, 8, 8]);
   const ehs = f32(Float32Array.from({ length: 2 * N * 16 * 64 }, () => 2 * r() - 1), [2 * N, 16, 64]);
-  const whole = await ortNode.InferenceSession.create(path.join(pkg, 'onnx', 'unet.onnx'));
-  const feeds = wholeCallInputs(DS, N, T_CALL, 8, sample, ehs);
-  const out = await fromOrt((await whole.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, toOrt(T, v)])))).noise_pred as never);
+  // The whole-video graph run by the engine's executor on onnxruntime-node CPU.
+  const plan: SegmentPlan = JSON.parse(readFileSync(path.join(pkg, 'onnx', 'segment-plan.json'), 'utf8'));
+  const runner = new SessionRunner(ortNode as unknown as OrtModule, { executionProviders: ['cpu'] });
+  const whole = await WholeGraphExecutor.load(runner, plan, fileReader(pkg));
+  const out = f32((await whole.call(wholeCallInputs(plan, N, DS, clipCallValues(sample, ehs, { start: 0, end: N }, T_CALL, 8)))).noisePred, [2, 48, N, 8, 8]);
   const ids = i64([1, 13, 5, 10, 9, 2, ...Array(10).fill(0), 1, 2, ...Array(14).fill(0)], [2, 16]);
   const te = await ortNode.InferenceSession.create(path.join(pkg, 'onnx', 'text_encoder.onnx'));
   const text = await fromOrt((await te.run({ input_ids: toOrt(T, ids) })).last_hidden_state as never);
@@ -102,7 +109,7 @@ for (const ep of ['wasm', 'webgpu'] as const) {
     }
     const res = await page.evaluate(
       (cfg) => window.modelParity.random(cfg),
-      { ep, pkg: '/pkg', ref: '/pkg/ref.safetensors', ranges: [[0, 5], [5, 10]], ds: DS, t: T_CALL },
+      { ep, pkg: '/pkg', ref: '/pkg/ref.safetensors', ranges: [[0, 5], [5, 10]], params: DS, t: T_CALL },
     );
     console.log(`[${ep}] random-model max abs diff vs onnxruntime-node CPU: ${JSON.stringify(res)}`);
     for (const [k, v] of Object.entries(res)) expect(v, k).toBeLessThanOrEqual(TOL);

@@ -72,7 +72,7 @@ async function main(): Promise<void> {
     const summary: string[] = [];
     for (const ep of eps) {
       const r = (await page.evaluate((cfg) => (window as unknown as { modelParity: { bench(c: unknown): Promise<unknown> } }).modelParity.bench(cfg), {
-        ep, pkg: '/pkg', frames, repeats, ds: { p: 4, topK: 8, tPhase: 800, b: 10 }, emptyModel: '/work/empty.onnx',
+        ep, pkg: '/pkg', frames, repeats, params: { window: 4, topK: 8, phaseTimestep: 800, phaseBias: 10 }, emptyModel: '/work/empty.onnx',
       })) as BenchResult;
       const seg = r.perSegment.map(median);
       const segSum = seg.reduce((a, b) => a + b, 0);

@@ -1,23 +1,28 @@
 // Browser side of e2e/model-parity.spec.ts and scripts/bench-segments.ts, bundled with esbuild and
-// served by the spec's own static server. onnxruntime-web is loaded by the page (window.ort); this
-// file uses only the onnxruntime-common API through the test utilities in src/model/testing/.
-import type { InferenceSession } from 'onnxruntime-common';
+// served by the spec's own static server. onnxruntime-web is loaded by the page (window.ort). The UNet
+// runs through the engine's own executors, as in src/model/compile/golden.test.ts: SessionRunner,
+// WholeGraphExecutor / SegmentExecutor, call inputs from unet-call-inputs.ts, and exchanges by
+// ClipExchange over the in-process collective (several ranks in one page) or by the engine's
+// FixtureExchanger (single-rank golden clips, every sent tensor checked against the fixture).
+import type * as Ort from 'onnxruntime-common';
+import type { Exchanger } from '../../src/engine/clip-exchange.js';
+import { ClipExchange } from '../../src/engine/clip-exchange.js';
+import type { DualScopeParams } from '../../src/engine/dual-scope.js';
+import { FixtureExchanger, type FixtureLookup } from '../../src/engine/fixture-exchange.js';
+import { type ModelFileReader, SegmentExecutor, WholeGraphExecutor } from '../../src/engine/segment-executor.js';
+import { type HostTensor as EngineTensor, type LoadedSession, type OrtModule, type RunnerTensor, SessionRunner } from '../../src/engine/session-runner.js';
+import { type ClipLayout, clipLayout, segmentedCallInputs, wholeCallInputs } from '../../src/engine/unet-call-inputs.js';
+import type { ExchangePoint, SegmentPlan } from '../../src/model/segment-plan.js';
 import { SafetensorsFile } from '../../src/model/safetensors.js';
-import type { SegmentPlan } from '../../src/model/segment-plan.js';
-import { type DualScope, clipGeometry } from '../../src/model/testing/clip-inputs.js';
-import { type PointCheck, fixtureExchange } from '../../src/model/testing/fixture-exchange.js';
-import { type HostTensor, f32, maxAbsDiff, sliceAxis } from '../../src/model/testing/host-tensor.js';
-import { OrtSegmentRunner, type TensorCtor, fromOrt, toOrt } from '../../src/model/testing/ort-runner.js';
-import { clipCallInputs, multiRankExchange, runSegmentedCall, wholeCallInputs } from '../../src/model/testing/stand-in-executor.js';
+import { clipCallValues } from '../../src/model/testing/clip-values.js';
+import { type HostTensor, concatAxis, f32, gatherAxis, maxAbsDiff, sliceAxis } from '../../src/model/testing/host-tensor.js';
+import { fromOrt } from '../../src/model/testing/ort-runner.js';
+import { createInProcessCollectives } from '../../src/net/in-process-collective.js';
 
-interface OrtModule {
-  Tensor: TensorCtor;
-  InferenceSession: { create(bytes: Uint8Array, opts: InferenceSession.SessionOptions): Promise<InferenceSession> };
-  env: { logLevel?: string; wasm: { numThreads?: number } };
-}
+type HarnessOrt = OrtModule & { env: { logLevel?: string; wasm: { numThreads?: number } } };
 declare global {
   interface Window {
-    ort: OrtModule;
+    ort: HarnessOrt;
     modelParity: typeof api;
   }
 }
@@ -28,96 +33,204 @@ async function bytes(url: string): Promise<Uint8Array> {
   return new Uint8Array(await r.arrayBuffer());
 }
 
-function sessionOptions(ep: 'wasm' | 'webgpu', keepOnGpu: string[] = []): InferenceSession.SessionOptions {
-  const opts: InferenceSession.SessionOptions = { executionProviders: [ep], graphOptimizationLevel: 'all' };
-  if (ep === 'webgpu' && keepOnGpu.length) {
-    opts.preferredOutputLocation = Object.fromEntries(keepOnGpu.map((n) => [n, 'gpu-buffer' as const]));
-  }
-  return opts;
+const packageReader = (pkg: string): ModelFileReader => (file) => bytes(`${pkg}/${file}`);
+
+/** The engine's runner on one execution provider ('webgpu' keeps the plan's `keep` outputs on the GPU). */
+function engineRunner(ort: OrtModule, ep: 'wasm' | 'webgpu'): SessionRunner {
+  return new SessionRunner(ort, { executionProviders: [ep], sessionOptions: { graphOptimizationLevel: 'all' } });
 }
 
 /** Per-(clip frame range) comparison of noise_pred [B, C, N, H, W] against its [start, end) slice. */
-function diffClip(out: HostTensor, ref: HostTensor, start: number, end: number): number {
-  return maxAbsDiff(out, sliceAxis(ref, 2, start, end));
+function diffClip(out: Float32Array, ref: HostTensor, start: number, end: number): number {
+  const want = sliceAxis(ref, 2, start, end);
+  return maxAbsDiff(f32(out, want.dims), want);
+}
+
+/** Text encoder on raw ORT (not part of the UNet executors): max abs diff of last_hidden_state. */
+async function textEncoderDiff(ort: OrtModule, ep: 'wasm' | 'webgpu', pkg: string, fx: SafetensorsFile): Promise<number> {
+  const te = await ort.InferenceSession.create(await bytes(`${pkg}/onnx/text_encoder.onnx`), { executionProviders: [ep], graphOptimizationLevel: 'all' });
+  const out = await te.run({ input_ids: new ort.Tensor('int64', fx.int64('input_ids'), fx.entry('input_ids').shape) });
+  return maxAbsDiff(await fromOrt(out.last_hidden_state!), f32(fx.float32('last_hidden_state'), [...fx.entry('last_hidden_state').shape]));
+}
+
+/**
+ * Several ranks of one job in this page: one SegmentExecutor call per clip, exchanging through
+ * ClipExchange over the in-process collective (what a W-tab job does over WebRTC).
+ */
+function multiRankCall(segments: SegmentExecutor, plan: SegmentPlan, layouts: ClipLayout[], inputs: Record<string, EngineTensor>[]) {
+  const collectives = createInProcessCollectives(layouts.length);
+  return Promise.all(layouts.map((layout, r) => segments.call(inputs[r]!, new ClipExchange(collectives[r]!, layout, plan, 1), 0)));
+}
+
+interface PointCheck {
+  id: string;
+  kind: ExchangePoint['kind'];
+  /** max |sent − fixture| for what the clip sent at the point (NaN for stats: a partial statistic has no fixture). */
+  sendDiff: number;
+}
+
+/**
+ * The engine's FixtureExchanger answers each point; on the way this records how far what the clip
+ * sent is from the fixture: halo, its first and last k frames of `ep/<id>`; attention, the rows of
+ * `ep/<id>` at its attn_send_indices (as src/model/compile/golden.test.ts).
+ */
+function checkedFixtureExchanger(layout: ClipLayout, plan: SegmentPlan, fx: SafetensorsFile, lookup: FixtureLookup, checks: PointCheck[]): Exchanger {
+  const inner = new FixtureExchanger(layout, plan, lookup);
+  const { start, end } = layout.range;
+  return {
+    layout,
+    exchange(point: ExchangePoint, pointIndex: number, sent: EngineTensor, step: number) {
+      const got: HostTensor = f32(sent.data as Float32Array, [...sent.dims]);
+      if (point.kind === 'stats') checks.push({ id: point.id, kind: point.kind, sendDiff: NaN });
+      else {
+        // ep/<id> is the whole video: halo [B, C, N, H, W] (frames on axis 2), attention [B·H·W, N, C] (axis 1).
+        const own = sliceAxis(f32(fx.float32(`ep/${point.id}`), [...fx.entry(`ep/${point.id}`).shape]), point.kind === 'halo' ? 2 : 1, start, end);
+        const want = point.kind === 'halo'
+          ? concatAxis([sliceAxis(own, 2, 0, point.width), sliceAxis(own, 2, layout.frames - point.width, layout.frames)], 2)
+          : gatherAxis(own, 1, [...layout.sendLocalFrames]);
+        checks.push({ id: point.id, kind: point.kind, sendDiff: maxAbsDiff(got, want) });
+      }
+      return inner.exchange(point, pointIndex, sent, step);
+    },
+  };
+}
+
+/**
+ * SessionRunner that records, for scripts/bench-segments.ts, the wall time of every session.run
+ * (not the queue wait) by segment and rank, and the time spent reading outputs back. The rank of a
+ * run is that of its feeds: call inputs are registered per rank, outputs inherit the rank of their run.
+ */
+class TimedRunner extends SessionRunner {
+  /** runs[segment][rank]: ms of each session.run, in call order. */
+  runs: number[][][] = [];
+  readMs = 0;
+  private readonly rankOf = new WeakMap<object, number>();
+  private readonly runMs: WeakMap<object, number>;
+
+  constructor(ort: OrtModule, ep: 'wasm' | 'webgpu') {
+    // Times session.run itself; the time is found again through any output tensor of that run.
+    const runMs = new WeakMap<object, number>();
+    const timed: OrtModule = {
+      Tensor: ort.Tensor,
+      InferenceSession: {
+        async create(model, options) {
+          const s = await ort.InferenceSession.create(model, options);
+          // The runner uses only these members of a session.
+          const wrapped = {
+            inputNames: s.inputNames,
+            outputNames: s.outputNames,
+            release: () => s.release(),
+            async run(feeds: Ort.InferenceSession.FeedsType) {
+              const t0 = performance.now();
+              const out = await s.run(feeds);
+              const ms = performance.now() - t0;
+              for (const v of Object.values(out)) runMs.set(v, ms);
+              return out;
+            },
+          };
+          return wrapped as unknown as Ort.InferenceSession;
+        },
+      },
+    };
+    super(timed, { executionProviders: [ep], sessionOptions: { graphOptimizationLevel: 'all' } });
+    this.runMs = runMs;
+  }
+
+  /** Registers rank r's call inputs. */
+  owns(rank: number, inputs: Record<string, EngineTensor>): void {
+    for (const v of Object.values(inputs)) this.rankOf.set(v, rank);
+  }
+
+  override async run(handle: LoadedSession, feeds: Readonly<Record<string, EngineTensor | RunnerTensor>>, opts: { warmUp?: boolean } = {}): Promise<Record<string, RunnerTensor>> {
+    const ranks = new Set(Object.values(feeds).map((v) => this.rankOf.get(v)).filter((r) => r !== undefined));
+    if (ranks.size !== 1) throw new Error(`TimedRunner: cannot tell the rank of a run of '${handle.name}' (feeds from ranks ${[...ranks].join(', ') || 'none'})`);
+    const rank = [...ranks][0]!;
+    const m = /^unet segment (\d+)$/.exec(handle.name);
+    const out = await super.run(handle, feeds, opts);
+    const first = Object.values(out)[0];
+    if (m && first) {
+      const seg = Number(m[1]);
+      ((this.runs[seg] ??= [])[rank] ??= []).push(this.runMs.get(first.tensor) ?? NaN);
+    }
+    for (const v of Object.values(out)) this.rankOf.set(v, rank);
+    return out;
+  }
+
+  override async read(t: RunnerTensor): Promise<Float32Array> {
+    const t0 = performance.now();
+    const data = await super.read(t);
+    this.readMs += performance.now() - t0;
+    return data;
+  }
 }
 
 const api = {
   /** Random-model parity: text encoder, whole UNet and a segmented multi-rank call against Node ORT-CPU references. */
-  async random(cfg: { ep: 'wasm' | 'webgpu'; pkg: string; ref: string; ranges: number[][]; ds: DualScope; t: number }) {
+  async random(cfg: { ep: 'wasm' | 'webgpu'; pkg: string; ref: string; ranges: number[][]; params: DualScopeParams; t: number }) {
     const ort = window.ort;
-    const T = ort.Tensor;
     const ref = SafetensorsFile.parse(await bytes(cfg.ref), 'ref');
     const get = (n: string) => f32(ref.float32(n), [...ref.entry(n).shape]);
     const plan: SegmentPlan = JSON.parse(new TextDecoder().decode(await bytes(`${cfg.pkg}/onnx/segment-plan.json`)));
-    const N = ref.entry('sample').shape[2];
+    const N = ref.entry('sample').shape[2]!;
     const res: Record<string, number> = {};
+    res.text_encoder = await textEncoderDiff(ort, cfg.ep, cfg.pkg, ref);
 
-    const te = await ort.InferenceSession.create(await bytes(`${cfg.pkg}/onnx/text_encoder.onnx`), sessionOptions(cfg.ep));
-    const ids = ref.int64('input_ids');
-    const teOut = await te.run({ input_ids: new T('int64', ids, ref.entry('input_ids').shape) });
-    res.text_encoder = maxAbsDiff(await fromOrt(teOut.last_hidden_state), get('last_hidden_state'));
+    const runner = engineRunner(ort, cfg.ep);
+    const whole = await WholeGraphExecutor.load(runner, plan, packageReader(cfg.pkg));
+    const wOut = await whole.call(wholeCallInputs(plan, N, cfg.params, clipCallValues(get('sample'), get('encoder_hidden_states'), { start: 0, end: N }, cfg.t, 8)));
+    res.unet_whole = diffClip(wOut.noisePred, get('noise_pred'), 0, N);
 
-    const whole = await ort.InferenceSession.create(await bytes(`${cfg.pkg}/${plan.whole.file}`), sessionOptions(cfg.ep));
-    const feeds = wholeCallInputs(cfg.ds, N, cfg.t, 8, get('sample'), get('encoder_hidden_states'));
-    const wOut = await whole.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, toOrt(T, v)])));
-    const wholeOut = await fromOrt(wOut.noise_pred);
-    res.unet_whole = maxAbsDiff(wholeOut, get('noise_pred'));
-
-    const sessions: InferenceSession[] = [];
-    for (const s of plan.segments) {
-      const keep = s.outputs.filter((o) => o.role === 'keep').map((o) => o.name);
-      sessions.push(await ort.InferenceSession.create(await bytes(`${cfg.pkg}/${s.file}`), sessionOptions(cfg.ep, keep)));
-    }
-    const geos = cfg.ranges.map(([s, e]) => clipGeometry(s, e, N, cfg.ds));
-    const runner = new OrtSegmentRunner(T, sessions);
-    const outs = await runSegmentedCall(plan, runner, geos.map((g) => clipCallInputs(plan, g, cfg.ds, cfg.t, 8, get('sample'), get('encoder_hidden_states'))), multiRankExchange(plan, geos, cfg.ds));
-    res.unet_segmented = Math.max(...outs.map((o, r) => diffClip(o, get('noise_pred'), cfg.ranges[r][0], cfg.ranges[r][1])));
+    const segments = await SegmentExecutor.load(runner, plan, packageReader(cfg.pkg));
+    const layouts = cfg.ranges.map(([s, e]) => clipLayout({ start: s!, end: e! }, N, cfg.params, plan.tconvHalo));
+    const inputs = layouts.map((l) => segmentedCallInputs(plan, l, clipCallValues(get('sample'), get('encoder_hidden_states'), l.range, cfg.t, 8)));
+    const outs = await multiRankCall(segments, plan, layouts, inputs);
+    res.unet_segmented = Math.max(...outs.map((o, r) => diffClip(o.noisePred, get('noise_pred'), cfg.ranges[r]![0]!, cfg.ranges[r]![1]!)));
     return res;
   },
 
   /** Golden parity (training/golden): text encoder, whole UNet, and single-rank segmented clips answered from the fixture. */
   async golden(cfg: { ep: 'wasm' | 'webgpu'; pkg: string; golden: string; clips: number[][]; p: number; topK: number; tPhase: number; b: number; t: number; fps: number }) {
     const ort = window.ort;
-    const T = ort.Tensor;
     const plan: SegmentPlan = JSON.parse(new TextDecoder().decode(await bytes(`${cfg.pkg}/onnx/segment-plan.json`)));
     const res: Record<string, number> = {};
-    const te = await ort.InferenceSession.create(await bytes(`${cfg.pkg}/onnx/text_encoder.onnx`), sessionOptions(cfg.ep));
     const tfx = SafetensorsFile.parse(await bytes(`${cfg.golden}/text_encoder.safetensors`), 'text_encoder.safetensors');
-    const teOut = await te.run({ input_ids: new T('int64', tfx.int64('input_ids'), tfx.entry('input_ids').shape) });
-    res.text_encoder = maxAbsDiff(await fromOrt(teOut.last_hidden_state), f32(tfx.float32('last_hidden_state'), [...tfx.entry('last_hidden_state').shape]));
+    res.text_encoder = await textEncoderDiff(ort, cfg.ep, cfg.pkg, tfx);
 
     const fx = SafetensorsFile.parse(await bytes(`${cfg.golden}/unet_call.safetensors`), 'unet_call.safetensors');
     const get = (n: string) => f32(fx.float32(n), [...fx.entry(n).shape]);
-    const N = fx.entry('sample').shape[2];
-    const ds: DualScope = { p: cfg.p, topK: cfg.topK, tPhase: cfg.tPhase, b: cfg.b };
-    const whole = await ort.InferenceSession.create(await bytes(`${cfg.pkg}/${plan.whole.file}`), sessionOptions(cfg.ep));
-    const feeds = wholeCallInputs(ds, N, cfg.t, cfg.fps, get('sample'), get('encoder_hidden_states'));
-    const wOut = await whole.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, toOrt(T, v)])));
-    res.unet_whole = maxAbsDiff(await fromOrt(wOut.noise_pred), get('noise_pred'));
+    const N = fx.entry('sample').shape[2]!;
+    const params: DualScopeParams = { window: cfg.p, topK: cfg.topK, phaseTimestep: cfg.tPhase, phaseBias: cfg.b };
+    const runner = engineRunner(ort, cfg.ep);
+    const whole = await WholeGraphExecutor.load(runner, plan, packageReader(cfg.pkg));
+    const wholeInputs = wholeCallInputs(plan, N, params, clipCallValues(get('sample'), get('encoder_hidden_states'), { start: 0, end: N }, cfg.t, cfg.fps));
+    const fed = [...(wholeInputs.global_frame_indices!.data as BigInt64Array)].map(Number);
+    const want = [...fx.int64('global_frame_indices')].map(Number);
+    if (JSON.stringify(fed) !== JSON.stringify(want)) throw new Error(`global_frame_indices: the engine feeds ${JSON.stringify(fed)}, the fixture has ${JSON.stringify(want)}`);
+    res.unet_whole = diffClip((await whole.call(wholeInputs)).noisePred, get('noise_pred'), 0, N);
 
-    const sessions: InferenceSession[] = [];
-    for (const s of plan.segments) {
-      const keep = s.outputs.filter((o) => o.role === 'keep').map((o) => o.name);
-      sessions.push(await ort.InferenceSession.create(await bytes(`${cfg.pkg}/${s.file}`), sessionOptions(cfg.ep, keep)));
-    }
+    const segments = await SegmentExecutor.load(runner, plan, packageReader(cfg.pkg));
+    const lookup: FixtureLookup = (name) => (fx.has(name) ? (name.endsWith('/mean') || name.endsWith('/var') ? fx.float64(name) : fx.float32(name)) : undefined);
     for (const [s, e] of cfg.clips) {
-      const geo = clipGeometry(s, e, N, ds);
+      const layout = clipLayout({ start: s!, end: e! }, N, params, plan.tconvHalo);
       const checks: PointCheck[] = [];
-      const [out] = await runSegmentedCall(plan, new OrtSegmentRunner(T, sessions), [clipCallInputs(plan, geo, ds, cfg.t, cfg.fps, get('sample'), get('encoder_hidden_states'))], fixtureExchange(fx, plan, geo, cfg.p, checks));
-      res[`unet_clip_${s}_${e}`] = diffClip(out, get('noise_pred'), s, e);
+      const inputs = segmentedCallInputs(plan, layout, clipCallValues(get('sample'), get('encoder_hidden_states'), layout.range, cfg.t, cfg.fps));
+      const out = await segments.call(inputs, checkedFixtureExchanger(layout, plan, fx, lookup, checks), 0);
+      const visited = checks.map((c) => c.id).join(',');
+      if (visited !== plan.exchangePoints.map((p) => p.id).join(',')) throw new Error(`clip [${s}, ${e}): exchange points visited out of plan order: ${visited}`);
+      res[`unet_clip_${s}_${e}`] = diffClip(out.noisePred, get('noise_pred'), s!, e!);
       res[`unet_clip_${s}_${e}_worst_send`] = Math.max(0, ...checks.map((c) => c.sendDiff).filter((d) => !Number.isNaN(d)));
     }
     return res;
   },
 
   /**
-   * Timings for scripts/bench-segments.ts: one UNet call of the middle rank of three (interior halos on
-   * both sides), per segment session.run wall time (median over repeats, warm-up excluded); the whole
-   * graph on the same F frames; and an Identity graph's run time as the fixed cost of one session.run.
+   * Timings for scripts/bench-segments.ts: one UNet call of three ranks (ClipExchange over the
+   * in-process collective) timed for the middle rank (interior halos on both sides), per segment
+   * session.run wall time (median over repeats, warm-up excluded); the whole graph on the same F
+   * frames; and an Identity graph's run time as the fixed cost of one session.run.
    */
-  async bench(cfg: { ep: 'wasm' | 'webgpu'; pkg: string; frames: number; repeats: number; ds: DualScope; emptyModel: string }) {
+  async bench(cfg: { ep: 'wasm' | 'webgpu'; pkg: string; frames: number; repeats: number; params: DualScopeParams; emptyModel: string }) {
     const ort = window.ort;
-    const T = ort.Tensor;
     const plan: SegmentPlan = JSON.parse(new TextDecoder().decode(await bytes(`${cfg.pkg}/onnx/segment-plan.json`)));
     const F = cfg.frames;
     const N = 3 * F;
@@ -125,44 +238,35 @@ const api = {
     const { channels: C, height: H, width: W } = plan.latent;
     const sample = f32(Float32Array.from({ length: B * C * N * H * W }, (_, i) => Math.sin(i)), [B, C, N, H, W]);
     const ehs = f32(Float32Array.from({ length: B * N * 16 * 64 }, (_, i) => Math.cos(i) * 0.5), [B * N, 16, 64]);
-    const sessions: InferenceSession[] = [];
-    for (const s of plan.segments) {
-      const keep = s.outputs.filter((o) => o.role === 'keep').map((o) => o.name);
-      sessions.push(await ort.InferenceSession.create(await bytes(`${cfg.pkg}/${s.file}`), sessionOptions(cfg.ep, keep)));
-    }
-    const geos = [0, 1, 2].map((r) => clipGeometry(r * F, (r + 1) * F, N, cfg.ds));
-    const inputs = geos.map((g) => clipCallInputs(plan, g, cfg.ds, 500, 8, sample, ehs));
+    const runner = new TimedRunner(ort, cfg.ep);
+    const segments = await SegmentExecutor.load(runner, plan, packageReader(cfg.pkg));
+    const layouts = [0, 1, 2].map((r) => clipLayout({ start: r * F, end: (r + 1) * F }, N, cfg.params, plan.tconvHalo));
+    const inputs = layouts.map((l) => segmentedCallInputs(plan, l, clipCallValues(sample, ehs, l.range, 500, 8)));
+    inputs.forEach((x, r) => runner.owns(r, x));
     const perSegment: number[][] = plan.segments.map(() => []);
     const readMs: number[] = [];
     for (let rep = 0; rep <= cfg.repeats; rep++) {
-      const runner = new OrtSegmentRunner(T, sessions);
-      let readTotal = 0;
-      const timedRead = async (t: Parameters<typeof runner.read>[0]) => {
-        const t0 = performance.now();
-        const h = await runner.read(t);
-        readTotal += performance.now() - t0;
-        return h;
-      };
-      await runSegmentedCall(plan, { run: runner.run.bind(runner), read: timedRead, release: runner.release.bind(runner) }, inputs, multiRankExchange(plan, geos, cfg.ds));
+      runner.runs = [];
+      runner.readMs = 0;
+      await multiRankCall(segments, plan, layouts, inputs);
       if (rep === 0) continue; // warm-up (WebGPU compiles its pipelines on the first run)
-      runner.timings.forEach((t, i) => perSegment[i].push(t[1])); // runs per segment: ranks 0, 1, 2 -> the middle one
-      readMs.push(readTotal / 3);
+      plan.segments.forEach((s) => perSegment[s.index]!.push(runner.runs[s.index]![1]![0]!)); // the middle rank
+      readMs.push(runner.readMs / 3);
     }
-    const whole = await ort.InferenceSession.create(await bytes(`${cfg.pkg}/${plan.whole.file}`), sessionOptions(cfg.ep));
-    const wf = wholeCallInputs(cfg.ds, F, 500, 8, sliceAxis(sample, 2, 0, F), sliceAxis(ehs, 0, 0, B * F));
-    const wholeFeeds = Object.fromEntries(Object.entries(wf).map(([k, v]) => [k, toOrt(T, v)]));
+    const whole = await WholeGraphExecutor.load(engineRunner(ort, cfg.ep), plan, packageReader(cfg.pkg));
+    const wholeInputs = wholeCallInputs(plan, F, cfg.params, clipCallValues(sliceAxis(sample, 2, 0, F), sliceAxis(ehs, 0, 0, B * F), { start: 0, end: F }, 500, 8));
     const wholeMs: number[] = [];
     for (let rep = 0; rep <= cfg.repeats; rep++) {
       const t0 = performance.now();
-      await fromOrt((await whole.run(wholeFeeds)).noise_pred);
+      await whole.call(wholeInputs);
       if (rep > 0) wholeMs.push(performance.now() - t0);
     }
-    const empty = await ort.InferenceSession.create(await bytes(cfg.emptyModel), sessionOptions(cfg.ep));
-    const x = new T('float32', new Float32Array(16), [16]);
+    const empty = await ort.InferenceSession.create(await bytes(cfg.emptyModel), { executionProviders: [cfg.ep], graphOptimizationLevel: 'all' });
+    const x = new ort.Tensor('float32', new Float32Array(16), [16]);
     const emptyMs: number[] = [];
     for (let rep = 0; rep <= 5 * cfg.repeats; rep++) {
       const t0 = performance.now();
-      await fromOrt((await empty.run({ x })).y);
+      await fromOrt((await empty.run({ x })).y!);
       if (rep > 0) emptyMs.push(performance.now() - t0);
     }
     return {
