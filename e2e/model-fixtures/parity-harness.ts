@@ -5,17 +5,17 @@
 // ClipExchange over the in-process collective (several ranks in one page) or by the engine's
 // FixtureExchanger (single-rank golden clips, every sent tensor checked against the fixture).
 import type * as Ort from 'onnxruntime-common';
-import type { Exchanger } from '../../src/engine/clip-exchange.js';
 import { ClipExchange } from '../../src/engine/clip-exchange.js';
 import type { DualScopeParams } from '../../src/engine/dual-scope.js';
-import { FixtureExchanger, type FixtureLookup } from '../../src/engine/fixture-exchange.js';
+import type { FixtureLookup } from '../../src/engine/fixture-exchange.js';
 import { type ModelFileReader, SegmentExecutor, WholeGraphExecutor } from '../../src/engine/segment-executor.js';
 import { type HostTensor as EngineTensor, type LoadedSession, type OrtModule, type RunnerTensor, SessionRunner } from '../../src/engine/session-runner.js';
 import { type ClipLayout, clipLayout, segmentedCallInputs, wholeCallInputs } from '../../src/engine/unet-call-inputs.js';
-import type { ExchangePoint, SegmentPlan } from '../../src/model/segment-plan.js';
+import type { SegmentPlan } from '../../src/model/segment-plan.js';
 import { SafetensorsFile } from '../../src/model/safetensors.js';
+import { checkedFixtureExchanger, type PointCheck } from '../../src/model/testing/checked-fixture-exchanger.js';
 import { clipCallValues } from '../../src/model/testing/clip-values.js';
-import { type HostTensor, concatAxis, f32, gatherAxis, maxAbsDiff, sliceAxis } from '../../src/model/testing/host-tensor.js';
+import { type HostTensor, f32, maxAbsDiff, sliceAxis } from '../../src/model/testing/host-tensor.js';
 import { fromOrt } from '../../src/model/testing/ort-runner.js';
 import { createInProcessCollectives } from '../../src/net/in-process-collective.js';
 
@@ -62,38 +62,6 @@ function multiRankCall(segments: SegmentExecutor, plan: SegmentPlan, layouts: Cl
   return Promise.all(layouts.map((layout, r) => segments.call(inputs[r]!, new ClipExchange(collectives[r]!, layout, plan, 1), 0)));
 }
 
-interface PointCheck {
-  id: string;
-  kind: ExchangePoint['kind'];
-  /** max |sent − fixture| for what the clip sent at the point (NaN for stats: a partial statistic has no fixture). */
-  sendDiff: number;
-}
-
-/**
- * The engine's FixtureExchanger answers each point; on the way this records how far what the clip
- * sent is from the fixture: halo, its first and last k frames of `ep/<id>`; attention, the rows of
- * `ep/<id>` at its attn_send_indices (as src/model/compile/golden.test.ts).
- */
-function checkedFixtureExchanger(layout: ClipLayout, plan: SegmentPlan, fx: SafetensorsFile, lookup: FixtureLookup, checks: PointCheck[]): Exchanger {
-  const inner = new FixtureExchanger(layout, plan, lookup);
-  const { start, end } = layout.range;
-  return {
-    layout,
-    exchange(point: ExchangePoint, pointIndex: number, sent: EngineTensor, step: number) {
-      const got: HostTensor = f32(sent.data as Float32Array, [...sent.dims]);
-      if (point.kind === 'stats') checks.push({ id: point.id, kind: point.kind, sendDiff: NaN });
-      else {
-        // ep/<id> is the whole video: halo [B, C, N, H, W] (frames on axis 2), attention [B·H·W, N, C] (axis 1).
-        const own = sliceAxis(f32(fx.float32(`ep/${point.id}`), [...fx.entry(`ep/${point.id}`).shape]), point.kind === 'halo' ? 2 : 1, start, end);
-        const want = point.kind === 'halo'
-          ? concatAxis([sliceAxis(own, 2, 0, point.width), sliceAxis(own, 2, layout.frames - point.width, layout.frames)], 2)
-          : gatherAxis(own, 1, [...layout.sendLocalFrames]);
-        checks.push({ id: point.id, kind: point.kind, sendDiff: maxAbsDiff(got, want) });
-      }
-      return inner.exchange(point, pointIndex, sent, step);
-    },
-  };
-}
 
 /**
  * SessionRunner that records, for scripts/bench-segments.ts, the wall time of every session.run

@@ -9,17 +9,17 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Exchanger } from '../../engine/clip-exchange.js';
 import type { DualScopeParams } from '../../engine/dual-scope.js';
-import { FixtureExchanger, type FixtureLookup } from '../../engine/fixture-exchange.js';
+import type { FixtureLookup } from '../../engine/fixture-exchange.js';
 import { SegmentExecutor, WholeGraphExecutor } from '../../engine/segment-executor.js';
-import { type HostTensor as EngineTensor, SessionRunner, type OrtModule } from '../../engine/session-runner.js';
+import { SessionRunner, type OrtModule } from '../../engine/session-runner.js';
 import { fileReader } from '../../engine/testing/tiny-engine.js';
-import { type ClipLayout, clipLayout, segmentedCallInputs, wholeCallInputs } from '../../engine/unet-call-inputs.js';
+import { clipLayout, segmentedCallInputs, wholeCallInputs } from '../../engine/unet-call-inputs.js';
 import { SafetensorsFile } from '../safetensors.js';
-import type { ExchangePoint, SegmentPlan } from '../segment-plan.js';
+import type { SegmentPlan } from '../segment-plan.js';
+import { checkedFixtureExchanger, type PointCheck } from '../testing/checked-fixture-exchanger.js';
 import { clipCallValues } from '../testing/clip-values.js';
-import { type HostTensor, concatAxis, f32, gatherAxis, maxAbsDiff, sliceAxis } from '../testing/host-tensor.js';
+import { f32, maxAbsDiff, sliceAxis } from '../testing/host-tensor.js';
 import { fromOrt } from '../testing/ort-runner.js';
 
 const root = resolve(import.meta.dirname, '..', '..', '..');
@@ -38,38 +38,6 @@ describe('text encoder golden', () => {
   });
 });
 
-interface PointCheck {
-  id: string;
-  kind: ExchangePoint['kind'];
-  /** max |sent − fixture| for what the clip sent at the point (NaN for stats: a partial statistic has no fixture). */
-  sendDiff: number;
-}
-
-/**
- * The engine's FixtureExchanger answers each point; on the way this records how far what the clip
- * sent is from the fixture: halo, its first and last k frames of `ep/<id>`; attention, the rows of
- * `ep/<id>` at its attn_send_indices.
- */
-function checkedFixtureExchanger(layout: ClipLayout, plan: SegmentPlan, fx: SafetensorsFile, lookup: FixtureLookup, checks: PointCheck[]): Exchanger {
-  const inner = new FixtureExchanger(layout, plan, lookup);
-  const { start, end } = layout.range;
-  return {
-    layout,
-    exchange(point: ExchangePoint, pointIndex: number, sent: EngineTensor, step: number) {
-      const got: HostTensor = f32(sent.data as Float32Array, [...sent.dims]);
-      if (point.kind === 'stats') checks.push({ id: point.id, kind: point.kind, sendDiff: NaN });
-      else {
-        // ep/<id> is the whole video: halo [B, C, N, H, W] (frames on axis 2), attention [B·H·W, N, C] (axis 1).
-        const own = sliceAxis(f32(fx.float32(`ep/${point.id}`), [...fx.entry(`ep/${point.id}`).shape]), point.kind === 'halo' ? 2 : 1, start, end);
-        const want = point.kind === 'halo'
-          ? concatAxis([sliceAxis(own, 2, 0, point.width), sliceAxis(own, 2, layout.frames - point.width, layout.frames)], 2)
-          : gatherAxis(own, 1, [...layout.sendLocalFrames]);
-        checks.push({ id: point.id, kind: point.kind, sendDiff: maxAbsDiff(got, want) });
-      }
-      return inner.exchange(point, pointIndex, sent, step);
-    },
-  };
-}
 
 describe('UNet call golden', () => {
   let meta: { timestep: number; fps: number; p: number; top_k: number; t_phase: number; phase_bias: number };
