@@ -4,7 +4,6 @@
  * encoder instance and serialises it as for the network; the "host" parses the bytes, muxes, and
  * the harness decodes the file back with mediabunny to measure frame count, size and PSNR.
  */
-import { ALL_FORMATS, BufferSource, Input, VideoSampleSink } from 'mediabunny';
 import { encodeClip } from '../../src/app/media/clip-encoder.js';
 import { parseEncodedClip, serializeEncodedClip } from '../../src/app/media/encoded-clip-codec.js';
 import type { ExportCodec } from '../../src/app/media/encoded-clip.js';
@@ -12,6 +11,7 @@ import { chooseExportCodec, listEncodableExportCodecs } from '../../src/app/medi
 import { upscaleNearest } from '../../src/app/media/frame-scale.js';
 import { muxClips } from '../../src/app/media/video-muxer.js';
 import { parameterSetsKey } from '../../src/app/media/h264-parameter-sets.js';
+import { decodeAndScore } from './decoded-video.js';
 
 const SIDE = 32;
 
@@ -101,19 +101,6 @@ async function probeWithVideoElement(blob: Blob): Promise<RunResult['videoElemen
   }
 }
 
-function psnrRgb(a: Uint8ClampedArray, b: Uint8ClampedArray): number {
-  let sse = 0;
-  let n = 0;
-  for (let i = 0; i < a.length; i += 4) {
-    for (let c = 0; c < 3; c++) {
-      const d = a[i + c]! - b[i + c]!;
-      sse += d * d;
-      n++;
-    }
-  }
-  return sse === 0 ? 99 : 10 * Math.log10((255 * 255 * n) / sse);
-}
-
 async function run(options: RunOptions): Promise<RunResult> {
   const { frames: total, fps, scale } = options;
   const outSide = SIDE * scale;
@@ -144,22 +131,7 @@ async function run(options: RunOptions): Promise<RunResult> {
   const video = await muxClips(clips, { codec, fps, totalFrames: total });
 
   // Decode the file back.
-  const input = new Input({ formats: ALL_FORMATS, source: new BufferSource(await video.blob.arrayBuffer()) });
-  const track = await input.getPrimaryVideoTrack();
-  if (!track) throw new Error('no video track in the exported file');
-  const canvas = new OffscreenCanvas(track.displayWidth, track.displayHeight);
-  const ctx = canvas.getContext('2d', { willReadFrequently: true })!;
-  const psnrs: number[] = [];
-  let timestampsOk = true;
-  for await (const sample of new VideoSampleSink(track).samples()) {
-    const index = psnrs.length;
-    if (Math.abs(sample.timestamp - index / fps) > 1e-6) timestampsOk = false;
-    sample.draw(ctx, 0, 0);
-    sample.close();
-    const decoded = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-    const expected = upscaleNearest(source[Math.min(index, total - 1)]!, SIDE, SIDE, scale);
-    psnrs.push(psnrRgb(decoded, expected));
-  }
+  const decoded = await decodeAndScore(await video.blob.arrayBuffer(), fps, (index) => upscaleNearest(source[Math.min(index, total - 1)]!, SIDE, SIDE, scale));
   return {
     encodable: (await listEncodableExportCodecs({ width: outSide, height: outSide, fps })).codecs,
     codec,
@@ -170,12 +142,12 @@ async function run(options: RunOptions): Promise<RunResult> {
     clipCodecStrings: clips.map((c) => c.codecString),
     distinctParameterSets: codec === 'avc' ? [...new Set(clips.map((c) => parameterSetsKey(c.chunks[0]!.data)))] : [],
     muxedFrames: video.frames,
-    decodedFrames: psnrs.length,
-    decodedWidth: track.displayWidth,
-    decodedHeight: track.displayHeight,
-    timestampsOk,
-    psnrMin: Math.min(...psnrs),
-    psnrMean: psnrs.reduce((s, p) => s + p, 0) / psnrs.length,
+    decodedFrames: decoded.frames,
+    decodedWidth: decoded.width,
+    decodedHeight: decoded.height,
+    timestampsOk: decoded.timestampsOk,
+    psnrMin: decoded.psnrMin,
+    psnrMean: decoded.psnrMean,
     videoElement: await probeWithVideoElement(video.blob),
   };
 }
