@@ -23,6 +23,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import data  # noqa: E402
 import reference  # noqa: E402
+from model import TemporalScope  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NAMES = list(data.PALETTE)
@@ -133,7 +134,7 @@ def frame_scores(frames, want):
 
 
 @torch.no_grad()
-def render_many(unet, text, prompts, frames, seeds, steps, guidance, sampler, dual_scope=True):
+def render_many(unet, text, prompts, frames, seeds, steps, guidance, sampler, dual_scope=True, device="cpu"):
     """K independent videos in one batch [uncond x K, cond x K]: the same maths as K calls of
     reference.render (every cross-frame op is per batch element, the samplers are elementwise)."""
     k = len(prompts)
@@ -144,8 +145,11 @@ def render_many(unet, text, prompts, frames, seeds, steps, guidance, sampler, du
     x = np.stack([reference.rng.initial_latent(s, range(frames)) for s in seeds])  # (K, N, 48, 8, 8)
     for i, t in enumerate(sched.timesteps):
         scope = reference.scope_for(frames, t, 4, 8, 800, 10.0) if dual_scope else None
-        xs = torch.from_numpy(x).permute(0, 2, 1, 3, 4)  # (K, 48, N, 8, 8)
-        out = unet(torch.cat([xs, xs]), torch.full((2 * k,), float(t)), ehs, scope=scope)
+        if scope is not None:
+            scope = TemporalScope(scope.global_idx.to(device), scope.bias.to(device))
+        xs = torch.from_numpy(x).permute(0, 2, 1, 3, 4).to(device)  # (K, 48, N, 8, 8)
+        out = unet(torch.cat([xs, xs]), torch.full((2 * k,), float(t), device=device), ehs.to(device),
+                   scope=scope).cpu()
         eps = (out[:k] + guidance * (out[k:] - out[:k])).permute(0, 2, 1, 3, 4).contiguous().numpy()
         noise = (np.stack([reference.rng.frames_normal(s, reference.rng.PURPOSE_SAMPLER_NOISE, i, range(frames),
                                                        reference.LATENT_SHAPE) for s in seeds])
@@ -183,6 +187,7 @@ def main():
     ap.add_argument("--ground-truth", action="store_true", help="score rendered data instead of the model")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="where the UNet runs for the 16-frame clips (e.g. cuda)")
     ap.add_argument("--batch", type=int, default=10, help="clips per UNet batch")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -191,6 +196,7 @@ def main():
     prompts = specs.prompts()
     if not a.ground_truth:
         unet, text = reference.load_model(a.model, a.ckpt)
+        unet.to(a.device)
     t0 = time.time()
     clips, rows, labels = [], [], []
     rendered = []
@@ -200,7 +206,7 @@ def main():
             rendered += list(data.decode(data.encode(data.render(_row(specs, idx), 16))).numpy())
         else:
             rendered += list(render_many(unet, text, [prompts[k] for k in idx], 16, [a.seed + k for k in idx],
-                                         a.steps, a.guidance, a.sampler, dual_scope=not a.plain))
+                                         a.steps, a.guidance, a.sampler, dual_scope=not a.plain, device=a.device))
     for k, clip in enumerate(rendered):
         want, got = score_clip(clip, (specs.color[k], specs.shape[k], specs.motion[k], specs.background[k]))
         rows.append({"prompt": prompts[k], "want": want, "got": got})
@@ -213,6 +219,7 @@ def main():
 
     long = []
     if not a.no_long and not a.ground_truth:
+        unet.cpu()  # the long videos run the reference renderer, which is CPU-only
         for j, p in enumerate(LONG_PROMPTS):
             res = reference.render(unet, text, [(0, p)], a.long_frames, seed=a.seed + 1000 + j, steps=a.steps,
                                    guidance=a.guidance, sampler=a.sampler)

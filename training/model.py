@@ -500,15 +500,19 @@ class UNet3DConditionModel(nn.Module):
 
     def forward(self, sample, timestep, encoder_hidden_states, fps=8, scope: Optional[TemporalScope] = None,
                 tap=None):
-        """sample (B, 48, F, H, W); timestep scalar or (B,); encoder_hidden_states (B, T, ctx) shared by all
+        """sample (B, 48, F, H, W); timestep scalar, (B,) or (B, F); encoder_hidden_states (B, T, ctx) shared by all
         frames or (B·F, T, ctx) per frame (row b·F + f). Returns noise prediction (B, 48, F, H, W)."""
         b, _, f, h, w = sample.shape
-        t = torch.as_tensor(timestep, dtype=torch.float32, device=sample.device).reshape(-1).expand(b)
-        emb = self.time_embedding(self.time_proj(t))  # (B, temb)
+        t = torch.as_tensor(timestep, dtype=torch.float32, device=sample.device)
+        per_frame = t.dim() == 2  # (B, F): a noise level per frame (training only: train.py frame_t_frac)
+        t = t.reshape(-1) if per_frame else t.reshape(-1).expand(b)
+        emb = self.time_embedding(self.time_proj(t))  # (B, temb), or (B·F, temb) per frame
         if self.config.fps_conditioning:
             fps_t = torch.as_tensor(fps, dtype=torch.float32, device=sample.device).reshape(-1).expand(b)
-            emb = emb + self.fps_embedding(self.fps_proj(fps_t))  # VC2 port: added after linear_2
-        emb = emb.repeat_interleave(f, dim=0)  # (B·F, temb)
+            fps_emb = self.fps_embedding(self.fps_proj(fps_t))  # VC2 port: added after linear_2
+            emb = emb + (fps_emb.repeat_interleave(f, dim=0) if per_frame else fps_emb)
+        if not per_frame:
+            emb = emb.repeat_interleave(f, dim=0)  # (B·F, temb)
         text = encoder_hidden_states
         if text.shape[0] == b:
             text = text.repeat_interleave(f, dim=0)  # (B·F, T, ctx)

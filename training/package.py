@@ -129,7 +129,10 @@ def load(model_dir, check=True):
 def compact_checkpoint(ck):
     """A smaller resumable copy for git: model F32, EMA as an F16 difference from the model (small, so
     F16 keeps it to ~1e-3 of the difference), Adam's second moment in BF16, first moment dropped
-    (it rebuilds in ~10 steps). 2.5M params -> ~20 MB instead of 40 MB."""
+    (it rebuilds in ~10 steps). 2.5M params -> ~20 MB instead of 40 MB. A compact one passes through
+    (a device run exports compact checkpoints)."""
+    if ck.get("format") == "compact-1":
+        return ck
     params = [*(("unet", k) for k in ck["unet"]), *(("text_encoder", k) for k in ck["text_encoder"])]
     opt = ck["optimizer"]
     assert len(opt["state"]) in (0, len(params)), "optimizer state does not match the parameters"

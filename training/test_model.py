@@ -126,6 +126,19 @@ def test_temporal_transformer_clip_from_exchange_points():
             assert torch.allclose(y, ref, atol=1e-5), (t, s, e, (y - ref).abs().max())
 
 
+def test_per_frame_timesteps():
+    """A (B, F) timestep with equal rows gives the one-timestep output; a differing frame changes it."""
+    torch.manual_seed(0)
+    unet = randomize(UNet3DConditionModel(UNetConfig()))
+    x, text = torch.randn(2, 48, 5, 8, 8), torch.randn(2, 4, 64)
+    with torch.no_grad():
+        one = unet(x, torch.tensor([700.0, 300.0]), text)
+        rows = unet(x, torch.tensor([[700.0] * 5, [300.0] * 5]), text)
+        anchored = unet(x, torch.tensor([[700.0] * 5, [300.0, 300.0, 10.0, 300.0, 300.0]]), text)
+    assert (one - rows).abs().max() < 1e-5
+    assert (one[0] - anchored[0]).abs().max() < 1e-5 and (one[1] - anchored[1]).abs().max() > 1e-3
+
+
 def test_tokenizer():
     ids = data.tokenize(["A red circle, bouncing!", ""])
     assert ids[0, 0] == data.BOS_ID and ids[0, 5] == data.EOS_ID and ids[1].tolist()[:3] == [1, 2, 0]

@@ -39,6 +39,17 @@ warmup = 500  # linear LR warmup steps
 weight_decay = 0.01
 grad_clip = 1.0
 min_snr_gamma = 5.0  # min-SNR-γ loss weighting (Hang et al. 2023): faster convergence
+# High-noise emphasis. The motion direction is decided in the first sampling steps (t > ~850), where a
+# plain ε loss weighs x0 errors by SNR (0.005 at t=999): the text barely pays for itself there.
+t_high_frac = 0.0  # fraction of clips whose t is drawn from [t_high_from, 1000) instead of [0, 1000)
+t_high_from = 700
+x0_weight_floor = 0.0  # ε-loss weight max(min(SNR, γ), floor) / SNR: x0 errors weigh at least `floor`
+# Anchor-frame clips: one random frame at t in [0, anchor_t_max), the others at the clip's t from
+# [t_high_from, 1000). The anchor shows where the object is, so only the motion word says where it
+# goes: the word pays at once, where with one t per clip its value hides in the noisiest steps.
+# Training only (the model takes a (B, F) timestep); sampling keeps one t per call.
+frame_t_frac = 0.0  # fraction of clips made anchor-frame clips
+anchor_t_max = 400
 text_dropout = 0.1  # fraction of empty prompts, for classifier-free guidance
 fps = 8  # the fps condition (constant: the domain has one speed range)
 ema_decay = 0.999
@@ -126,7 +137,7 @@ if device == "cuda":
 
 acp = alphas_cumprod().float().to(device)
 snr = acp / (1 - acp)
-loss_weight = torch.clamp(snr, max=min_snr_gamma) / snr  # ε-prediction form of min-SNR-γ
+loss_weight = torch.clamp(snr, max=min_snr_gamma).clamp(min=x0_weight_floor) / snr  # ε form of min-SNR-γ
 empty_ids = data.tokenize([""]).to(device)
 start_step, t_start = step, time.time()
 
@@ -193,17 +204,28 @@ while step < max_steps:
     drop = torch.from_numpy(rng.random(batch) < text_dropout).to(device)
     ids = torch.where(drop[:, None], empty_ids, ids)
     t = torch.randint(0, 1000, (batch,), device=device)
+    if t_high_frac:
+        high = torch.rand(batch, device=device) < t_high_frac
+        t = torch.where(high, torch.randint(t_high_from, 1000, (batch,), device=device), t)
+    t_frames = t[:, None].expand(batch, frames)  # (B, F) noise level of every frame
+    if frame_t_frac and frames > 1:
+        anchored = torch.rand(batch, device=device) < frame_t_frac
+        t_hi = torch.randint(t_high_from, 1000, (batch, 1), device=device).expand(batch, frames)
+        anchor = torch.nn.functional.one_hot(torch.randint(0, frames, (batch,), device=device), frames).bool()
+        t_lo = torch.randint(0, anchor_t_max, (batch, 1), device=device).expand(batch, frames)
+        t_frames = torch.where(anchored[:, None], torch.where(anchor, t_lo, t_hi), t_frames)
     noise = torch.randn_like(x0)
-    a = acp[t].view(-1, 1, 1, 1, 1)
+    a = acp[t_frames][:, None, :, None, None]  # (B, 1, F, 1, 1)
     xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
 
     cur_lr = learning_rate()
     for g in opt.param_groups:
         g["lr"] = cur_lr
     with torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else contextlib.nullcontext():
-        pred = unet(xt, t, text_encoder(ids), fps=fps)
-    per_sample = (pred.float() - noise).pow(2).mean(dim=(1, 2, 3, 4))
-    loss = (per_sample * loss_weight[t]).mean()
+        pred = unet(xt, t_frames if frame_t_frac else t, text_encoder(ids), fps=fps)
+    per_frame = (pred.float() - noise).pow(2).mean(dim=(1, 3, 4))  # (B, F)
+    per_sample = per_frame.mean(dim=1)
+    loss = (per_frame * loss_weight[t_frames]).mean()
     opt.zero_grad(set_to_none=True)
     loss.backward()
     gnorm = torch.nn.utils.clip_grad_norm_(params, grad_clip)

@@ -6,12 +6,13 @@
  *
  * (The text encoder and single-clip parity are also src/model/compile/golden.test.ts's; this file adds
  * multi-rank calls over the collective and the whole render loop.)
- * Tolerances: one UNet call 1e-4 (the fixtures' own notes; measured 2.3–2.6e-6 per clip with the
- * step-10591 package). The 48-frame render runs 6 SDE-DPM++ steps at guidance 7.5; one call's float32
- * difference between PyTorch and ONNX Runtime is amplified by the x0 gain at t = 999 (≈ 15) and by
- * CFG (|1 − s| + |s| = 14), so final latents are held to 1e-3 (measured 4.8–6.2e-4 with the trained
- * step-10591 weights, 7.8–8.0e-5 with the step-2344 ones) and the decoded bytes to ±1 with ≥ 99.5%
- * identical (measured 99.87–99.94%).
+ * Tolerances: one UNet call 1e-4 (the fixtures' own notes; measured 4.9–7.2e-6 per clip with the
+ * step-13462 package, 2.3–2.6e-6 with step 10591). The 48-frame render runs 6 SDE-DPM++ steps at
+ * guidance 7.5; one call's float32 difference between PyTorch and ONNX Runtime is amplified by the x0
+ * gain at t = 999 (≈ 15) and by CFG (|1 − s| + |s| = 14), ≈ 210× per step, so final latents are held to
+ * 2e-3 (measured 7.2e-4–1.18e-3 with the step-13462 weights, 4.8–6.2e-4 with step 10591, 7.8–8.0e-5
+ * with step 2344: sharper weights, larger float32 differences) and the decoded bytes to ±1 with ≥ 99.5%
+ * identical (measured 99.92%).
  */
 import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -181,7 +182,7 @@ describe('48-frame render (golden render_48.*)', () => {
     it(`${lengths.length} ranks (${lengths.join('+')}) reproduce the reference`, async () => {
       const { latentDiff, byteDiff, sameBytes } = await render(lengths);
       console.log(`${lengths.join('+')}: max latent diff ${latentDiff.toExponential(2)}, max byte diff ${byteDiff}, same bytes ${(sameBytes * 100).toFixed(2)}%`);
-      expect(latentDiff).toBeLessThanOrEqual(1e-3);
+      expect(latentDiff).toBeLessThanOrEqual(2e-3);
       expect(byteDiff).toBeLessThanOrEqual(1);
       // A byte flips by one wherever the float32 latent lies within the latent error of a rounding
       // boundary (one byte step is 2/255 in latent units); with trained weights that is ~0.1% of them.

@@ -1,0 +1,57 @@
+#!/bin/bash
+# Train several loss variants side by side on one GPU lease, score each, export the best.
+#   on the device machine:  bash training/gpu_sweep.sh <train seconds> v0 v1 v2
+# Each variant resumes from training/runs/<name>/ckpt.pt, else from the committed checkpoint; a second
+# call on the same warm machine continues the named ones. The small model leaves an H100 mostly idle
+# (launch-bound), so several processes share it. What comes back ($OUT): the best variant's compact
+# checkpoint in two parts, its evaluation sheet and a summary with every log and score.
+# Here: cat ckpt.pt.part* > training/runs/vi-shapes-tiny/ckpt.pt; python3 training/ship.py --copy-checkpoint
+set -u
+export PYTHONUNBUFFERED=1
+OUT=${OUT:-/tmp/sweep_out}
+mkdir -p "$OUT"
+train_s=$1; shift
+# every variant names all objective keys, so that it does not depend on what config/gpu.py sets
+declare -A ARGS=(
+  [v0]="--t_high_frac=0 --x0_weight_floor=0 --frame_t_frac=0"      # one t per clip, plain min-SNR (steps 4206-10591)
+  [v1]="--t_high_frac=0.5 --x0_weight_floor=0 --frame_t_frac=0"    # half the clips at t in [700, 1000)
+  [v2]="--t_high_frac=0.5 --x0_weight_floor=0.1 --frame_t_frac=0"  # ... and x0 errors weigh at least 0.1
+  [v3]="--t_high_frac=0.5 --x0_weight_floor=0.3 --frame_t_frac=0"
+  [v4]="--t_high_frac=0.7 --x0_weight_floor=1.0 --frame_t_frac=0"  # the shipped step 13462's last 240 s
+  [v5]="--t_high_frac=0.7 --x0_weight_floor=1.0 --frame_t_frac=0.5" # + anchor-frame clips (not yet run on a GPU)
+)
+deadline=$(( $(date +%s) + train_s ))
+for v in "$@"; do
+  ${PY:-python3} training/train.py training/config/gpu.py --name=$v --deadline=$deadline --lr=5e-4 --rewarm=100 \
+    --ckpt_minutes=1000 ${ARGS[$v]} ${EXTRA:-} > /tmp/$v.out 2>&1 &
+done
+sleep 45; nvidia-smi --query-gpu=name,utilization.gpu,memory.used --format=csv,noheader
+wait
+for v in "$@"; do
+  ${PY:-python3} training/evaluate.py --ckpt training/runs/$v/ckpt.pt --device ${EVAL_DEVICE:-cuda} --no-long --n ${EVAL_N:-120} --batch 40 \
+    --threads 4 --out /tmp/eval_$v > /tmp/eval_$v.out 2>&1 &
+done
+wait
+{
+  for v in "$@"; do echo "== $v ${ARGS[$v]}"; cat training/runs/$v/log.txt | tail -n 40; tail -n 3 /tmp/eval_$v.out; done
+} > "$OUT/summary.txt"
+grep -h "clips in" /tmp/eval_*.out
+${PY:-python3} - "$OUT" "$@" <<'PY'
+import re, sys, shutil, torch
+sys.path.insert(0, "training")
+import package
+out, names = sys.argv[1], sys.argv[2:]
+def score(v):
+    line = [l for l in open(f"/tmp/eval_{v}.out") if "clips in" in l][0]
+    return int(re.search(r"motion (\d+)%", line).group(1)), sum(int(x) for x in re.findall(r"(\d+)%", line))
+best = max(names, key=score)
+print("best", best, score(best))
+blob_path = "/tmp/compact.pt"
+torch.save(package.compact_checkpoint(torch.load(f"training/runs/{best}/ckpt.pt")), blob_path)
+blob = open(blob_path, "rb").read()
+half = len(blob) // 2 + 1
+for i in range(2):
+    open(f"{out}/ckpt.pt.part{i}", "wb").write(blob[i * half:(i + 1) * half])
+shutil.copy(f"/tmp/eval_{best}/sheet.png", f"{out}/sheet_{best}.png")
+open(f"{out}/summary.txt", "a").write(f"best {best} {score(best)}\n")
+PY
