@@ -30,7 +30,9 @@ OPPOSITE = {"moving right": "moving left", "moving left": "moving right", "movin
 
 
 @torch.no_grad()
-def conditioning_gap(unet, text, n=48, ts=(999, 900, 800, 700, 500, 300)):
+def conditioning_gap(unet, text, n=48, ts=(999, 900, 800, 700, 500, 300), anchor_t=None):
+    """x0 error with the right vs the opposite word. anchor_t: frame 8 at that t instead (an anchor-frame
+    clip, as train.py's frame_t_frac makes them), the error then counted on the other frames only."""
     rng = np.random.default_rng(7)
     groups = [data.sample_specs(n // 4, rng, motion=w) for w in STRAIGHT]  # straight motions only
     specs = data.Specs(*[np.concatenate([getattr(g, f.name) for g in groups]) for f in dataclasses.fields(data.Specs)])
@@ -40,16 +42,23 @@ def conditioning_gap(unet, text, n=48, ts=(999, 900, 800, 700, 500, 300)):
     emb = reference.encode_text(text, good + bad)
     acp = alphas_cumprod().float()
     g = torch.Generator().manual_seed(0)
+    frames = torch.ones(16, dtype=torch.bool)
+    if anchor_t is not None:
+        frames[8] = False
     for t in ts:
+        t_frames = torch.full((len(good), 16), t)
+        if anchor_t is not None:
+            t_frames[:, 8] = anchor_t
         noise = torch.randn(x0.shape, generator=g)
-        a = acp[t]
+        a = acp[t_frames][:, None, :, None, None]
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
         err = []
         for prompts in (good, bad):
-            eps = unet(xt, torch.full((n,), float(t)), torch.stack([emb[p] for p in prompts]))
+            eps = unet(xt, t_frames.float(), torch.stack([emb[p] for p in prompts]))
             x0_hat = (xt - (1 - a).sqrt() * eps) / a.sqrt()
-            err.append((x0_hat - x0).pow(2).mean().item())
-        print(f"t={t:4d}: x0 error right word {err[0]:.4f}, opposite word {err[1]:.4f}, ratio {err[1] / err[0]:.3f}",
+            err.append((x0_hat - x0)[:, :, frames].pow(2).mean().item())
+        what = f"t={t:4d}" + (f" (frame 8 at t={anchor_t})" if anchor_t is not None else "")
+        print(f"{what}: x0 error right word {err[0]:.4f}, opposite word {err[1]:.4f}, ratio {err[1] / err[0]:.3f}",
               flush=True)
 
 
@@ -88,7 +97,9 @@ def main():
     torch.set_num_threads(a.threads)
     unet, text = reference.load_model(a.model, a.ckpt)
     conditioning_gap(unet, text)
-    steering(unet, text, range(100, 100 + a.seeds))
+    conditioning_gap(unet, text, ts=(999, 900, 700), anchor_t=100)
+    if a.seeds:
+        steering(unet, text, range(100, 100 + a.seeds))
 
 
 if __name__ == "__main__":
