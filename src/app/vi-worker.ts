@@ -107,8 +107,14 @@ export class ViWorker extends LitElement {
       ${m.speed ? html`<p data-testid="model-speed">speed: <strong>${fmtSpeed(m.speed.framesPerSecond)}</strong> of UNet work (one ${m.speed.frames}-frame call in ${m.speed.unetMs.toFixed(0)} ms after a warm-up)</p>` : ''}
       ${m.fallbackReason ? html`<p class="error" data-testid="model-fallback">${m.fallbackReason}</p>` : ''}
       ${m.error ? html`<p class="error" data-testid="model-error">${m.error}</p>` : ''}
+      ${m.phase === 'failed' ? html`<button data-testid="model-retry" @click=${this._retryModel}>Load the model again</button>` : ''}
     </section>`;
   }
+
+  /** A failed load (a file the server got wrong, the network gone) is retried here, without leaving the room. */
+  private readonly _retryModel = (): void => {
+    void this.readiness.prepare(this.packageUrl);
+  };
 
   private _renderSection() {
     const j = this._jobCtl.service.state;
