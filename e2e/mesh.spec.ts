@@ -99,11 +99,16 @@ test('malformed frames are rejected with an error and the mesh stays up', async 
 });
 
 test('closing a tab is seen as a lost peer by the others and the host', async () => {
+  const t0 = Date.now();
   await byRank[2]!.context().close();
-  // Detected by the channel closing or, at the latest, by missing heartbeats (peerLostMs 15 s).
+  // The closing tab closes its channels from `pagehide`, so the others see "connection closed" at
+  // once instead of waiting out the heartbeats (peerLostMs 15 s; the next test covers those).
   for (const p of byRank.slice(0, 2)) {
     await expect.poll(() => p.evaluate(() => window.__vi!.worker!.state.peerEvents.some((e) => e.startsWith('peer-lost'))), { timeout: 45_000 }).toBe(true);
   }
+  const events = await byRank[0]!.evaluate(() => window.__vi!.worker!.state.peerEvents.filter((e) => e.startsWith('peer-lost')));
+  console.log(`[mesh] lost after ${Date.now() - t0} ms: ${events.join(' | ')}`);
+  expect(events.join('\n')).toContain('lost rank 2: connection closed');
   const later = await byRank[0]!.evaluate(() =>
     window.__vi!.worker!.mesh!.recv(2, { jobId: 4242, step: 0, pointId: 0, kind: 'p2p' }).then(
       () => 'received?!',
@@ -112,6 +117,16 @@ test('closing a tab is seen as a lost peer by the others and the host', async ()
   );
   expect(later).toMatch(/^peer-lost: rank 0: lost rank 2/);
   await expect(room.host.getByTestId('host-log')).toContainText('disconnected', { timeout: 45_000 });
+});
+
+test('a tab that hangs (no goodbye, no heartbeats) is seen as lost after the heartbeat timeout', async () => {
+  const t0 = Date.now();
+  void byRank[1]!.evaluate(() => { for (;;); }).catch(() => undefined); // its main thread never returns
+  await expect.poll(() => byRank[0]!.evaluate(() => window.__vi!.worker!.state.peerEvents.some((e) => e.includes('lost rank 1'))), { timeout: 45_000 }).toBe(true);
+  const events = await byRank[0]!.evaluate(() => window.__vi!.worker!.state.peerEvents.filter((e) => e.includes('lost rank 1')));
+  console.log(`[mesh] hung tab lost after ${Date.now() - t0} ms: ${events.join(' | ')}`);
+  expect(events.join('\n')).toMatch(/lost rank 1: silent for \d+ ms \(limit 15000 ms\)/);
+  await byRank[1]!.context().close();
 });
 
 test('a tab without WebGPU says so plainly and still joins (WASM)', async () => {

@@ -47,13 +47,18 @@ export class ViHost extends LitElement {
       },
       (e: unknown) => (this._modelError = `model ${this.renderJob.packageUrl}: ${e instanceof Error ? e.message : String(e)}`),
     );
+    window.addEventListener('pagehide', this._onPageHide);
   }
 
   override disconnectedCallback(): void {
     super.disconnectedCallback();
+    window.removeEventListener('pagehide', this._onPageHide);
     this.renderJob.dispose();
     this.service.dispose();
   }
+
+  /** The host tab closing closes its channels at once, so the workers see it gone now. */
+  private readonly _onPageHide = (): void => this.service.dispose();
 
   override render() {
     const s = this._ctl.service.state;

@@ -62,13 +62,20 @@ export class ViWorker extends LitElement {
       void this.service.start(this.room, this.token);
     }
     this._reporter ??= new WorkerReadiness(this.service, this.readiness, this.packageUrl);
+    window.addEventListener('pagehide', this._onPageHide);
   }
 
   override disconnectedCallback(): void {
     super.disconnectedCallback();
     this._reporter?.dispose();
     this._reporter = null;
+    window.removeEventListener('pagehide', this._onPageHide);
   }
+
+  /** A closing tab says goodbye: the others see it gone at once, not after the heartbeat timeout. */
+  private readonly _onPageHide = (): void => {
+    void this.service?.leave();
+  };
 
   override render() {
     const s = this._ctl?.service.state;

@@ -45,11 +45,13 @@ export class RoomApiError extends Error {
   }
 }
 
-async function call<T>(method: string, path: string, body?: unknown, bearer?: string): Promise<T> {
+/** `keepalive`: the request outlives the page (a leave sent from `pagehide`). */
+async function call<T>(method: string, path: string, body?: unknown, bearer?: string, keepalive = false): Promise<T> {
   const res = await fetch(`/api${path}`, {
     method,
     headers: { 'content-type': 'application/json', ...(bearer && { authorization: `Bearer ${bearer}` }) },
     body: body === undefined ? undefined : JSON.stringify(body),
+    keepalive,
   });
   if (res.status === 204) return undefined as T;
   const json = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
@@ -61,5 +63,5 @@ export const roomApi = {
   create: () => call<CreatedRoom>('POST', '/rooms', {}),
   join: (roomId: string, token: string, name: string) => call<JoinedRoom>('POST', `/rooms/${encodeURIComponent(roomId)}/join`, { token, name }),
   members: async (roomId: string, hostSecret: string) => (await call<{ members: RoomMember[] }>('GET', `/rooms/${encodeURIComponent(roomId)}/members`, undefined, hostSecret)).members,
-  leave: (roomId: string, peerId: string, peerToken: string) => call<void>('POST', `/rooms/${encodeURIComponent(roomId)}/leave`, { peerId, peerToken }),
+  leave: (roomId: string, peerId: string, peerToken: string) => call<void>('POST', `/rooms/${encodeURIComponent(roomId)}/leave`, { peerId, peerToken }, undefined, true),
 };

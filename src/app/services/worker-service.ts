@@ -89,11 +89,15 @@ export class WorkerService extends EventTarget {
     return true;
   }
 
-  /** Leave the room (closing the tab does the same, less politely). */
+  /**
+   * Leave the room. The channels close first and at once, so the host and the other ranks see it now
+   * rather than after the heartbeat timeout; then the server is told (a keepalive request, so this
+   * also works from `pagehide` when the tab closes).
+   */
   async leave(): Promise<void> {
     this._mesh?.close('leaving');
-    if (this.joined) await roomApi.leave(this.joined.roomId, this.joined.peerId, this.joined.peerToken).catch(() => undefined);
     this.hub?.destroy();
+    if (this.joined) await roomApi.leave(this.joined.roomId, this.joined.peerId, this.joined.peerToken).catch(() => undefined);
   }
 
   private async onControl(m: ControlMessage): Promise<void> {
