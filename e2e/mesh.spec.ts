@@ -1,6 +1,7 @@
 // Host plus three worker tabs through the real signaling server: room, full mesh, the shared
 // Collective contract suite on the WebRTC mesh (bit-exact tensors, >1 MB chunked), refusal of a
-// wrong join token, and malformed frames rejected while the mesh stays up.
+// wrong join token, malformed frames rejected while the mesh stays up, and tabs leaving: closed
+// (seen at once), hung (seen by missing heartbeats), and the host closed (seen by the workers at once).
 import { chromium, expect, test, type Page } from '@playwright/test';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../playwright.config.js';
 import { encodeFrame, FIXED_HEADER_BYTES, type FrameHeader } from '../src/net/mesh/framing.js';
@@ -141,4 +142,14 @@ test('a tab without WebGPU says so plainly and still joins (WASM)', async () => 
   } finally {
     await noGpu.close();
   }
+});
+
+test('closing the host tab is seen by the workers at once', async () => {
+  const t0 = Date.now();
+  await room.host.context().close();
+  const worker = byRank[0]!;
+  await expect(worker.getByTestId('worker-phase')).toHaveAttribute('data-phase', 'failed', { timeout: 45_000 });
+  await expect(worker.getByTestId('worker-error')).toContainText('lost the host');
+  const ms = Date.now() - t0;
+  console.log(`[mesh] host lost after ${ms} ms: ${await worker.getByTestId('worker-error').textContent()}`);
 });
