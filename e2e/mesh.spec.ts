@@ -1,7 +1,8 @@
 // Host plus three worker tabs through the real signaling server: room, full mesh, the shared
 // Collective contract suite on the WebRTC mesh (bit-exact tensors, >1 MB chunked), refusal of a
 // wrong join token, malformed frames rejected while the mesh stays up, and tabs leaving: closed
-// (seen at once), hung (seen by missing heartbeats), and the host closed (seen by the workers at once).
+// (seen at once), hung (seen by missing heartbeats), the host closed (seen by the workers at once)
+// and the host crashed (seen once ICE has stayed disconnected for ICE_DISCONNECTED_GRACE_MS).
 import { chromium, expect, test, type Page } from '@playwright/test';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../playwright.config.js';
 import { encodeFrame, FIXED_HEADER_BYTES, type FrameHeader } from '../src/net/mesh/framing.js';
@@ -152,4 +153,17 @@ test('closing the host tab is seen by the workers at once', async () => {
   await expect(worker.getByTestId('worker-error')).toContainText('lost the host');
   const ms = Date.now() - t0;
   console.log(`[mesh] host lost after ${ms} ms: ${await worker.getByTestId('worker-error').textContent()}`);
+});
+
+test('a host tab that crashes (no goodbye) is seen by its workers once ICE has been disconnected for the grace period', async ({ browser }) => {
+  const small = await openRoom(browser, 1);
+  const worker = small.workers[0]!;
+  const t0 = Date.now();
+  const cdp = await small.host.context().newCDPSession(small.host);
+  void cdp.send('Page.crash').catch(() => undefined); // the renderer dies: no pagehide, no close
+  await expect(worker.getByTestId('worker-phase')).toHaveAttribute('data-phase', 'failed', { timeout: 60_000 });
+  await expect(worker.getByTestId('worker-error')).toContainText('lost the host');
+  console.log(`[mesh] crashed host lost after ${Date.now() - t0} ms: ${await worker.getByTestId('worker-error').textContent()}`);
+  await small.host.context().close();
+  await worker.context().close();
 });

@@ -8,12 +8,20 @@
  */
 import type { DataConnection, Peer } from 'peerjs';
 
+/**
+ * A link whose ICE stays 'disconnected' this long is closed. A peer whose tab crashed or whose
+ * network went away sends no goodbye, and Chromium may leave such a connection 'disconnected' for
+ * good instead of moving on to 'failed'; the control link has no heartbeat of its own.
+ */
+export const ICE_DISCONNECTED_GRACE_MS = 10_000;
+
 export class PeerLink {
   readonly opened: Promise<void>;
   private dataHandler: ((data: unknown) => void) | null = null;
   private readonly early: unknown[] = [];
   private closeHandlers: ((reason: string) => void)[] = [];
   private closedReason: string | null = null;
+  private disconnectedTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(readonly conn: DataConnection) {
     conn.on('data', (d) => {
@@ -30,6 +38,9 @@ export class PeerLink {
     conn.on('error', (e) => this.closed(`connection error: ${e.type ?? ''} ${e.message}`));
     conn.on('iceStateChanged', (state) => {
       if (state === 'failed' || state === 'closed') this.closed(`ICE ${state}`);
+      else if (state === 'disconnected')
+        this.disconnectedTimer ??= setTimeout(() => this.closed(`ICE disconnected for ${ICE_DISCONNECTED_GRACE_MS / 1000} s`), ICE_DISCONNECTED_GRACE_MS);
+      else this.stopDisconnectedTimer(); // back to 'connected' / 'completed'
     });
   }
 
@@ -62,7 +73,13 @@ export class PeerLink {
     this.closed('closed locally');
   }
 
+  private stopDisconnectedTimer(): void {
+    if (this.disconnectedTimer !== null) clearTimeout(this.disconnectedTimer);
+    this.disconnectedTimer = null;
+  }
+
   private closed(reason: string): void {
+    this.stopDisconnectedTimer();
     if (this.closedReason !== null) return;
     this.closedReason = reason;
     for (const h of this.closeHandlers.splice(0)) h(reason);
