@@ -80,6 +80,18 @@ def load_safetensors(path):
     return out
 
 
+def write_parts(path, out_dir, part_bytes=15_000_000):
+    """Copy a file into out_dir as <name>.part0, .part1, … of at most part_bytes each (a device's $OUT
+    takes files of at most 16 MiB); each part appears atomically. Join with: cat <name>.part* > <name>."""
+    os.makedirs(out_dir, exist_ok=True)
+    name, blob = os.path.basename(path), open(path, "rb").read()
+    for i in range(0, len(blob), part_bytes):
+        part = os.path.join(out_dir, f"{name}.part{i // part_bytes}")
+        with open(part + ".tmp", "wb") as f:
+            f.write(blob[i:i + part_bytes])
+        os.replace(part + ".tmp", part)
+
+
 def sha256(path):
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()

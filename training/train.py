@@ -181,13 +181,7 @@ def save():
     torch.save(to_cpu(ck), ckpt_path + ".tmp")
     os.replace(ckpt_path + ".tmp", ckpt_path)  # atomic: a kill never leaves half a checkpoint
     if export_dir:  # join with: cat ckpt.pt.part* > ckpt.pt
-        os.makedirs(export_dir, exist_ok=True)
-        blob, part = open(ckpt_path, "rb").read(), 15_000_000
-        for i in range(0, len(blob), part):
-            with open(os.path.join(export_dir, f"ckpt.pt.part{i // part}.tmp"), "wb") as f:
-                f.write(blob[i:i + part])
-            os.replace(os.path.join(export_dir, f"ckpt.pt.part{i // part}.tmp"),
-                       os.path.join(export_dir, f"ckpt.pt.part{i // part}"))
+        package.write_parts(ckpt_path, export_dir)
         shutil.copy(os.path.join(run_dir, "log.txt"), os.path.join(export_dir, "log.txt"))
 
 
