@@ -34,6 +34,11 @@ test('a worker whose model failed to load shows why, and loads it again from its
   const host = await openHost(browser, pkg.url, EP);
   const joinUrl = await host.getByTestId('join-link').inputValue();
   const worker = await openTab(browser, `${joinUrl}&name=w0${EP}`, 'w0');
+  const modelRequests: string[] = [];
+  worker.context().on('request', (r) => {
+    const p = new URL(r.url()).pathname;
+    if (p.startsWith(pkg.url)) modelRequests.push(p.slice(pkg.url.length));
+  });
   await expect(worker.getByTestId('worker-phase')).toHaveAttribute('data-phase', 'ready');
 
   await expect(worker.getByTestId('model-state')).toHaveAttribute('data-phase', 'failed', { timeout: 120_000 });
@@ -50,4 +55,8 @@ test('a worker whose model failed to load shows why, and loads it again from its
   await expect(worker.getByTestId('worker-phase')).toHaveAttribute('data-phase', 'ready'); // still in the room
   await expect(hostModel).toHaveAttribute('data-phase', 'ready');
   await expect(host.getByTestId('member-speed')).toContainText('frames/s');
+  // A tab downloads the graphs, not the source weights the compiler read (runtimeFiles).
+  expect(modelRequests).toContain('onnx/unet.onnx');
+  expect(modelRequests).toContain('onnx/unet_seg_000.onnx');
+  expect(modelRequests.filter((p) => p.endsWith('.safetensors'))).toEqual([]);
 });

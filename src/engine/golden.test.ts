@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compileModelPackage } from '../model/compile/compile-model.js';
+import { parseManifest, runtimeFiles } from '../model/manifest.js';
 import { SafetensorsFile } from '../model/safetensors.js';
 import { createInProcessCollectives } from '../net/in-process-collective.js';
 import { ClipExchange } from './clip-exchange.js';
@@ -48,7 +49,15 @@ beforeAll(async () => {
   cpSync(MODEL, dir, { recursive: true });
   compileModelPackage(dir);
   const runner = new SessionRunner(ort as unknown as OrtModule, { executionProviders: ['cpu'], sessionOptions: { intraOpNumThreads: 1, interOpNumThreads: 1 } });
-  model = await loadEngineModel(runner, fileReader(dir));
+  // A tab downloads only runtimeFiles(manifest): the engine must not need anything else.
+  const manifest = parseManifest(JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')));
+  const needed = new Set(['manifest.json', ...runtimeFiles(manifest)]);
+  const read = fileReader(dir);
+  model = await loadEngineModel(runner, async (path) => {
+    if (!needed.has(path)) throw new Error(`the engine read '${path}', which a tab does not download (runtimeFiles)`);
+    return read(path);
+  });
+  expect(needed.has(manifest.unet.weights)).toBe(false);
 });
 
 function ranges(lengths: number[]): Partition {

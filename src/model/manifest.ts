@@ -99,6 +99,16 @@ export function parseManifest(json: unknown, label = 'manifest.json'): ModelMani
   return m;
 }
 
+/**
+ * The files a tab needs to render: every file of the package except the source weights
+ * (safetensors), which only the compiler reads; the ONNX graphs carry the weights they use. For the
+ * embedded model that is a third of the bytes a tab would otherwise download and cache.
+ */
+export function runtimeFiles(manifest: ModelManifest): string[] {
+  const compilerOnly = new Set([manifest.unet.weights, manifest.text_encoder.weights]);
+  return Object.keys(manifest.files).filter((path) => !compilerOnly.has(path));
+}
+
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');

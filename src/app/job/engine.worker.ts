@@ -9,12 +9,13 @@ import { EngineWorker } from '../../engine/worker/engine-worker.js';
 import type { PortLike } from '../../engine/worker/protocol.js';
 import type { OrtModule } from '../../engine/session-runner.js';
 import { loadModelPackage } from '../model-cache/index.js';
+import { runtimeFiles } from '../../model/manifest.js';
 
 new EngineWorker(self as unknown as PortLike, {
   ort: ort as unknown as OrtModule,
   packages: {
     async open(url, onProgress) {
-      const pkg = await loadModelPackage(url, { onProgress: (p) => onProgress(p.loadedBytes, p.totalBytes, p.file) });
+      const pkg = await loadModelPackage(url, { files: runtimeFiles, onProgress: (p) => onProgress(p.loadedBytes, p.totalBytes, p.file) });
       const manifestBytes = new TextEncoder().encode(JSON.stringify(pkg.manifest));
       const files = [...pkg.files.values()];
       return {

@@ -85,8 +85,8 @@ export interface LoadedModelPackage {
 }
 
 export interface LoadModelOptions {
-  /** Which files to load (paths in manifest.files); default all of them. */
-  files?: readonly string[];
+  /** Which files to load (paths in manifest.files, or a choice made from the manifest); default all of them. */
+  files?: readonly string[] | ((manifest: ModelManifest) => readonly string[]);
   onProgress?: (progress: LoadProgress) => void;
   /** The idb-keyval store; default createStore('vi-models', 'blobs'). `null` disables caching. */
   store?: UseStore | null;
@@ -160,7 +160,7 @@ export async function loadModelPackage(packageUrl: string, options: LoadModelOpt
   if (typeof version !== 'string' || !VERSION_PATTERN.test(version)) {
     throw new ModelCacheError('bad-manifest', `loadModelPackage: ${manifestUrl}: version ${JSON.stringify(version)} must be 1..64 characters of [A-Za-z0-9._+-]`);
   }
-  const paths = options.files ?? Object.keys(manifest.files);
+  const paths = typeof options.files === 'function' ? options.files(manifest) : (options.files ?? Object.keys(manifest.files));
   for (const p of paths) {
     if (!(p in manifest.files)) throw new ModelCacheError('invalid-argument', `loadModelPackage: '${p}' is not a file of ${name}@${version}`, p);
   }
