@@ -2,7 +2,8 @@
 // Collective contract suite on the WebRTC mesh (bit-exact tensors, >1 MB chunked), refusal of a
 // wrong join token, malformed frames rejected while the mesh stays up, and tabs leaving: closed
 // (seen at once), hung (seen by missing heartbeats), the host closed (seen by the workers at once)
-// and the host crashed (seen once ICE has stayed disconnected for ICE_DISCONNECTED_GRACE_MS).
+// the host crashed (seen once ICE has stayed disconnected for ICE_DISCONNECTED_GRACE_MS) and the
+// host hung (seen by the control link's heartbeat, CONTROL_SILENCE_MS).
 import { chromium, expect, test, type Page } from '@playwright/test';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../playwright.config.js';
 import { encodeFrame, FIXED_HEADER_BYTES, type FrameHeader } from '../src/net/mesh/framing.js';
@@ -105,8 +106,10 @@ test('closing a tab is seen as a lost peer by the others and the host', async ()
   await byRank[2]!.context().close();
   // The closing tab closes its channels from `pagehide`, so the others see "connection closed" at
   // once instead of waiting out the heartbeats (peerLostMs 15 s; the next test covers those).
+  // Within 10 s, i.e. before any heartbeat timeout could fire: a close that lost the goodbye (seen
+  // once: a PeerLink.close that ran its handlers before closing the connection) takes ~16 s.
   for (const p of byRank.slice(0, 2)) {
-    await expect.poll(() => p.evaluate(() => window.__vi!.worker!.state.peerEvents.some((e) => e.startsWith('peer-lost'))), { timeout: 45_000 }).toBe(true);
+    await expect.poll(() => p.evaluate(() => window.__vi!.worker!.state.peerEvents.some((e) => e.startsWith('peer-lost'))), { timeout: 10_000 }).toBe(true);
   }
   const events = await byRank[0]!.evaluate(() => window.__vi!.worker!.state.peerEvents.filter((e) => e.startsWith('peer-lost')));
   console.log(`[mesh] lost after ${Date.now() - t0} ms: ${events.join(' | ')}`);
@@ -128,6 +131,8 @@ test('a tab that hangs (no goodbye, no heartbeats) is seen as lost after the hea
   const events = await byRank[0]!.evaluate(() => window.__vi!.worker!.state.peerEvents.filter((e) => e.includes('lost rank 1')));
   console.log(`[mesh] hung tab lost after ${Date.now() - t0} ms: ${events.join(' | ')}`);
   expect(events.join('\n')).toMatch(/lost rank 1: silent for \d+ ms \(limit 15000 ms\)/);
+  // The host sees it too, by the control link's own heartbeat (its ICE is still up).
+  await expect(room.host.getByTestId('host-log')).toContainText(/disconnected: silent for \d+ ms \(limit 15000 ms\)/, { timeout: 30_000 });
   await byRank[1]!.context().close();
 });
 
@@ -164,6 +169,19 @@ test('a host tab that crashes (no goodbye) is seen by its workers once ICE has b
   await expect(worker.getByTestId('worker-phase')).toHaveAttribute('data-phase', 'failed', { timeout: 60_000 });
   await expect(worker.getByTestId('worker-error')).toContainText('lost the host');
   console.log(`[mesh] crashed host lost after ${Date.now() - t0} ms: ${await worker.getByTestId('worker-error').textContent()}`);
+  await small.host.context().close();
+  await worker.context().close();
+});
+
+test('a host tab that hangs (connection up, no goodbye) is seen by its workers after the control heartbeat timeout', async ({ browser }) => {
+  const small = await openRoom(browser, 1);
+  const worker = small.workers[0]!;
+  const t0 = Date.now();
+  void small.host.evaluate(() => { for (;;); }).catch(() => undefined); // its main thread never returns; ICE stays up
+  await expect(worker.getByTestId('worker-phase')).toHaveAttribute('data-phase', 'failed', { timeout: 60_000 });
+  const error = await worker.getByTestId('worker-error').textContent();
+  console.log(`[mesh] hung host lost after ${Date.now() - t0} ms: ${error}`);
+  expect(error).toMatch(/lost the host: silent for \d+ ms \(limit 15000 ms\)/);
   await small.host.context().close();
   await worker.context().close();
 });

@@ -1,6 +1,6 @@
 import type { DataConnection } from 'peerjs';
-import { describe, expect, it } from 'vitest';
-import { CONTROL_VERSION, ControlEndpoint, ControlError, MEMBER_REPORT_LIMITS, parseControlMessage, type ControlMessage, type MemberReportMessage } from './control.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { CONTROL_HEARTBEAT_MS, CONTROL_SILENCE_MS, CONTROL_VERSION, ControlEndpoint, ControlError, MEMBER_REPORT_LIMITS, parseControlMessage, type ControlMessage, type MemberReportMessage } from './control.js';
 import { PeerLink } from './mesh/peer-hub.js';
 
 function code(raw: unknown): string {
@@ -80,7 +80,7 @@ describe('member-report (a member\'s engine outside jobs, worker → host)', () 
   });
 
   it.each([
-    ['an old version', { ...ready, v: 1 }, /control version 1, this tab speaks 2 \(reload the tab\)/],
+    ['an old version', { ...ready, v: CONTROL_VERSION - 1 }, new RegExp(`control version ${CONTROL_VERSION - 1}, this tab speaks ${CONTROL_VERSION} \\(reload the tab\\)`)],
     ['no version', { ...ready, v: undefined }, /control version undefined/],
     ['an unknown phase', { ...ready, phase: 'rendering' }, /unknown phase "rendering"/],
     ['a phase of the wrong type', { ...ready, phase: 3 }, /unknown phase 3/],
@@ -180,5 +180,60 @@ describe('ControlEndpoint', () => {
     h.receive({ type: 'cancel', jobId: 1, reason: 'x' });
     h.receive(report);
     expect(seen).toEqual(['host: bad-message', 'w1: not-host', 'w1: member-report']);
+  });
+});
+
+describe('ControlEndpoint heartbeat', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('pings every CONTROL_HEARTBEAT_MS; pings keep the link up and reach no handler', () => {
+    vi.useFakeTimers();
+    const { conn, sent, receive } = fakeConnection('host');
+    const link = new PeerLink(conn);
+    const worker = new ControlEndpoint(link, true);
+    const got: string[] = [];
+    worker.onMessage((m) => got.push(m.type));
+    worker.onError((e) => got.push(e.code));
+    for (let t = 0; t < 3 * CONTROL_SILENCE_MS; t += CONTROL_HEARTBEAT_MS) {
+      receive({ type: 'ping' });
+      vi.advanceTimersByTime(CONTROL_HEARTBEAT_MS);
+    }
+    expect(link.isClosed).toBe(false);
+    expect(got).toEqual([]);
+    expect(sent.length).toBe(Math.ceil((3 * CONTROL_SILENCE_MS) / CONTROL_HEARTBEAT_MS));
+    expect(sent.every((m) => JSON.stringify(m) === '{"type":"ping"}')).toBe(true);
+    receive({ type: 'ping', extra: 1 });
+    expect(got).toEqual(['bad-message']);
+    link.close();
+  });
+
+  it('closes a link that stays silent for CONTROL_SILENCE_MS, naming how long, and stops pinging', () => {
+    vi.useFakeTimers();
+    const { conn, sent } = fakeConnection('w1');
+    const link = new PeerLink(conn);
+    new ControlEndpoint(link, false);
+    const reasons: string[] = [];
+    link.onClose((r) => reasons.push(r));
+    vi.advanceTimersByTime(CONTROL_SILENCE_MS);
+    expect(link.isClosed).toBe(false);
+    vi.advanceTimersByTime(CONTROL_HEARTBEAT_MS);
+    const firstTickPast = (Math.floor(CONTROL_SILENCE_MS / CONTROL_HEARTBEAT_MS) + 1) * CONTROL_HEARTBEAT_MS;
+    expect(reasons).toEqual([`silent for ${firstTickPast} ms (limit ${CONTROL_SILENCE_MS} ms)`]);
+    const pings = sent.length;
+    vi.advanceTimersByTime(10 * CONTROL_HEARTBEAT_MS);
+    expect(sent.length).toBe(pings);
+  });
+
+  it('any message counts as a sign of life, not only pings', () => {
+    vi.useFakeTimers();
+    const { conn, receive } = fakeConnection('w1');
+    const link = new PeerLink(conn);
+    new ControlEndpoint(link, false).onMessage(() => undefined);
+    for (let t = 0; t < 2 * CONTROL_SILENCE_MS; t += 1_000) {
+      receive({ type: 'progress', jobId: 1, rank: 0, phase: 'denoise', done: 1, total: 2 });
+      vi.advanceTimersByTime(1_000);
+    }
+    expect(link.isClosed).toBe(false);
+    link.close();
   });
 });

@@ -15,7 +15,14 @@ import type { PeerHub, PeerLink } from './mesh/peer-hub.js';
 
 export const CONTROL_LABEL = 'vi-control';
 /** Sent in `join` and `member-report`; a peer speaking another version is refused (reload the tab). */
-export const CONTROL_VERSION = 2;
+export const CONTROL_VERSION = 3;
+/**
+ * Liveness of a control link, as the mesh's (MeshCollective heartbeatMs / peerLostMs): each side
+ * pings every CONTROL_HEARTBEAT_MS and closes a link it has heard nothing on for CONTROL_SILENCE_MS.
+ * Without it a host whose tab hangs with its connection up (ICE stays 'connected') is never noticed.
+ */
+export const CONTROL_HEARTBEAT_MS = 2_000;
+export const CONTROL_SILENCE_MS = 15_000;
 /** JSON control messages are small; anything bigger is a confused or hostile peer. */
 export const MAX_CONTROL_CHARS = 64 * 1024;
 
@@ -158,8 +165,10 @@ export interface StartMessage {
   readonly timeoutMs?: number;
 }
 export interface CancelMessage { readonly type: 'cancel'; readonly jobId: number; readonly reason: string }
+/** The heartbeat; both sides send it, no handler sees it. */
+export interface PingMessage { readonly type: 'ping' }
 
-export type ControlMessage = JoinMessage | ClaimMessage | ProgressMessage | MeshCheckResultMessage | ErrorMessage | EngineMessage | MemberReportMessage | StepMessage | ClipChunkMessage | StartMessage | CancelMessage;
+export type ControlMessage = JoinMessage | ClaimMessage | ProgressMessage | MeshCheckResultMessage | ErrorMessage | EngineMessage | MemberReportMessage | StepMessage | ClipChunkMessage | StartMessage | CancelMessage | PingMessage;
 export type ControlType = ControlMessage['type'];
 export type ControlOf<T extends ControlType> = Extract<ControlMessage, { type: T }>;
 
@@ -280,6 +289,7 @@ const VALIDATORS: Record<ControlType, (m: Obj) => boolean | string> = {
     ((m.task.kind === 'mesh-check' && isUint(m.task.probeBytes) && m.task.probeBytes <= 64 * 1024 * 1024) || m.task.kind === 'mesh' || (m.task.kind === 'render' && isRenderTask(m.task))) &&
     (m.timeoutMs === undefined || (isUint(m.timeoutMs) && m.timeoutMs >= 100 && m.timeoutMs <= 3_600_000)),
   cancel: (m) => isUint(m.jobId) && isStr(m.reason, 1024),
+  ping: (m) => Object.keys(m).length === 1,
 };
 
 /** Validates one untrusted message; throws ControlError('bad-message'). */
@@ -312,15 +322,34 @@ export function toErrorReport(e: unknown, extra: { rank?: number; step?: number 
 
 type Handler = (m: ControlMessage, from: string) => void;
 
-/** One control link with validation; `isHost` says whether the far side may send commands. */
+export interface ControlLiveness {
+  readonly heartbeatMs?: number;
+  readonly silenceMs?: number;
+}
+
+/**
+ * One control link with validation and a heartbeat; `farSideIsHost` says whether the far side may
+ * send commands. The link is closed ("silent for N ms") once nothing has arrived for silenceMs.
+ */
 export class ControlEndpoint {
   private readonly handlers: Handler[] = [];
   private readonly errorHandlers: ((e: ControlError, from: string) => void)[] = [];
+  private readonly heartbeat: ReturnType<typeof setInterval>;
 
   constructor(
     readonly link: PeerLink,
     private readonly farSideIsHost: boolean,
-  ) {}
+    liveness: ControlLiveness = {},
+  ) {
+    const heartbeatMs = liveness.heartbeatMs ?? CONTROL_HEARTBEAT_MS;
+    const silenceMs = liveness.silenceMs ?? CONTROL_SILENCE_MS;
+    this.heartbeat = setInterval(() => {
+      const silent = Date.now() - link.lastDataAt;
+      if (silent > silenceMs) return link.close(`silent for ${silent} ms (limit ${silenceMs} ms)`);
+      if (!link.isClosed) void link.conn.send({ type: 'ping' } satisfies PingMessage);
+    }, heartbeatMs);
+    link.onClose(() => clearInterval(this.heartbeat));
+  }
 
   get peerId(): string {
     return this.link.peerId;
@@ -352,6 +381,7 @@ export class ControlEndpoint {
       for (const h of this.errorHandlers) h(err, this.peerId);
       return;
     }
+    if (m.type === 'ping') return; // liveness only: PeerLink.lastDataAt has seen it
     for (const h of this.handlers) h(m, this.peerId);
   }
 }

@@ -250,10 +250,10 @@ export class HostService extends EventTarget {
     this.endpoints.set(ep.peerId, ep);
     ep.onMessage((m) => this.onControl(ep.peerId, m));
     ep.onError((e, from) => this.log(`control from ${from}: ${e.message}`));
-    ep.link.onClose(() => {
+    ep.link.onClose((reason) => {
       this.endpoints.delete(ep.peerId);
       this.patchWorker(ep.peerId, { controlOpen: false });
-      this.log(`worker ${ep.peerId} disconnected`);
+      this.log(`worker ${ep.peerId} disconnected: ${reason}`);
     });
   }
 

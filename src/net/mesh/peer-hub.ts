@@ -11,7 +11,8 @@ import type { DataConnection, Peer } from 'peerjs';
 /**
  * A link whose ICE stays 'disconnected' this long is closed. A peer whose tab crashed or whose
  * network went away sends no goodbye, and Chromium may leave such a connection 'disconnected' for
- * good instead of moving on to 'failed'; the control link has no heartbeat of its own.
+ * good instead of moving on to 'failed'. (Both the mesh and the control link also have heartbeats;
+ * this catches a crash sooner when no heartbeat is due.)
  */
 export const ICE_DISCONNECTED_GRACE_MS = 10_000;
 
@@ -21,10 +22,14 @@ export class PeerLink {
   private readonly early: unknown[] = [];
   private closeHandlers: ((reason: string) => void)[] = [];
   private closedReason: string | null = null;
+  private localCloseReason: string | null = null;
   private disconnectedTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Date.now() of the last data received (or of creation): what heartbeats are judged by. */
+  lastDataAt = Date.now();
 
   constructor(readonly conn: DataConnection) {
     conn.on('data', (d) => {
+      this.lastDataAt = Date.now();
       if (this.dataHandler) this.dataHandler(d);
       else this.early.push(d);
     });
@@ -34,7 +39,7 @@ export class PeerLink {
       this.onClose((reason) => reject(new Error(reason)));
     });
     this.opened.catch(() => undefined);
-    conn.on('close', () => this.closed('connection closed'));
+    conn.on('close', () => this.closed(this.localCloseReason ?? 'connection closed'));
     conn.on('error', (e) => this.closed(`connection error: ${e.type ?? ''} ${e.message}`));
     conn.on('iceStateChanged', (state) => {
       if (state === 'failed' || state === 'closed') this.closed(`ICE ${state}`);
@@ -68,9 +73,10 @@ export class PeerLink {
     else this.closeHandlers.push(handler);
   }
 
-  close(): void {
+  close(reason = 'closed locally'): void {
+    this.localCloseReason = reason; // PeerJS may emit 'close' from conn.close(): that names this reason
     this.conn.close();
-    this.closed('closed locally');
+    this.closed(reason);
   }
 
   private stopDisconnectedTimer(): void {
