@@ -13,10 +13,15 @@ import type { ExchangePoint, Segment, SegmentPlan } from '../model/segment-plan.
 import { validateSegmentPlan } from '../model/segment-plan.js';
 import type { Exchanger } from './clip-exchange.js';
 import { EngineError } from './errors.js';
-import type { HostTensor, LoadedSession, RunnerTensor, SessionRunner } from './session-runner.js';
+import type { ExternalData, HostTensor, LoadedSession, RunnerTensor, SessionRunner } from './session-runner.js';
 
 /** Reads a package file (path relative to the package directory). */
 export type ModelFileReader = (path: string) => Promise<Uint8Array>;
+
+/** The shared weights file of the UNet graphs, if the plan has one (read once per executor, shared by its sessions). */
+async function unetWeights(plan: SegmentPlan, read: ModelFileReader): Promise<ExternalData[]> {
+  return plan.weights ? [{ path: plan.weights.location, data: await read(plan.weights.file) }] : [];
+}
 
 export interface UNetCallResult {
   /** noise_pred [B, Cout, F, H, W]. */
@@ -44,10 +49,11 @@ export class SegmentExecutor {
   /** Validates the plan and creates one session per segment (keep outputs may stay on the device). */
   static async load(runner: SessionRunner, plan: SegmentPlan, read: ModelFileReader): Promise<SegmentExecutor> {
     validateSegmentPlan(plan);
+    const externalData = await unetWeights(plan, read);
     const sessions: LoadedSession[] = [];
     for (const s of plan.segments) {
       const keep = s.outputs.filter((o) => o.role === 'keep').map((o) => o.name);
-      sessions.push(await runner.load(`unet segment ${s.index}`, await read(s.file), { deviceOutputs: keep }));
+      sessions.push(await runner.load(`unet segment ${s.index}`, await read(s.file), { deviceOutputs: keep, externalData }));
     }
     return new SegmentExecutor(runner, plan, sessions);
   }
@@ -123,7 +129,7 @@ export class WholeGraphExecutor {
   ) {}
 
   static async load(runner: SessionRunner, plan: SegmentPlan, read: ModelFileReader): Promise<WholeGraphExecutor> {
-    return new WholeGraphExecutor(runner, plan, await runner.load('unet whole', await read(plan.whole.file)));
+    return new WholeGraphExecutor(runner, plan, await runner.load('unet whole', await read(plan.whole.file), { externalData: await unetWeights(plan, read) }));
   }
 
   async call(inputs: Readonly<Record<string, HostTensor>>, opts: { warmUp?: boolean } = {}): Promise<UNetCallResult> {

@@ -99,6 +99,13 @@ export interface SegmentPlan {
   exchangePoints: ExchangePoint[];
   segments: Segment[];
   whole: WholeGraph;
+  /**
+   * The UNet graphs' (whole and segments) large initializers, each stored once in one ONNX
+   * external-data file: `file` relative to the package, `location` as the graphs name it. A session
+   * of any UNet graph needs it (SessionOptions.externalData [{path: location, data}]). Absent:
+   * every graph carries its own weights.
+   */
+  weights?: { file: string; location: string };
 }
 
 export class PlanError extends Error {
@@ -112,6 +119,12 @@ export function validateSegmentPlan(plan: SegmentPlan): SegmentPlan {
   };
   if (plan.format !== 'vi-segment-plan') fail(`format is ${JSON.stringify(plan.format)}`);
   if (plan.version !== 1) fail(`version ${plan.version} is not supported (expected 1)`);
+  if (plan.weights !== undefined) {
+    const w = plan.weights as { file?: unknown; location?: unknown };
+    if (typeof w.file !== 'string' || typeof w.location !== 'string' || !w.file.endsWith(`/${w.location}`) || w.file.includes('..')) {
+      fail(`weights ${JSON.stringify(plan.weights)}: needs file 'onnx/<location>' and location`);
+    }
+  }
   const points = new Map(plan.exchangePoints.map((p) => [p.id, p]));
   const received = new Set<string>();
   plan.segments.forEach((s, k) => {

@@ -12,6 +12,7 @@ import type { PlanTensor, Segment, SegmentOutput, SegmentPlan } from '../segment
 import { validateSegmentPlan } from '../segment-plan.js';
 import { WordTokenizer } from '../tokenizer.js';
 import { buildTextEncoder } from './blocks/text-encoder.js';
+import { ExternalDataFile } from './external-data.js';
 import { SegmentedScope, TCONV_HALO, WholeScope } from './frame-scope.js';
 import { type GraphDef, Program } from './graph.js';
 import { opCounts, serializeGraph } from './onnx-writer.js';
@@ -29,6 +30,8 @@ export const PACKAGE_FILES = {
   onnxDir: 'onnx',
   textOnnx: 'onnx/text_encoder.onnx',
   unetWholeOnnx: 'onnx/unet.onnx',
+  /** The UNet graphs' weights, once (ONNX external data; SegmentPlan.weights). */
+  unetWeightsData: 'onnx/unet_weights.bin',
   segmentPlan: 'onnx/segment-plan.json',
   manifest: 'manifest.json',
 } as const;
@@ -105,6 +108,7 @@ export function compileUNet(cfg: UNetConfig, weights: SafetensorsFile, shape: UN
       outputs: wholeP.segments[0].graph.outputs.map(tensor),
       opCounts: opCounts(wholeP.segments[0].graph),
     },
+    weights: { file: PACKAGE_FILES.unetWeightsData, location: basename(PACKAGE_FILES.unetWeightsData) },
   };
   validateSegmentPlan(plan);
   return { whole: wholeP.segments[0].graph, segments: segP.segments.map((s) => s.graph), plan };
@@ -175,8 +179,12 @@ export function compileModelPackage(dir: string, opts: CompileOptions = {}): Mod
   rmSync(onnxDir, { recursive: true, force: true });
   mkdirSync(onnxDir, { recursive: true });
   writeFileSync(join(dir, F.textOnnx), serializeGraph(text, 'CLIP-style text encoder: input_ids [P, L] int64 -> last_hidden_state [P, L, D]'));
-  writeFileSync(join(dir, F.unetWholeOnnx), serializeGraph(unet.whole, 'UNet3DConditionModel, whole video, no exchange points'));
-  unet.segments.forEach((g, k) => writeFileSync(join(dir, segFile(k)), serializeGraph(g, `UNet segment ${k}; see segment-plan.json`)));
+  // The whole graph and the segments share one weights file: a tab downloads each weight once.
+  const weights = new ExternalDataFile(unet.plan.weights!.location);
+  writeFileSync(join(dir, F.unetWholeOnnx), serializeGraph(unet.whole, 'UNet3DConditionModel, whole video, no exchange points', weights));
+  unet.segments.forEach((g, k) => writeFileSync(join(dir, segFile(k)), serializeGraph(g, `UNet segment ${k}; see segment-plan.json`, weights)));
+  writeFileSync(join(dir, unet.plan.weights!.file), weights.bytes());
+  log(`UNet weights: ${(weights.byteLength / 1e6).toFixed(2)} MB once in ${unet.plan.weights!.file} (${(weights.requestedBytes / 1e6).toFixed(2)} MB across the graphs)`);
   writeFileSync(join(dir, F.segmentPlan), JSON.stringify(unet.plan, null, 1) + '\n');
 
   const factor = Math.sqrt(unetCfg.inChannels / 3);

@@ -2,7 +2,7 @@
 // compiles, the plan is consistent, segmented execution on 1, 2 and 3 ranks (uneven splits, both
 // attention phases; run by the engine's executors) equals the whole-video graph, and mismatched
 // configs/weights are rejected with errors that name the key and shape.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -50,6 +50,20 @@ describe('compiled package', () => {
       'MatMul', 'Mul', 'ReduceMean', 'ReduceSumSquare', 'Reshape', 'Sigmoid', 'Slice', 'Softmax', 'Sqrt', 'Sub', 'Transpose']);
     const used = new Set([plan.whole, ...plan.segments].flatMap((g) => Object.keys(g.opCounts)));
     expect([...used].filter((op) => !allowed.has(op))).toEqual([]);
+  });
+
+  it('stores every UNet weight once, in the shared external-data file, not in the graphs', () => {
+    expect(plan.weights).toEqual({ file: PACKAGE_FILES.unetWeightsData, location: 'unet_weights.bin' });
+    const size = (p: string) => statSync(join(dir, p)).size;
+    const weights = size(PACKAGE_FILES.unetWeightsData);
+    const safetensors = size(PACKAGE_FILES.unetWeights);
+    const graphs = [plan.whole.file, ...plan.segments.map((s) => s.file)].reduce((a, f) => a + size(f), 0);
+    // Inline, the whole graph and the segments would each carry all weights: graphs ≈ 2 × safetensors.
+    expect(weights).toBeGreaterThan(0.9 * safetensors);
+    expect(weights).toBeLessThan(1.05 * safetensors);
+    expect(graphs).toBeLessThan(0.25 * safetensors);
+    // A graph opened without the file fails, naming it (the engine passes it: SegmentExecutor/WholeGraphExecutor.load).
+    return expect(ort.InferenceSession.create(readFileSync(join(dir, plan.whole.file)))).rejects.toThrow(/unet_weights\.bin|external/i);
   });
 
   it('has a consistent segment plan (process replay summary)', async () => {

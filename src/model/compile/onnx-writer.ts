@@ -3,6 +3,7 @@
 // and WASM EPs run (../../../docs/model-package.md §Ops).
 import { readFileSync } from 'node:fs';
 import protobuf from 'protobufjs';
+import { EXTERNAL_MIN_BYTES, type ExternalDataFile } from './external-data.js';
 import type { AttrValue, Dim, DType, GraphDef } from './graph.js';
 
 export const OPSET = 17;
@@ -40,7 +41,11 @@ function valueInfo(name: string, dtype: DType, shape: Dim[]): object {
   };
 }
 
-export function serializeGraph(g: GraphDef, docString = ''): Uint8Array {
+/**
+ * `external`: initializers of at least EXTERNAL_MIN_BYTES go to that shared file (ONNX external
+ * data) instead of the graph; the session then needs the file's bytes (SessionOptions.externalData).
+ */
+export function serializeGraph(g: GraphDef, docString = '', external?: ExternalDataFile): Uint8Array {
   const graph = {
     name: g.name,
     node: g.nodes.map((n, k) => ({
@@ -50,12 +55,14 @@ export function serializeGraph(g: GraphDef, docString = ''): Uint8Array {
       output: n.outputs,
       attribute: Object.entries(n.attrs).map(([name, v]) => attr(name, v)),
     })),
-    initializer: g.initializers.map((t) => ({
-      name: t.name,
-      dims: t.dims,
-      data_type: ELEM_TYPE[t.dtype],
-      raw_data: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength),
-    })),
+    initializer: g.initializers.map((t) => {
+      const raw = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+      const head = { name: t.name, dims: t.dims, data_type: ELEM_TYPE[t.dtype] };
+      if (!external || raw.byteLength < EXTERNAL_MIN_BYTES) return { ...head, raw_data: raw };
+      const ref = external.place(raw);
+      const entries = { location: external.location, offset: String(ref.offset), length: String(ref.length) };
+      return { ...head, data_location: 1, external_data: Object.entries(entries).map(([key, value]) => ({ key, value })) };
+    }),
     input: g.inputs.map((i) => valueInfo(i.name, i.dtype, i.shape)),
     output: g.outputs.map((o) => valueInfo(o.name, o.dtype, o.shape)),
   };
