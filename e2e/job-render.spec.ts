@@ -8,8 +8,9 @@
  * host muxes one file. The file must decode to 48 frames and match the Node in-process render of
  * the same job (onnxruntime-node, 3 even in-process ranks: the video does not depend on the
  * partition) at ≥ 35 dB PSNR after the codec. The same job in one tab (the host computing alone,
- * whole-graph UNet) must match too, and a worker that is not the host can neither start nor cancel
- * a job.
+ * whole-graph UNet) must match too; so must the video of a job whose worker tab closed mid-render
+ * (restarted on the host and the other worker); and a worker that is not the host can neither
+ * start nor cancel a job.
  *
  * The engine runs on WASM (see EP below for why). The model is the compiler's random-weight tiny
  * package (src/model/testing/), compiled and served from the app's dist/ by e2e/job-fixture.ts (so
@@ -154,6 +155,39 @@ test('one tab (the host computing alone, whole-graph UNet): Start waits for its 
   const r = await decodeResult(host, await (await browser.newContext()).newPage());
   expect(r.frames).toBe(FRAMES);
   expect(r.psnrMin).toBeGreaterThanOrEqual(35);
+});
+
+// Closed: its goodbye closes its links at once. Hung: no goodbye; the mesh and the control link see it
+// silent after ~15 s (MeshCollective peerLostMs, CONTROL_SILENCE_MS), and the host restarts then.
+for (const how of ['closed', 'hung'] as const) test(`a worker ${how} mid-job: the job restarts on the host and the other worker, and the video is the same`, async ({ browser }) => {
+  const host = await openHost(browser);
+  const joinUrl = await host.getByTestId('join-link').inputValue();
+  await host.getByTestId('compute-here').check();
+  const workers = await Promise.all([0, 1].map((i) => openTab(browser, `${joinUrl}&name=w${i}${EP}`, `w${i}`)));
+  for (const w of workers) await expect(w.getByTestId('model-state')).toHaveAttribute('data-phase', 'ready', { timeout: 120_000 });
+  const speedCells = host.getByTestId('member-speed');
+  for (let i = 0; i < 3; i++) await expect(speedCells.nth(i)).toContainText('frames/s', { timeout: 120_000 });
+  await fillJob(host);
+  await host.getByTestId('partition').selectOption('even');
+  const t0 = Date.now();
+  await host.getByTestId('start-job').click();
+  // w1 is rendering its clip of the 3-rank mesh when its tab closes or hangs.
+  await expect(workers[1]!.getByTestId('render-phase')).toHaveAttribute('data-phase', 'rendering', { timeout: 60_000 });
+  if (how === 'closed') await workers[1]!.context().close();
+  else void workers[1]!.evaluate(() => { for (;;); }).catch(() => undefined); // its main thread never returns
+  const lostAt = Date.now();
+  await expect(host.getByTestId('restarts')).toContainText(/w1 \(.+\) lost at step \d\/2; restarted on 2 members/, { timeout: 45_000 });
+  console.log(`[job-render] w1 ${how} ${((lostAt - t0) / 1000).toFixed(1)} s after Start; restart seen after ${((Date.now() - lostAt) / 1000).toFixed(1)} s: ${await host.getByTestId('restarts').textContent()}`);
+  await expect.poll(async () => (await ranksSeen(host)).map((r) => r.name)).toEqual(['this tab (host)', 'w0']);
+  const ranks = await ranksSeen(host);
+  expect(ranks.map((r) => r.range)).toEqual(partitionFrames(FRAMES, 2, minClipFrames).ranges);
+  const r = await decodeResult(host, await (await browser.newContext()).newPage());
+  console.log(`[job-render] after the restart: ${((Date.now() - t0) / 1000).toFixed(1)} s from Start to file, PSNR min ${r.psnrMin.toFixed(1)} dB`);
+  expect(r.frames).toBe(FRAMES);
+  expect(r.psnrMin).toBeGreaterThanOrEqual(35); // the Node render of 3 ranks: the partition does not change the video
+  await expect(workers[0]!.getByTestId('render-phase')).toHaveAttribute('data-phase', 'done');
+  await expect(workers[0]!.getByTestId('worker-rank')).toHaveText('1 of 2');
+  for (const page of [host, ...workers]) await page.context().close().catch(() => undefined);
 });
 
 test('a worker that is not the host can neither start nor cancel a job', async ({ browser }) => {

@@ -10,6 +10,9 @@
  * collect every rank's encoded clip (workers' in chunks, the host's own directly) and mux them into
  * one MP4/WebM with mediabunny. One-tab mode (the host computing, no workers): this tab's engine
  * renders the whole video (whole-graph UNet), encodes and muxes it.
+ * A member lost mid-job (its tab closed, crashed or hung) does not end the job: it restarts from
+ * step 0 on the others (a new partition; any partition gives the same video), at most once per
+ * member lost, and the state says who was lost and when (`restarts`).
  * Framework-free; components render `state` (replaced, never mutated).
  */
 import type { StepProgress } from '../../engine/denoise.js';
@@ -18,7 +21,8 @@ import { chooseExportCodec, encodeClip, muxClips, parseEncodedClip, type Encoded
 import type { HostService } from '../services/host-service.js';
 import { EngineHandle, providersFromUrl, type UnetGraph } from './engine-handle.js';
 import { EngineReadiness, toMemberEngine } from './engine-readiness.js';
-import { describePreparing, hasFailed, isReady, partitionWeights, stillPreparing, type JobMember, type PartitionChoice } from './job-members.js';
+import { LOSS_CODES, describePreparing, hasFailed, isReady, partitionWeights, stillPreparing, survivors, type JobMember, type PartitionChoice } from './job-members.js';
+import { CONTROL_SILENCE_MS } from '../../net/control.js';
 import { buildRenderTask, fetchModelFacts, fromBase64, jobParamsOf, rgbToRgbaFrames, type ModelFacts, type RenderSettings } from './render-spec.js';
 
 /** The host may compute a clip of a mesh (segmented) or the whole video alone (whole graph). */
@@ -80,10 +84,28 @@ export interface RenderJobState {
   readonly elapsedMs?: number;
   readonly video?: RenderVideo;
   readonly error?: string;
+  /** Members lost mid-job, each a restart on the others: "w1 lost at step 3/10 (connection closed); restarted on 2 members". */
+  readonly restarts?: readonly string[];
+  /** After a failure that may mean a lost member: waiting for the control links to say who (CONTROL_SILENCE_MS). */
+  readonly awaitingLoss?: string;
 }
 
 /** The whole job (model load, mesh, steps, encode) must finish within this; generous for SwiftShader CI. */
 const JOB_TIMEOUT_MS = 30 * 60_000;
+/**
+ * A mesh failure that may mean a lost member (LOSS_CODES) waits this long for a control link to
+ * close (a hung tab's after CONTROL_SILENCE_MS) before it fails the job.
+ */
+const LOSS_GRACE_MS = CONTROL_SILENCE_MS + 5_000;
+
+/** What a render was started with; a restart after a lost member reuses it. */
+interface RenderPlan {
+  readonly facts: ModelFacts;
+  readonly settings: RenderSettings;
+  readonly codec: ExportCodec;
+  readonly choice: PartitionChoice;
+  members: readonly JobMember[];
+}
 
 export class HostRenderJob extends EventTarget {
   private _state: RenderJobState = { phase: 'idle', ranks: [], stepStats: [] };
@@ -95,6 +117,10 @@ export class HostRenderJob extends EventTarget {
   private readonly perStep = new Map<number, Map<number, StepProgress | StepReport>>();
   private controlJobId: number | null = null;
   private settle: ((error?: string) => void) | null = null;
+  private plan: RenderPlan | null = null;
+  /** This tab's clip render as rank 0, so a restart can wait for the cancelled one to end. */
+  private ownRender: Promise<void> = Promise.resolve();
+  private lossGrace: ReturnType<typeof setTimeout> | null = null;
   private readonly engine = new EngineHandle(providersFromUrl());
   /** This tab's engine, loaded and timed once "compute in this tab" is ticked (prepareHere). */
   readonly readiness = new EngineReadiness(this.engine, HOST_GRAPHS);
@@ -143,6 +169,7 @@ export class HostRenderJob extends EventTarget {
     this.ownClips.clear();
     this.perStep.clear();
     this.controlJobId = null;
+    this.plan = null;
     this.hostComputes = options.computeHere;
     const renderJobId = (crypto.getRandomValues(new Uint32Array(1))[0]! >>> 1) + 1;
     this.replace({ phase: 'preparing', renderJobId, totalFrames: settings.totalFrames, steps: settings.steps, ranks: [], stepStats: [], startedAtMs: performance.now() });
@@ -163,7 +190,10 @@ export class HostRenderJob extends EventTarget {
       if (workers.length === 0 && options.computeHere) void this.renderHere(renderJobId, facts, settings, codec);
       else if (workers.length === 0 && this._state.leftOut?.length) throw new Error('no worker could load the model (see "left out"); fix or close those tabs, or tick "compute in this tab"');
       else if (workers.length === 0) throw new Error('no workers are connected: open the join link in worker tabs, or tick "compute in this tab"');
-      else await this.startMesh(renderJobId, facts, settings, codec, members, options.partition ?? 'auto');
+      else {
+        this.plan = { facts, settings, codec, choice: options.partition ?? 'auto', members };
+        await this.startMesh(renderJobId, this.plan);
+      }
       const error = await done;
       if (error !== undefined) throw new Error(error);
       return this._state.video!;
@@ -173,6 +203,7 @@ export class HostRenderJob extends EventTarget {
       throw e instanceof Error ? e : new Error(message);
     } finally {
       clearTimeout(timer);
+      this.clearLossGrace();
       this.settle = null;
     }
   }
@@ -238,8 +269,9 @@ export class HostRenderJob extends EventTarget {
 
   // ---------------------------------------------------------------- mesh mode
 
-  private async startMesh(renderJobId: number, facts: ModelFacts, settings: RenderSettings, codec: ExportCodec, members: readonly JobMember[], choice: PartitionChoice): Promise<void> {
-    const { by, weights } = partitionWeights(choice, members);
+  private async startMesh(renderJobId: number, plan: RenderPlan): Promise<void> {
+    const { facts, settings, codec, members } = plan;
+    const { by, weights } = partitionWeights(plan.choice, members);
     const task = buildRenderTask(renderJobId, this.packageUrl, facts, settings, codec, weights);
     const hostComputes = members[0]?.peerId === null;
     this.replace({
@@ -254,7 +286,7 @@ export class HostRenderJob extends EventTarget {
     this.controlJobId = job.jobId;
     if (job.status === 'failed') throw new Error(job.error ?? 'the workers did not start');
     this.onHostState();
-    if (hostComputes) void this.renderOwnClip(task);
+    if (hostComputes) this.ownRender = this.renderOwnClip(task);
   }
 
   /** The host's clip as rank 0 of the mesh: the same segmented render a worker tab runs. */
@@ -265,17 +297,22 @@ export class HostRenderJob extends EventTarget {
       const rank = mesh.rank;
       const { info, fallbackReason } = await this.engine.load(this.packageUrl, HOST_GRAPHS);
       this.patchRank(rank, { provider: info.provider, fallbackReason });
-      const out = await this.engine.engine.render({ job: jobParamsOf(task), mode: 'collective', rank, worldSize: mesh.worldSize, warmUp: true }, (p) => this.onOwnStep(rank, p), mesh, { transferResults: true });
-      if (this._state.phase !== 'running') return;
+      const current = () => this._state.phase === 'running' && this._state.renderJobId === task.job.jobId; // not cancelled, failed or restarted
+      const out = await this.engine.engine.render({ job: jobParamsOf(task), mode: 'collective', rank, worldSize: mesh.worldSize, warmUp: true }, (p) => current() && this.onOwnStep(rank, p), mesh, { transferResults: true });
+      if (!current()) return;
       const f = out.frames;
       const clip = await encodeClip(rgbToRgbaFrames(f.data, f.frames, f.width, f.height), {
         width: f.width, height: f.height, fps: task.job.fps, codec: task.export.codec, scale: task.export.scale, firstFrameIndex: out.range.start,
       });
-      if (this._state.phase !== 'running') return;
+      if (!current()) return;
       this.ownClips.set(rank, clip);
       this.onClipComplete(rank);
     } catch (e) {
-      if (this._state.phase === 'running') this.fail(`this tab (rank 0): ${toErrorReport(e).message}`);
+      // A lost peer fails this tab's collective calls too: onHostState decides (restart or fail).
+      const { code, message } = toErrorReport(e);
+      if (this._state.phase !== 'running' || this._state.renderJobId !== task.job.jobId) return; // cancelled or restarted
+      if (LOSS_CODES.has(code)) this.suspectLoss(`this tab (rank 0): ${message}`);
+      else this.fail(`this tab (rank 0): ${message}`);
     }
   }
 
@@ -326,10 +363,61 @@ export class HostRenderJob extends EventTarget {
 
   private onHostState(): void {
     const job = this.host.state.job;
-    if (this._state.mode !== 'mesh' || !this.busy || !job || job.jobId !== this.controlJobId) return;
-    if (job.status === 'failed') return this.fail(job.error ?? 'the job failed on a worker');
+    if (this._state.mode !== 'mesh' || this._state.phase !== 'running' || !job || job.jobId !== this.controlJobId) return;
     const lost = this.host.state.workers.filter((w) => job.roster.includes(w.peerId) && !w.controlOpen);
-    if (lost.length) this.fail(`lost ${lost.map((w) => `${w.name} (rank ${job.roster.indexOf(w.peerId)})`).join(', ')}: its control link closed`);
+    if (lost.length) return this.restartWithout(lost.map((w) => ({ peerId: w.peerId, name: w.name, reason: w.lostReason ?? 'its control link closed' })));
+    if (job.status !== 'failed') return;
+    const error = job.error ?? 'the job failed on a worker';
+    if (LOSS_CODES.has(job.errorCode ?? '')) this.suspectLoss(error);
+    else this.fail(error);
+  }
+
+  /** A peer was lost or went silent: wait for the control links to say who (then restartWithout), else fail. */
+  private suspectLoss(error: string): void {
+    if (this.lossGrace !== null) return;
+    this.lossGrace = setTimeout(() => this.fail(`${error} (no member's control link closed within ${LOSS_GRACE_MS / 1000} s)`), LOSS_GRACE_MS);
+    this.replace({ ...this._state, awaitingLoss: error });
+  }
+
+  /**
+   * Some members were lost mid-job: stop the job everywhere and start it again from step 0 on the
+   * others. The video is the same (any partition gives the same video); the time so far is lost.
+   */
+  private restartWithout(lost: readonly { peerId: string; name: string; reason: string }[]): void {
+    this.clearLossGrace();
+    const plan = this.plan;
+    if (!plan) return this.fail(`lost ${lost.map((l) => l.name).join(', ')}`);
+    const gone = new Set(lost.map((l) => l.peerId));
+    const connected = (peerId: string) => this.host.state.workers.some((w) => w.peerId === peerId && w.controlOpen);
+    const members = survivors(plan.members, gone, connected);
+    const atStep = Math.max(0, ...this._state.ranks.map((r) => r.stepsDone));
+    const who = lost.map((l) => `${l.name} (${l.reason})`).join(', ');
+    if (!members.some((m) => m.peerId !== null)) {
+      // Only workers can carry on a mesh job; a host computing alone would need the whole graph loaded.
+      if (!members.length || !this.hostComputes) return this.fail(`lost ${who} at step ${atStep}/${this._state.steps}: no member left to render`);
+    }
+    const note = `${who} lost at step ${atStep}/${this._state.steps}; restarted on ${members.length} member${members.length === 1 ? '' : 's'}`;
+    this.controlJobId = null; // the old job's state changes are no longer ours
+    this.host.cancel(`lost ${lost.map((l) => l.name).join(', ')}: restarting on the others`);
+    if (this.hostComputes) void this.engine.engine.cancel('restarting without a lost member').catch(() => undefined);
+    this.chunks.clear();
+    this.ownClips.clear();
+    this.perStep.clear();
+    plan.members = members;
+    const renderJobId = (crypto.getRandomValues(new Uint32Array(1))[0]! >>> 1) + 1;
+    this.replace({ ...this._state, renderJobId, ranks: [], stepStats: [], awaitingLoss: undefined, restarts: [...(this._state.restarts ?? []), note] });
+    const previous = this.ownRender;
+    void (async () => {
+      await previous; // this tab's engine runs one render at a time: let the cancelled one end
+      if (this._state.phase !== 'running' || this._state.renderJobId !== renderJobId) return;
+      if (members.some((m) => m.peerId !== null)) await this.startMesh(renderJobId, plan);
+      else await this.renderHere(renderJobId, plan.facts, plan.settings, plan.codec);
+    })().catch((e: unknown) => this.fail(toErrorReport(e).message));
+  }
+
+  private clearLossGrace(): void {
+    if (this.lossGrace !== null) clearTimeout(this.lossGrace);
+    this.lossGrace = null;
   }
 
   // ---------------------------------------------------------------- one-tab mode
@@ -390,6 +478,7 @@ export class HostRenderJob extends EventTarget {
 
   private fail(error: string): void {
     if (!this.busy) return;
+    this.clearLossGrace();
     if (this._state.mode === 'mesh' && this.controlJobId !== null) this.host.finishJob(this.controlJobId, error);
     if (this.hostComputes && this._state.mode !== undefined) void this.engine.engine.cancel(error).catch(() => undefined);
     this.replace({ ...this._state, phase: 'failed', error, elapsedMs: performance.now() - (this._state.startedAtMs ?? 0) });

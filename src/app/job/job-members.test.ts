@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { partitionFrames } from '../../engine/partition.js';
-import { describePreparing, partitionWeights, stillPreparing, type JobMember } from './job-members.js';
+import { describePreparing, partitionWeights, stillPreparing, survivors, type JobMember } from './job-members.js';
 
 const speed = (framesPerSecond: number) => ({ graph: 'segmented' as const, frames: 8, unetMs: 8000 / framesPerSecond, framesPerSecond });
 const host: JobMember = { peerId: null, name: 'this tab (host)', engine: { phase: 'ready', provider: 'wasm', speed: speed(20) } };
@@ -26,5 +26,15 @@ describe('job members', () => {
     expect(partitionFrames(48, partitionWeights('speed', [host, w1, w2]).weights, 4).ranges).toEqual([
       { start: 0, end: 16 }, { start: 16, end: 24 }, { start: 24, end: 48 },
     ]);
+  });
+
+  it('restarts on everyone but the lost, in rank order; this tab stays rank 0; workers gone meanwhile are dropped', () => {
+    const w3: JobMember = { peerId: 'p3', name: 'w3', engine: w1.engine! };
+    const connected = (id: string) => id !== 'p3';
+    expect(survivors([host, w1, w2, w3], new Set(['p1']), connected).map((m) => m.name)).toEqual(['this tab (host)', 'w2']);
+    expect(survivors([w1, w2], new Set(['p2']), () => true).map((m) => m.name)).toEqual(['w1']);
+    expect(survivors([w1], new Set(['p1']), () => true)).toEqual([]);
+    // The partition of the survivors is by their speeds, as at Start.
+    expect(partitionWeights('auto', survivors([host, w1, w2], new Set(['p1']), () => true))).toEqual({ by: 'speed', weights: [20, 30] });
   });
 });

@@ -53,3 +53,15 @@ export function partitionWeights(choice: PartitionChoice, members: readonly JobM
   if (!all) throw new Error(`partition by measured speed: no speed from ${members.filter((_, k) => speeds[k] === undefined).map((m) => m.name).join(', ')}`);
   return { by: 'speed', weights: speeds as number[] };
 }
+
+/** Failure codes that mean a member may have gone (the control links then say which). */
+export const LOSS_CODES: ReadonlySet<string> = new Set(['peer-lost', 'timeout', 'closed']);
+
+/**
+ * The members a job restarts on after losing some: everyone but the lost, in the same rank order
+ * (this tab, when it computes, stays rank 0). `connected` says whether a worker's control link is
+ * still open; a worker that closed meanwhile is dropped too.
+ */
+export function survivors(members: readonly JobMember[], lost: ReadonlySet<string>, connected: (peerId: string) => boolean): JobMember[] {
+  return members.filter((m) => m.peerId === null || (!lost.has(m.peerId) && connected(m.peerId)));
+}

@@ -38,6 +38,8 @@ export interface WorkerJobState {
 export class RenderWorkerJob extends EventTarget implements RenderTaskRunner {
   private _state: WorkerJobState = { phase: 'idle' };
   private cancelled: string | null = null;
+  /** The previous run, settled: a restarted job's start can arrive while a cancelled render still ends. */
+  private previous: Promise<void> = Promise.resolve();
 
   constructor(private readonly engine: EngineHandle) {
     super();
@@ -47,7 +49,13 @@ export class RenderWorkerJob extends EventTarget implements RenderTaskRunner {
     return this._state;
   }
 
-  async run(task: RenderTask, mesh: MeshCollective, send: (m: ControlMessage) => void): Promise<void> {
+  run(task: RenderTask, mesh: MeshCollective, send: (m: ControlMessage) => void): Promise<void> {
+    const run = this.previous.then(() => this.runOne(task, mesh, send));
+    this.previous = run.catch(() => undefined);
+    return run;
+  }
+
+  private async runOne(task: RenderTask, mesh: MeshCollective, send: (m: ControlMessage) => void): Promise<void> {
     const jobId = task.job.jobId;
     const rank = mesh.rank;
     this.cancelled = null;

@@ -27,6 +27,8 @@ export interface WorkerEntry {
   /** Its engine outside jobs: loading the model, measuring, ready at a speed, or failed. */
   readonly engine?: MemberEngine;
   readonly lastError?: ErrorReport;
+  /** Why its control link closed, once it has. */
+  readonly lostReason?: string;
 }
 
 export interface JobState {
@@ -36,6 +38,8 @@ export interface JobState {
   readonly claimed: readonly number[];
   readonly status: 'starting' | 'running' | 'done' | 'failed';
   readonly error?: string;
+  /** The failure's code when a member or this tab's mesh gave one ('peer-lost', 'timeout', ...). */
+  readonly errorCode?: string;
   readonly pairs?: readonly PairMeasurement[];
   readonly reported?: readonly number[];
 }
@@ -174,7 +178,7 @@ export class HostService extends EventTarget {
         const err = (e as CollectivePeerEvent).error;
         this.log(`mesh (this tab, rank ${mesh.rank}): ${e.type}: ${err.message}`);
         const j = this._state.job;
-        if (e.type === 'peer-lost' && j?.jobId === jobId && (j.status === 'starting' || j.status === 'running')) this.set({ job: { ...j, status: 'failed', error: err.message } });
+        if (e.type === 'peer-lost' && j?.jobId === jobId && (j.status === 'starting' || j.status === 'running')) this.set({ job: { ...j, status: 'failed', error: err.message, errorCode: err.code } });
       };
       mesh.addEventListener('peer-error', report);
       mesh.addEventListener('peer-lost', report);
@@ -252,7 +256,7 @@ export class HostService extends EventTarget {
     ep.onError((e, from) => this.log(`control from ${from}: ${e.message}`));
     ep.link.onClose((reason) => {
       this.endpoints.delete(ep.peerId);
-      this.patchWorker(ep.peerId, { controlOpen: false });
+      this.patchWorker(ep.peerId, { controlOpen: false, lostReason: reason });
       this.log(`worker ${ep.peerId} disconnected: ${reason}`);
     });
   }
@@ -263,7 +267,7 @@ export class HostService extends EventTarget {
     for (const tap of this.controlTaps) tap(peerId, m);
     switch (m.type) {
       case 'join':
-        this.patchWorker(peerId, { controlOpen: true, name: m.name, adapter: m.adapter });
+        this.patchWorker(peerId, { controlOpen: true, name: m.name, adapter: m.adapter, lostReason: undefined });
         return;
       case 'member-report': {
         const engine = memberEngineOf(m);
@@ -285,7 +289,7 @@ export class HostService extends EventTarget {
         this.patchWorker(peerId, { lastError: m.error });
         this.log(`worker ${peerId}: ${m.error.code}: ${m.error.message}`);
         // A bad frame is dropped and reported; the job goes on. Anything else ends it.
-        if (job && m.jobId === job.jobId && m.error.code !== 'bad-message' && (job.status === 'starting' || job.status === 'running')) this.set({ job: { ...job, status: 'failed', error: m.error.message } });
+        if (job && m.jobId === job.jobId && m.error.code !== 'bad-message' && (job.status === 'starting' || job.status === 'running')) this.set({ job: { ...job, status: 'failed', error: m.error.message, errorCode: m.error.code } });
         return;
       case 'progress':
       case 'engine':

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MEMBER_REPORT_LIMITS, parseControlMessage, type MemberReportMessage } from '../../net/control.js';
+import { CONTROL_VERSION, MEMBER_REPORT_LIMITS, parseControlMessage, type MemberReportMessage } from '../../net/control.js';
 import { memberEngineOf, memberReport, type MemberEngine } from './member-engine-report.js';
 
 /** What the host makes of `m`: the report through JSON, the net layer's validation and back. */
@@ -17,12 +17,12 @@ describe('member engine ↔ member-report', () => {
       { phase: 'failed', provider: 'webgpu', loadMs: 80, error: 'measure-speed: device lost' },
     ];
     for (const p of phases) expect(overTheWire(p), p.phase).toEqual(p);
-    expect(memberReport(phases[1]!)).toEqual({ type: 'member-report', v: 2, phase: 'loading', loadedBytes: 1000, totalBytes: 4000 });
+    expect(memberReport(phases[1]!)).toEqual({ type: 'member-report', v: CONTROL_VERSION, phase: 'loading', loadedBytes: 1000, totalBytes: 4000 });
   });
 
   it('sends only the fields of the phase (the host refuses others) and cuts texts to the limits', () => {
     const extra: MemberEngine = { phase: 'measuring', provider: 'webgpu', loadMs: 5, speed, error: 'stale', loadedBytes: 3, totalBytes: 3 };
-    expect(memberReport(extra)).toEqual({ type: 'member-report', v: 2, phase: 'measuring', backend: 'webgpu', loadMs: 5 });
+    expect(memberReport(extra)).toEqual({ type: 'member-report', v: CONTROL_VERSION, phase: 'measuring', backend: 'webgpu', loadMs: 5 });
     const long = memberReport({ phase: 'failed', provider: 'wasm', loadMs: 1, fallbackReason: 'r'.repeat(5000), error: 'e'.repeat(5000) });
     expect(long.fallbackReason).toHaveLength(MEMBER_REPORT_LIMITS.fallbackReasonChars);
     expect(long.error).toHaveLength(MEMBER_REPORT_LIMITS.errorChars);

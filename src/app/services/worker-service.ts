@@ -138,7 +138,8 @@ export class WorkerService extends EventTarget {
       const error = toErrorReport(e, { rank: this._state.rank });
       this.note(`job ${m.jobId}: ${error.message}`);
       this.control?.send({ type: 'error', jobId: m.jobId, error });
-      if (!(e instanceof CollectiveError) || this._mesh === null) this.set({ phase: 'ready' });
+      const current = this._state.jobId === m.jobId; // not cancelled or replaced by a newer job meanwhile
+      if (current && (!(e instanceof CollectiveError) || this._mesh === null)) this.set({ phase: 'ready' });
     }
   }
 
