@@ -11,8 +11,9 @@
  * one MP4/WebM with mediabunny. One-tab mode (the host computing, no workers): this tab's engine
  * renders the whole video (whole-graph UNet), encodes and muxes it.
  * A member lost mid-job (its tab closed, crashed or hung) does not end the job: it restarts from
- * step 0 on the others (a new partition; any partition gives the same video), at most once per
- * member lost, and the state says who was lost and when (`restarts`).
+ * step 0 on the others (a new partition; any partition gives the same video; with no worker left
+ * and "compute in this tab", this tab renders it alone), and the state says who was lost and when
+ * (`restarts`).
  * Framework-free; components render `state` (replaced, never mutated).
  */
 import type { StepProgress } from '../../engine/denoise.js';
@@ -392,10 +393,8 @@ export class HostRenderJob extends EventTarget {
     const members = survivors(plan.members, gone, connected);
     const atStep = Math.max(0, ...this._state.ranks.map((r) => r.stepsDone));
     const who = lost.map((l) => `${l.name} (${l.reason})`).join(', ');
-    if (!members.some((m) => m.peerId !== null)) {
-      // Only workers can carry on a mesh job; a host computing alone would need the whole graph loaded.
-      if (!members.length || !this.hostComputes) return this.fail(`lost ${who} at step ${atStep}/${this._state.steps}: no member left to render`);
-    }
+    // survivors() keeps this tab when it computes: with no worker left it renders the video alone.
+    if (members.length === 0) return this.fail(`lost ${who} at step ${atStep}/${this._state.steps}: no member left to render`);
     const note = `${who} lost at step ${atStep}/${this._state.steps}; restarted on ${members.length} member${members.length === 1 ? '' : 's'}`;
     this.controlJobId = null; // the old job's state changes are no longer ours
     this.host.cancel(`lost ${lost.map((l) => l.name).join(', ')}: restarting on the others`);
