@@ -18,9 +18,9 @@ import type { ExternalData, HostTensor, LoadedSession, RunnerTensor, SessionRunn
 /** Reads a package file (path relative to the package directory). */
 export type ModelFileReader = (path: string) => Promise<Uint8Array>;
 
-/** The shared weights file of the UNet graphs, if the plan has one (read once per executor, shared by its sessions). */
+/** The shared weights files of the UNet graphs, if the plan has them (read once per executor, shared by its sessions). */
 async function unetWeights(plan: SegmentPlan, read: ModelFileReader): Promise<ExternalData[]> {
-  return plan.weights ? [{ path: plan.weights.location, data: await read(plan.weights.file) }] : [];
+  return Promise.all((plan.weights ?? []).map(async (w) => ({ path: w.location, data: await read(w.file) })));
 }
 
 export interface UNetCallResult {

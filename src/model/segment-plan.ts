@@ -100,12 +100,12 @@ export interface SegmentPlan {
   segments: Segment[];
   whole: WholeGraph;
   /**
-   * The UNet graphs' (whole and segments) large initializers, each stored once in one ONNX
-   * external-data file: `file` relative to the package, `location` as the graphs name it. A session
-   * of any UNet graph needs it (SessionOptions.externalData [{path: location, data}]). Absent:
-   * every graph carries its own weights.
+   * The UNet graphs' (whole and segments) large initializers, each stored once in ONNX
+   * external-data files (shards): `file` relative to the package, `location` as the graphs name it.
+   * A session of any UNet graph needs them (SessionOptions.externalData [{path: location, data}]).
+   * Absent: every graph carries its own weights.
    */
-  weights?: { file: string; location: string };
+  weights?: { file: string; location: string }[];
 }
 
 export class PlanError extends Error {
@@ -120,9 +120,12 @@ export function validateSegmentPlan(plan: SegmentPlan): SegmentPlan {
   if (plan.format !== 'vi-segment-plan') fail(`format is ${JSON.stringify(plan.format)}`);
   if (plan.version !== 1) fail(`version ${plan.version} is not supported (expected 1)`);
   if (plan.weights !== undefined) {
-    const w = plan.weights as { file?: unknown; location?: unknown };
-    if (typeof w.file !== 'string' || typeof w.location !== 'string' || !w.file.endsWith(`/${w.location}`) || w.file.includes('..')) {
-      fail(`weights ${JSON.stringify(plan.weights)}: needs file 'onnx/<location>' and location`);
+    if (!Array.isArray(plan.weights)) fail('weights must be a list of {file, location}');
+    for (const w of plan.weights as { file?: unknown; location?: unknown }[]) {
+      // The graphs sit in the same directory as their weights (onnx/): location is the file's name there.
+      if (typeof w?.file !== 'string' || typeof w.location !== 'string' || !w.file.endsWith(`/${w.location}`) || w.file.includes('..')) {
+        fail(`weights entry ${JSON.stringify(w)}: needs file 'onnx/<location>' and location`);
+      }
     }
   }
   const points = new Map(plan.exchangePoints.map((p) => [p.id, p]));

@@ -12,7 +12,7 @@ import type { PlanTensor, Segment, SegmentOutput, SegmentPlan } from '../segment
 import { validateSegmentPlan } from '../segment-plan.js';
 import { WordTokenizer } from '../tokenizer.js';
 import { buildTextEncoder } from './blocks/text-encoder.js';
-import { ExternalDataFile } from './external-data.js';
+import { EXTERNAL_SHARD_BYTES, ExternalData } from './external-data.js';
 import { SegmentedScope, TCONV_HALO, WholeScope } from './frame-scope.js';
 import { type GraphDef, Program } from './graph.js';
 import { opCounts, serializeGraph } from './onnx-writer.js';
@@ -30,8 +30,8 @@ export const PACKAGE_FILES = {
   onnxDir: 'onnx',
   textOnnx: 'onnx/text_encoder.onnx',
   unetWholeOnnx: 'onnx/unet.onnx',
-  /** The UNet graphs' weights, once (ONNX external data; SegmentPlan.weights). */
-  unetWeightsData: 'onnx/unet_weights.bin',
+  /** Stem of the UNet graphs' weight shards, each weight once (ONNX external data; SegmentPlan.weights). */
+  unetWeightsStem: 'unet_weights',
   segmentPlan: 'onnx/segment-plan.json',
   manifest: 'manifest.json',
 } as const;
@@ -50,6 +50,8 @@ export interface CompileOptions {
   width?: number;
   /** Package version string written to the manifest (default: existing manifest's, else '1.0.0'). */
   version?: string;
+  /** Largest UNet weight shard in bytes (default EXTERNAL_SHARD_BYTES; tests use small ones). */
+  shardBytes?: number;
   log?: (line: string) => void;
 }
 
@@ -108,7 +110,6 @@ export function compileUNet(cfg: UNetConfig, weights: SafetensorsFile, shape: UN
       outputs: wholeP.segments[0].graph.outputs.map(tensor),
       opCounts: opCounts(wholeP.segments[0].graph),
     },
-    weights: { file: PACKAGE_FILES.unetWeightsData, location: basename(PACKAGE_FILES.unetWeightsData) },
   };
   validateSegmentPlan(plan);
   return { whole: wholeP.segments[0].graph, segments: segP.segments.map((s) => s.graph), plan };
@@ -179,13 +180,15 @@ export function compileModelPackage(dir: string, opts: CompileOptions = {}): Mod
   rmSync(onnxDir, { recursive: true, force: true });
   mkdirSync(onnxDir, { recursive: true });
   writeFileSync(join(dir, F.textOnnx), serializeGraph(text, 'CLIP-style text encoder: input_ids [P, L] int64 -> last_hidden_state [P, L, D]'));
-  // The whole graph and the segments share one weights file: a tab downloads each weight once.
-  const weights = new ExternalDataFile(unet.plan.weights!.location);
+  // The whole graph and the segments share the weight shards: a tab downloads each weight once.
+  const weights = new ExternalData(F.unetWeightsStem, opts.shardBytes ?? EXTERNAL_SHARD_BYTES);
   writeFileSync(join(dir, F.unetWholeOnnx), serializeGraph(unet.whole, 'UNet3DConditionModel, whole video, no exchange points', weights));
   unet.segments.forEach((g, k) => writeFileSync(join(dir, segFile(k)), serializeGraph(g, `UNet segment ${k}; see segment-plan.json`, weights)));
-  writeFileSync(join(dir, unet.plan.weights!.file), weights.bytes());
-  log(`UNet weights: ${(weights.byteLength / 1e6).toFixed(2)} MB once in ${unet.plan.weights!.file} (${(weights.requestedBytes / 1e6).toFixed(2)} MB across the graphs)`);
-  writeFileSync(join(dir, F.segmentPlan), JSON.stringify(unet.plan, null, 1) + '\n');
+  const shards = weights.files();
+  for (const w of shards) writeFileSync(join(dir, F.onnxDir, w.location), w.bytes);
+  const plan: SegmentPlan = validateSegmentPlan({ ...unet.plan, weights: shards.map((w) => ({ file: `${F.onnxDir}/${w.location}`, location: w.location })) });
+  log(`UNet weights: ${(weights.byteLength / 1e6).toFixed(2)} MB once in ${shards.length} shard(s) (${(weights.requestedBytes / 1e6).toFixed(2)} MB across the graphs)`);
+  writeFileSync(join(dir, F.segmentPlan), JSON.stringify(plan, null, 1) + '\n');
 
   const factor = Math.sqrt(unetCfg.inChannels / 3);
   const decode = Number.isInteger(factor)

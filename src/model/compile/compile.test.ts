@@ -52,10 +52,10 @@ describe('compiled package', () => {
     expect([...used].filter((op) => !allowed.has(op))).toEqual([]);
   });
 
-  it('stores every UNet weight once, in the shared external-data file, not in the graphs', () => {
-    expect(plan.weights).toEqual({ file: PACKAGE_FILES.unetWeightsData, location: 'unet_weights.bin' });
+  it('stores every UNet weight once, in the shared external-data shard, not in the graphs', () => {
+    expect(plan.weights).toEqual([{ file: 'onnx/unet_weights_000.bin', location: 'unet_weights_000.bin' }]);
     const size = (p: string) => statSync(join(dir, p)).size;
-    const weights = size(PACKAGE_FILES.unetWeightsData);
+    const weights = size(plan.weights![0]!.file);
     const safetensors = size(PACKAGE_FILES.unetWeights);
     const graphs = [plan.whole.file, ...plan.segments.map((s) => s.file)].reduce((a, f) => a + size(f), 0);
     // Inline, the whole graph and the segments would each carry all weights: graphs ≈ 2 × safetensors.
@@ -63,7 +63,30 @@ describe('compiled package', () => {
     expect(weights).toBeLessThan(1.05 * safetensors);
     expect(graphs).toBeLessThan(0.25 * safetensors);
     // A graph opened without the file fails, naming it (the engine passes it: SegmentExecutor/WholeGraphExecutor.load).
-    return expect(ort.InferenceSession.create(readFileSync(join(dir, plan.whole.file)))).rejects.toThrow(/unet_weights\.bin|external/i);
+    return expect(ort.InferenceSession.create(readFileSync(join(dir, plan.whole.file)))).rejects.toThrow(/unet_weights_000\.bin|external/i);
+  });
+
+  it('cuts the weights into shards of at most shardBytes, and the graphs give the same output from them', async () => {
+    const sharded = mkdtempSync(join(tmpdir(), 'vi-shards-'));
+    try {
+      writeTinyPackage(sharded);
+      compileModelPackage(sharded, { shardBytes: 512 * 1024 });
+      const plan2 = JSON.parse(readFileSync(join(sharded, PACKAGE_FILES.segmentPlan), 'utf8')) as SegmentPlan;
+      validateSegmentPlan(plan2);
+      const sizes = plan2.weights!.map((w) => statSync(join(sharded, w.file)).size);
+      console.log(`shards of <= 512 KiB: ${sizes.length} (${sizes.reduce((a, b) => a + b, 0)} bytes; one shard: ${statSync(join(dir, plan.weights![0]!.file)).size})`);
+      expect(sizes.length).toBeGreaterThan(3);
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(512 * 1024); // its largest tensor is 288 KiB
+      const runner = new SessionRunner(ort as unknown as OrtModule, { executionProviders: ['cpu'], sessionOptions: { intraOpNumThreads: 1, interOpNumThreads: 1 } });
+      const N = 5;
+      const x = randomInputs(N, 3);
+      const params: DualScopeParams = { window: 4, topK: 8, phaseTimestep: 800, phaseBias: 1 };
+      const call = async (p: SegmentPlan, d: string) =>
+        (await (await WholeGraphExecutor.load(runner, p, fileReader(d))).call(wholeCallInputs(p, N, params, clipCallValues(x.sample, x.ehs, { start: 0, end: N }, 700, 8)))).noisePred;
+      expect(await call(plan2, sharded)).toEqual(await call(plan, dir));
+    } finally {
+      rmSync(sharded, { recursive: true, force: true });
+    }
   });
 
   it('has a consistent segment plan (process replay summary)', async () => {

@@ -3,7 +3,7 @@
 // and WASM EPs run (../../../docs/model-package.md §Ops).
 import { readFileSync } from 'node:fs';
 import protobuf from 'protobufjs';
-import { EXTERNAL_MIN_BYTES, type ExternalDataFile } from './external-data.js';
+import { EXTERNAL_MIN_BYTES, type ExternalData } from './external-data.js';
 import type { AttrValue, Dim, DType, GraphDef } from './graph.js';
 
 export const OPSET = 17;
@@ -42,10 +42,10 @@ function valueInfo(name: string, dtype: DType, shape: Dim[]): object {
 }
 
 /**
- * `external`: initializers of at least EXTERNAL_MIN_BYTES go to that shared file (ONNX external
- * data) instead of the graph; the session then needs the file's bytes (SessionOptions.externalData).
+ * `external`: initializers of at least EXTERNAL_MIN_BYTES go to those shared files (ONNX external
+ * data) instead of the graph; the session then needs the files' bytes (SessionOptions.externalData).
  */
-export function serializeGraph(g: GraphDef, docString = '', external?: ExternalDataFile): Uint8Array {
+export function serializeGraph(g: GraphDef, docString = '', external?: ExternalData): Uint8Array {
   const graph = {
     name: g.name,
     node: g.nodes.map((n, k) => ({
@@ -60,7 +60,7 @@ export function serializeGraph(g: GraphDef, docString = '', external?: ExternalD
       const head = { name: t.name, dims: t.dims, data_type: ELEM_TYPE[t.dtype] };
       if (!external || raw.byteLength < EXTERNAL_MIN_BYTES) return { ...head, raw_data: raw };
       const ref = external.place(raw);
-      const entries = { location: external.location, offset: String(ref.offset), length: String(ref.length) };
+      const entries = { location: ref.location, offset: String(ref.offset), length: String(ref.length) };
       return { ...head, data_location: 1, external_data: Object.entries(entries).map(([key, value]) => ({ key, value })) };
     }),
     input: g.inputs.map((i) => valueInfo(i.name, i.dtype, i.shape)),
