@@ -98,7 +98,8 @@ async function main(argv: string[]): Promise<void> {
     let crashed: string | null = null;
     const open = async (url: string, name: string): Promise<Page> => {
       const page = await (await browser!.newContext()).newPage();
-      page.on('crash', () => (crashed = `the ${name} tab crashed`));
+      // A worker tab lost mid-job is survivable (the host restarts the job on the others); the host is not.
+      page.on('crash', () => (name === 'host' ? (crashed = 'the host tab crashed') : console.error(`[${name}] the tab crashed; the host goes on without it`)));
       page.on('pageerror', (e) => console.error(`[${name}] ${e.message}`));
       await page.goto(url);
       return page;
@@ -170,7 +171,8 @@ async function main(argv: string[]): Promise<void> {
     console.log(`${s.ranks.length} tab(s) [${s.ranks.map((r) => `${r.name} ${r.provider} [${r.range.start},${r.range.end})`).join('; ')}], ${s.steps} steps, ${seconds.toFixed(1)} s from Start to file`);
     const frameCounts = s.ranks.map((r) => r.range.end - r.range.start).join('/');
     console.log(`partition: ${s.partitionBy === 'speed' ? `by measured speed (${s.ranks.map((r) => `${r.name} ${r.framesPerSecond?.toFixed(1)} frames/s`).join(', ')}) → ${frameCounts} frames` : s.partitionBy === 'even' ? `even → ${frameCounts} frames` : 'none (the host rendered the whole video alone)'}`);
-    if (flags.json) writeFileSync(path.resolve(flags.json), JSON.stringify({ seconds, tabs: s.ranks.length, frames: s.video.frames, steps: s.steps, partition: s.partitionBy ?? null, ranks: s.ranks, stepStats: s.stepStats, packageDir: modelDir }, null, 2));
+    for (const r of s.restarts ?? []) console.log(`restarted: ${r}`);
+    if (flags.json) writeFileSync(path.resolve(flags.json), JSON.stringify({ seconds, tabs: s.ranks.length, frames: s.video.frames, steps: s.steps, partition: s.partitionBy ?? null, ranks: s.ranks, stepStats: s.stepStats, restarts: s.restarts ?? [], packageDir: modelDir }, null, 2));
     console.log(`per step (mean over steps, per tab): wall ${mean((x) => x.wallMs).toFixed(0)} ms = compute ${mean((x) => x.computeMs).toFixed(0)} ms + network wait ${mean((x) => x.networkWaitMs).toFixed(0)} ms; sent ${(mean((x) => x.bytesSentPerTab) / 1e6).toFixed(2)} MB per step per tab`);
   } finally {
     await browser?.close().catch(() => undefined);
