@@ -14,12 +14,13 @@ mkdir -p "$OUT"
 train_s=$1; shift
 # every variant names all objective keys, so that it does not depend on what config/gpu.py sets
 declare -A ARGS=(
-  [v0]="--t_high_frac=0 --x0_weight_floor=0 --frame_t_frac=0"      # one t per clip, plain min-SNR (steps 4206-10591)
-  [v1]="--t_high_frac=0.5 --x0_weight_floor=0 --frame_t_frac=0"    # half the clips at t in [700, 1000)
-  [v2]="--t_high_frac=0.5 --x0_weight_floor=0.1 --frame_t_frac=0"  # ... and x0 errors weigh at least 0.1
-  [v3]="--t_high_frac=0.5 --x0_weight_floor=0.3 --frame_t_frac=0"
-  [v4]="--t_high_frac=0.7 --x0_weight_floor=1.0 --frame_t_frac=0"  # the shipped step 13462's last 240 s
-  [v5]="--t_high_frac=0.7 --x0_weight_floor=1.0 --frame_t_frac=0.5" # + anchor-frame clips (not yet run on a GPU)
+  [v0]="--t_high_frac=0 --x0_weight_floor=0 --frame_t_frac=0 --direction_contrast=0"      # one t per clip, plain min-SNR (steps 4206-10591)
+  [v1]="--t_high_frac=0.5 --x0_weight_floor=0 --frame_t_frac=0 --direction_contrast=0"    # half the clips at t in [700, 1000)
+  [v2]="--t_high_frac=0.5 --x0_weight_floor=0.1 --frame_t_frac=0 --direction_contrast=0"  # ... and x0 errors weigh at least 0.1
+  [v3]="--t_high_frac=0.5 --x0_weight_floor=0.3 --frame_t_frac=0 --direction_contrast=0"
+  [v4]="--t_high_frac=0.7 --x0_weight_floor=1.0 --frame_t_frac=0 --direction_contrast=0"  # the shipped step 13462's last 240 s
+  [v5]="--t_high_frac=0.7 --x0_weight_floor=1.0 --frame_t_frac=0.5 --direction_contrast=0" # + anchor-frame clips (not yet run on a GPU)
+  [v6]="--t_high_frac=0.7 --x0_weight_floor=1.0 --frame_t_frac=0.5 --direction_contrast=1.0" # + the direction-contrast hinge (CPU: 2 h, no effect yet)
 )
 deadline=$(( $(date +%s) + train_s ))
 for v in "$@"; do

@@ -50,6 +50,12 @@ x0_weight_floor = 0.0  # ε-loss weight max(min(SNR, γ), floor) / SNR: x0 error
 # Training only (the model takes a (B, F) timestep); sampling keeps one t per call.
 frame_t_frac = 0.0  # fraction of clips made anchor-frame clips
 anchor_t_max = 400
+# Direction contrast: each straight-motion clip is also denoised under the opposite word (left <-> right,
+# up <-> down), and a hinge relu(margin + L_right_word - L_opposite_word) on the two weighted losses is
+# added with this weight. Its gradient is zero wherever the output does not depend on the word, so it
+# carries only the word's pathway, without the common-mode gradient that swamps it in the plain loss.
+direction_contrast = 0.0  # weight of the hinge (0 = off; costs one more forward/backward per such clip)
+direction_margin = 0.02
 text_dropout = 0.1  # fraction of empty prompts, for classifier-free guidance
 fps = 8  # the fps condition (constant: the domain has one speed range)
 ema_decay = 0.999
@@ -187,7 +193,7 @@ def save():
 
 # ----------------------------------------------------------------------------------------------
 # Loop
-last_ckpt, t_log, losses = time.time(), time.time(), []
+last_ckpt, t_log, losses, gaps = time.time(), time.time(), [], []
 frames_at_log = frames_seen
 save_seconds = 0.0  # how long one save takes, so that the last one still ends before the deadline
 while step < max_steps:
@@ -197,6 +203,12 @@ while step < max_steps:
     ids = data.tokenize(specs.prompts()).to(device)
     drop = torch.from_numpy(rng.random(batch) < text_dropout).to(device)
     ids = torch.where(drop[:, None], empty_ids, ids)
+    n = batch
+    if direction_contrast:  # append the straight-motion clips again, under the opposite word
+        pick = np.flatnonzero((specs.motion < 4) & ~drop.cpu().numpy())
+        flipped = data.Specs(*[getattr(specs, f)[pick] for f in data.Specs.__dataclass_fields__])
+        flipped.motion = flipped.motion ^ 1  # MOTIONS pairs left/right and up/down
+        ids = torch.cat([ids, data.tokenize(flipped.prompts()).to(device)])
     t = torch.randint(0, 1000, (batch,), device=device)
     if t_high_frac:
         high = torch.rand(batch, device=device) < t_high_frac
@@ -215,11 +227,18 @@ while step < max_steps:
     cur_lr = learning_rate()
     for g in opt.param_groups:
         g["lr"] = cur_lr
+    if direction_contrast:
+        xt, noise, t, t_frames = (torch.cat([v, v[pick]]) for v in (xt, noise, t, t_frames))
     with torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else contextlib.nullcontext():
         pred = unet(xt, t_frames if frame_t_frac else t, text_encoder(ids), fps=fps)
     per_frame = (pred.float() - noise).pow(2).mean(dim=(1, 3, 4))  # (B, F)
-    per_sample = per_frame.mean(dim=1)
-    loss = (per_frame * loss_weight[t_frames]).mean()
+    weighted = (per_frame * loss_weight[t_frames]).mean(dim=1)
+    per_sample = per_frame[:n].mean(dim=1)
+    loss = weighted[:n].mean()
+    if direction_contrast and len(pick):
+        gap = weighted[pick] - weighted[n:]  # right word minus opposite word, per clip
+        loss = loss + direction_contrast * torch.relu(direction_margin + gap).mean()
+        gaps.append(gap.mean().detach())
     opt.zero_grad(set_to_none=True)
     loss.backward()
     gnorm = torch.nn.utils.clip_grad_norm_(params, grad_clip)
@@ -241,8 +260,9 @@ while step < max_steps:
         dt = time.time() - t_log
         log(f"step {step} frames {frames_seen:,} clips {clips_seen:,} F={frames} B={batch} "
             f"loss {mean_loss:.4f} (weighted {loss.item():.4f}) gnorm {gnorm.item():.2f} lr {cur_lr:.2e} "
-            f"{(frames_seen - frames_at_log) / dt:.0f} frames/s")
-        t_log, losses, frames_at_log = time.time(), [], frames_seen
+            f"{(frames_seen - frames_at_log) / dt:.0f} frames/s"
+            + (f" word gap {torch.stack(gaps).mean().item():+.5f}" if gaps else ""))
+        t_log, losses, gaps, frames_at_log = time.time(), [], [], frames_seen
     out_of_time = deadline and time.time() + 2 * save_seconds + 5 > deadline
     if out_of_time:
         break
