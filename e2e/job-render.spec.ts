@@ -171,12 +171,15 @@ for (const how of ['closed', 'hung'] as const) test(`a worker ${how} mid-job: th
   await host.getByTestId('partition').selectOption('even');
   const t0 = Date.now();
   await host.getByTestId('start-job').click();
-  // w1 is rendering its clip of the 3-rank mesh when its tab closes or hangs.
+  // w1 is rendering its clip of the 3-rank mesh when its tab closes (after its first step: the
+  // steps done are thrown away and redone) or hangs (at once: the timeout is longer than the job).
   await expect(workers[1]!.getByTestId('render-phase')).toHaveAttribute('data-phase', 'rendering', { timeout: 60_000 });
+  const w1Steps = () => host.evaluate(() => (document.querySelector('vi-host') as unknown as { renderJob: { state: { ranks: { name: string; stepsDone: number }[] } } }).renderJob.state.ranks.find((r) => r.name === 'w1')?.stepsDone ?? 0);
+  if (how === 'closed') await expect.poll(w1Steps, { intervals: [50] }).toBeGreaterThanOrEqual(1);
   if (how === 'closed') await workers[1]!.context().close();
   else void workers[1]!.evaluate(() => { for (;;); }).catch(() => undefined); // its main thread never returns
   const lostAt = Date.now();
-  await expect(host.getByTestId('restarts')).toContainText(/w1 \(.+\) lost at step \d\/2; restarted on 2 members/, { timeout: 45_000 });
+  await expect(host.getByTestId('restarts')).toContainText(how === 'closed' ? /w1 \(connection closed\) lost at step 1\/2; restarted on 2 members/ : /w1 \(.+\) lost at step \d\/2; restarted on 2 members/, { timeout: 45_000 });
   console.log(`[job-render] w1 ${how} ${((lostAt - t0) / 1000).toFixed(1)} s after Start; restart seen after ${((Date.now() - lostAt) / 1000).toFixed(1)} s: ${await host.getByTestId('restarts').textContent()}`);
   await expect.poll(async () => (await ranksSeen(host)).map((r) => r.name)).toEqual(['this tab (host)', 'w0']);
   const ranks = await ranksSeen(host);
