@@ -21,13 +21,13 @@
 
 import type * as Ort from 'onnxruntime-common';
 
-/** The part of an ORT module the runner uses. `import * as ort from 'onnxruntime-node'` fits. */
 /** One external-data file of a graph: its bytes, under the name the graph records. */
 export interface ExternalData {
   readonly path: string;
   readonly data: Uint8Array;
 }
 
+/** The part of an ORT module the runner uses. `import * as ort from 'onnxruntime-node'` fits. */
 export interface OrtModule {
   readonly InferenceSession: { create(model: Uint8Array | string, options?: Ort.InferenceSession.SessionOptions): Promise<Ort.InferenceSession> };
   readonly Tensor: new (type: 'float32' | 'int64', data: Float32Array | BigInt64Array, dims: readonly number[]) => Ort.Tensor;
@@ -143,9 +143,9 @@ export class SessionRunner {
 
   /**
    * Creates a session. The first call resolves the provider (see the header); later calls use the
-   * pinned one. `deviceOutputs` are kept on the GPU where the provider allows it.
+   * pinned one. `deviceOutputs` are kept on the GPU where the provider allows it. `externalData`:
+   * the files the graph's initializers point into (SegmentPlan.weights), `path` as the graph names it.
    */
-  /** `externalData`: files the graph's initializers point into (SegmentPlan.weights), `path` as the graph names it. */
   async load(name: string, model: Uint8Array | string, opts: { deviceOutputs?: readonly string[]; externalData?: readonly ExternalData[] } = {}): Promise<LoadedSession> {
     if (this.stateValue === 'failed') throw new SessionRunnerError('bad-state', `SessionRunner: cannot load '${name}': no execution provider worked earlier`, this.attempts);
     const first = this.pinned === null;
