@@ -101,8 +101,8 @@ export function parseManifest(json: unknown, label = 'manifest.json'): ModelMani
 
 /**
  * The files a tab needs to render: every file of the package except the source weights
- * (safetensors), which only the compiler reads; the ONNX graphs carry the weights they use. For the
- * embedded model that is a third of the bytes a tab would otherwise download and cache.
+ * (safetensors), which only the compiler reads; the ONNX graphs and their weight shards carry what
+ * they use. For the embedded model: 10.6 of the package's 20.6 MB.
  */
 export function runtimeFiles(manifest: ModelManifest): string[] {
   const compilerOnly = new Set([manifest.unet.weights, manifest.text_encoder.weights]);

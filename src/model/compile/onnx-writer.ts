@@ -61,7 +61,7 @@ export function serializeGraph(g: GraphDef, docString = '', external?: ExternalD
       if (!external || raw.byteLength < EXTERNAL_MIN_BYTES) return { ...head, raw_data: raw };
       const ref = external.place(raw);
       const entries = { location: ref.location, offset: String(ref.offset), length: String(ref.length) };
-      return { ...head, data_location: 1, external_data: Object.entries(entries).map(([key, value]) => ({ key, value })) };
+      return { ...head, data_location: 1 /* EXTERNAL */, external_data: Object.entries(entries).map(([key, value]) => ({ key, value })) };
     }),
     input: g.inputs.map((i) => valueInfo(i.name, i.dtype, i.shape)),
     output: g.outputs.map((o) => valueInfo(o.name, o.dtype, o.shape)),
