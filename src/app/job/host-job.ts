@@ -22,7 +22,7 @@ import { chooseExportCodec, encodeClip, muxClips, parseEncodedClip, type Encoded
 import type { HostService } from '../services/host-service.js';
 import { EngineHandle, providersFromUrl, type UnetGraph } from './engine-handle.js';
 import { EngineReadiness, toMemberEngine } from './engine-readiness.js';
-import { LOSS_CODES, describePreparing, hasFailed, isReady, partitionWeights, stillPreparing, survivors, type JobMember, type PartitionChoice } from './job-members.js';
+import { LOSS_CODES, describePreparing, hasFailed, isReady, lostBeforeDelivery, partitionWeights, stillPreparing, survivors, type JobMember, type PartitionChoice } from './job-members.js';
 import { CONTROL_SILENCE_MS } from '../../net/control.js';
 import { buildRenderTask, fetchModelFacts, fromBase64, jobParamsOf, rgbToRgbaFrames, type ModelFacts, type RenderSettings } from './render-spec.js';
 
@@ -373,12 +373,19 @@ export class HostRenderJob extends EventTarget {
   private onHostState(): void {
     const job = this.host.state.job;
     if (this._state.mode !== 'mesh' || this._state.phase !== 'running' || !job || job.jobId !== this.controlJobId) return;
-    const lost = this.host.state.workers.filter((w) => job.roster.includes(w.peerId) && !w.controlOpen);
+    const gone = this.host.state.workers.filter((w) => job.roster.includes(w.peerId) && !w.controlOpen);
+    const delivered = (peerId: string) => this._state.ranks[job.roster.indexOf(peerId)]?.clipReceived === true;
+    const lost = lostBeforeDelivery(gone, delivered);
     if (lost.length) return this.restartWithout(lost.map((w) => ({ peerId: w.peerId, name: w.name, reason: w.lostReason ?? 'its control link closed' })));
+    if (gone.length && this.lossGrace !== null) {
+      // The peer the others lost had delivered its clip already: the job goes on.
+      this.clearLossGrace();
+      this.replace({ ...this._state, awaitingLoss: undefined });
+    }
     if (job.status !== 'failed') return;
     const error = job.error ?? 'the job failed on a worker';
-    if (LOSS_CODES.has(job.errorCode ?? '')) this.suspectLoss(error);
-    else this.fail(error);
+    if (!LOSS_CODES.has(job.errorCode ?? '')) this.fail(error);
+    else if (gone.length === 0) this.suspectLoss(error);
   }
 
   /** A peer was lost or went silent: wait for the control links to say who (then restartWithout), else fail. */

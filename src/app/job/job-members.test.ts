@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { partitionFrames } from '../../engine/partition.js';
-import { describePreparing, partitionWeights, stillPreparing, survivors, type JobMember } from './job-members.js';
+import { describePreparing, lostBeforeDelivery, partitionWeights, stillPreparing, survivors, type JobMember } from './job-members.js';
 
 const speed = (framesPerSecond: number) => ({ graph: 'segmented' as const, frames: 8, unetMs: 8000 / framesPerSecond, framesPerSecond });
 const host: JobMember = { peerId: null, name: 'this tab (host)', engine: { phase: 'ready', provider: 'wasm', speed: speed(20) } };
@@ -36,5 +36,11 @@ describe('job members', () => {
     expect(survivors([w1], new Set(['p1']), () => true)).toEqual([]);
     // The partition of the survivors is by their speeds, as at Start.
     expect(partitionWeights('auto', survivors([host, w1, w2], new Set(['p1']), () => true))).toEqual({ by: 'speed', weights: [20, 30] });
+  });
+
+  it('a member that left after its clip arrived is no reason to restart', () => {
+    const gone = [{ peerId: 'p1', name: 'w1' }, { peerId: 'p2', name: 'w2' }];
+    expect(lostBeforeDelivery(gone, (id) => id === 'p1').map((m) => m.name)).toEqual(['w2']);
+    expect(lostBeforeDelivery(gone, () => true)).toEqual([]);
   });
 });

@@ -65,3 +65,11 @@ export const LOSS_CODES: ReadonlySet<string> = new Set(['peer-lost', 'timeout', 
 export function survivors(members: readonly JobMember[], lost: ReadonlySet<string>, connected: (peerId: string) => boolean): JobMember[] {
   return members.filter((m) => m.peerId === null || (!lost.has(m.peerId) && connected(m.peerId)));
 }
+
+/**
+ * The members lost mid-job that the job must restart without: those whose clip had not arrived. A
+ * member whose clip arrived has passed every exchange of the last step, so nobody needs it any more.
+ */
+export function lostBeforeDelivery<T extends { readonly peerId: string }>(gone: readonly T[], delivered: (peerId: string) => boolean): T[] {
+  return gone.filter((m) => !delivered(m.peerId));
+}
