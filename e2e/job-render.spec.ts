@@ -120,6 +120,12 @@ test('members report their speed before Start; the host (rank 0) and 2 workers r
   expect(r.timestampsOk).toBe(true);
   expect(r.psnrMin).toBeGreaterThanOrEqual(35);
   await expect(host.getByTestId('step-chart')).toBeVisible();
+  // The job measured every member at its own clip length; the next partition by speed uses these.
+  for (const rank of ranks) {
+    const cell = host.getByTestId('members').locator('tr', { hasText: rank.name }).getByTestId('member-speed');
+    await expect(cell).toHaveAttribute('title', new RegExp(`frames/s \\(${rank.range.end - rank.range.start}-frame clip, \\d+ ms\\)`));
+    console.log(`[job-render] ${rank.name} after the job: ${await cell.getAttribute('title')}`);
+  }
 });
 
 test('the same room, workers only, even partition: Start finds the models loaded and the video is the same', async ({ browser }) => {

@@ -8,7 +8,7 @@
  * Framework-free; views render `state` (replaced, never mutated) through ServiceController.
  */
 import type { MeasureSpeedOut } from '../../engine/worker/protocol.js';
-import { toErrorReport } from '../../net/control.js';
+import { toErrorReport, type SpeedReport } from '../../net/control.js';
 import type { MemberEngine } from '../services/member-engine-report.js';
 import type { EngineHandle, UnetGraph } from './engine-handle.js';
 
@@ -60,6 +60,11 @@ export class EngineReadiness extends EventTarget {
     // A later prepare() retries with a fresh engine worker (EngineHandle drops a failed one).
     void done.then((s) => s.phase === 'failed' && this.started === done && (this.started = null));
     return done;
+  }
+
+  /** This tab's speed as its last job measured it (job-members.ts jobSpeed); the next partition uses it. */
+  noteJobSpeed(speed: SpeedReport): void {
+    if (this._state.phase === 'ready') this.replace({ ...this._state, speed: { ...speed, warmUpMs: this._state.speed?.warmUpMs ?? 0 } });
   }
 
   private async run(packageUrl: string): Promise<EngineReadinessState> {

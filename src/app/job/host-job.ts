@@ -22,7 +22,7 @@ import { chooseExportCodec, encodeClip, muxClips, parseEncodedClip, type Encoded
 import type { HostService } from '../services/host-service.js';
 import { EngineHandle, providersFromUrl, type UnetGraph } from './engine-handle.js';
 import { EngineReadiness, toMemberEngine } from './engine-readiness.js';
-import { LOSS_CODES, describePreparing, hasFailed, isReady, lostBeforeDelivery, partitionWeights, stillPreparing, survivors, type JobMember, type PartitionChoice } from './job-members.js';
+import { LOSS_CODES, describePreparing, hasFailed, isReady, jobSpeed, lostBeforeDelivery, partitionWeights, stillPreparing, survivors, type JobMember, type PartitionChoice } from './job-members.js';
 import { CONTROL_SILENCE_MS } from '../../net/control.js';
 import { buildRenderTask, fetchModelFacts, fromBase64, jobParamsOf, rgbToRgbaFrames, type ModelFacts, type RenderSettings } from './render-spec.js';
 
@@ -365,6 +365,7 @@ export class HostRenderJob extends EventTarget {
       const clips: EncodedClip[] = this._state.ranks.map((r) => this.ownClips.get(r.rank) ?? parseEncodedClip(fromBase64(this.chunks.get(r.rank)!.join('')), `rank ${r.rank}'s clip`));
       await this.finish(clips);
       if (this.controlJobId !== null) this.host.finishJob(this.controlJobId);
+      this.noteJobSpeeds();
     } catch (e) {
       this.fail(toErrorReport(e).message);
     }
@@ -432,6 +433,17 @@ export class HostRenderJob extends EventTarget {
   private clearLossGrace(): void {
     if (this.lossGrace !== null) clearTimeout(this.lossGrace);
     this.lossGrace = null;
+  }
+
+  /** Every member's speed as this job measured it: the next job shares the frames by these. */
+  private noteJobSpeeds(): void {
+    const roster = this.host.state.job?.roster ?? [];
+    for (const r of this._state.ranks) {
+      const speed = jobSpeed(r.range.end - r.range.start, [...this.perStep.values()].flatMap((row) => row.get(r.rank)?.computeMs ?? []));
+      if (!speed) continue;
+      if (r.name === THIS_TAB) this.readiness.noteJobSpeed(speed);
+      else if (roster[r.rank]) this.host.noteJobSpeed(roster[r.rank]!, speed);
+    }
   }
 
   // ---------------------------------------------------------------- one-tab mode

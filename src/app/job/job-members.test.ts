@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { partitionFrames } from '../../engine/partition.js';
-import { describePreparing, lostBeforeDelivery, partitionWeights, stillPreparing, survivors, type JobMember } from './job-members.js';
+import { describePreparing, jobSpeed, lostBeforeDelivery, partitionWeights, stillPreparing, survivors, type JobMember } from './job-members.js';
 
 const speed = (framesPerSecond: number) => ({ graph: 'segmented' as const, frames: 8, unetMs: 8000 / framesPerSecond, framesPerSecond });
 const host: JobMember = { peerId: null, name: 'this tab (host)', engine: { phase: 'ready', provider: 'wasm', speed: speed(20) } };
@@ -42,5 +42,12 @@ describe('job members', () => {
     const gone = [{ peerId: 'p1', name: 'w1' }, { peerId: 'p2', name: 'w2' }];
     expect(lostBeforeDelivery(gone, (id) => id === 'p1').map((m) => m.name)).toEqual(['w2']);
     expect(lostBeforeDelivery(gone, () => true)).toEqual([]);
+  });
+
+  it('a job measures each member: its clip over the median compute time of its steps', () => {
+    expect(jobSpeed(16, [900, 400, 500])).toEqual({ graph: 'segmented', frames: 16, unetMs: 500, framesPerSecond: 32 });
+    expect(jobSpeed(10, [400, 600])!.unetMs).toBe(500);
+    expect(jobSpeed(16, [])).toBeUndefined();
+    expect(jobSpeed(16, [0, Number.NaN])).toBeUndefined();
   });
 });

@@ -4,6 +4,7 @@
  * the partition weights. The partition itself is the engine's `partitionFrames` (speed weights,
  * minimum clip = the largest halo); any partition gives the same video.
  */
+import type { SpeedReport } from '../../net/control.js';
 import type { MemberEngine } from '../services/member-engine-report.js';
 
 /** "even", "by measured speed", or by speed when every member reported one (the default). */
@@ -72,4 +73,18 @@ export function survivors(members: readonly JobMember[], lost: ReadonlySet<strin
  */
 export function lostBeforeDelivery<T extends { readonly peerId: string }>(gone: readonly T[], delivered: (peerId: string) => boolean): T[] {
   return gone.filter((m) => !delivered(m.peerId));
+}
+
+/**
+ * A member's speed as measured by a job: its clip's frames over the median compute time of its
+ * steps (network wait left out), in the benchmark's units (frames of UNet work per second). The
+ * next job shares the frames by it: it is measured at the clip length the member really runs, where
+ * the 8-frame benchmark call pays each segment's fixed cost on fewer frames.
+ */
+export function jobSpeed(frames: number, stepComputeMs: readonly number[]): SpeedReport | undefined {
+  const ms = [...stepComputeMs].filter((x) => Number.isFinite(x) && x > 0).sort((a, b) => a - b);
+  if (frames < 1 || ms.length === 0) return undefined;
+  const mid = ms.length >> 1;
+  const unetMs = ms.length % 2 ? ms[mid]! : (ms[mid - 1]! + ms[mid]!) / 2;
+  return { graph: 'segmented', frames, unetMs, framesPerSecond: frames / (unetMs / 1000) };
 }

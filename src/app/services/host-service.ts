@@ -5,7 +5,7 @@
  * computes too. Framework-free; `ServiceController` bridges its `change` events to lit.
  */
 import { CollectiveError } from '../../engine/collective.js';
-import { acceptWorkers, toErrorReport, type AdapterReport, type ControlEndpoint, type ControlMessage, type ErrorReport, type PairMeasurement, type StartMessage } from '../../net/control.js';
+import { acceptWorkers, toErrorReport, type AdapterReport, type ControlEndpoint, type ControlMessage, type ErrorReport, type PairMeasurement, type SpeedReport, type StartMessage } from '../../net/control.js';
 import { MeshCollective } from '../../net/mesh/mesh-collective.js';
 import type { PeerHub } from '../../net/mesh/peer-hub.js';
 import { CollectivePeerEvent } from '../../net/tagged-collective.js';
@@ -98,6 +98,12 @@ export class HostService extends EventTarget {
   }
 
   /** Workers ready for a job: control channel open, in join order. */
+  /** A worker's speed as its last job measured it (job-members.ts jobSpeed); the next partition uses it. */
+  noteJobSpeed(peerId: string, speed: SpeedReport): void {
+    const w = this._state.workers.find((x) => x.peerId === peerId);
+    if (w?.engine?.phase === 'ready') this.patchWorker(peerId, { engine: { ...w.engine, speed } });
+  }
+
   readyWorkers(): WorkerEntry[] {
     return this._state.workers.filter((w) => w.controlOpen && this.endpoints.has(w.peerId));
   }
