@@ -27,7 +27,7 @@ export interface ExternalData {
   readonly data: Uint8Array;
 }
 
-/** The part of an ORT module the runner uses. `import * as ort from 'onnxruntime-node'` fits. */
+/** The part of an ORT module the runner uses (onnxruntime-node's or -web's module namespace fits). */
 export interface OrtModule {
   readonly InferenceSession: { create(model: Uint8Array | string, options?: Ort.InferenceSession.SessionOptions): Promise<Ort.InferenceSession> };
   readonly Tensor: new (type: 'float32' | 'int64', data: Float32Array | BigInt64Array, dims: readonly number[]) => Ort.Tensor;
