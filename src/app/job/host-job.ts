@@ -17,13 +17,12 @@
  * Framework-free; components render `state` (replaced, never mutated).
  */
 import type { StepProgress } from '../../engine/denoise.js';
-import { toErrorReport, type ControlMessage, type RenderTask } from '../../net/control.js';
+import { CONTROL_SILENCE_MS, toErrorReport, type ControlMessage, type RenderTask } from '../../net/control.js';
 import { chooseExportCodec, encodeClip, muxClips, parseEncodedClip, type EncodedClip, type ExportCodec } from '../media/index.js';
 import type { HostService } from '../services/host-service.js';
 import { EngineHandle, providersFromUrl, type UnetGraph } from './engine-handle.js';
 import { EngineReadiness, toMemberEngine } from './engine-readiness.js';
 import { LOSS_CODES, describePreparing, hasFailed, isReady, jobSpeed, lostBeforeDelivery, partitionWeights, stillPreparing, survivors, type JobMember, type PartitionChoice } from './job-members.js';
-import { CONTROL_SILENCE_MS } from '../../net/control.js';
 import { buildRenderTask, fetchModelFacts, fromBase64, jobParamsOf, rgbToRgbaFrames, type ModelFacts, type RenderSettings } from './render-spec.js';
 
 /** The host may compute a clip of a mesh (segmented) or the whole video alone (whole graph). */
@@ -102,6 +101,11 @@ export const JOB_STALL_MS = 20 * 60_000;
  */
 const LOSS_GRACE_MS = CONTROL_SILENCE_MS + 5_000;
 
+/** A fresh id for each render and each restart of it: messages of an earlier one are then ignored. */
+function newRenderJobId(): number {
+  return (crypto.getRandomValues(new Uint32Array(1))[0]! >>> 1) + 1;
+}
+
 /** What a render was started with; a restart after a lost member reuses it. */
 interface RenderPlan {
   readonly facts: ModelFacts;
@@ -177,7 +181,7 @@ export class HostRenderJob extends EventTarget {
     this.controlJobId = null;
     this.plan = null;
     this.hostComputes = options.computeHere;
-    const renderJobId = (crypto.getRandomValues(new Uint32Array(1))[0]! >>> 1) + 1;
+    const renderJobId = newRenderJobId();
     this.replace({ phase: 'preparing', renderJobId, totalFrames: settings.totalFrames, steps: settings.steps, ranks: [], stepStats: [], startedAtMs: performance.now() });
     const done = new Promise<string | undefined>((resolve) => (this.settle = resolve));
     const watchdog = setInterval(() => {
@@ -419,7 +423,7 @@ export class HostRenderJob extends EventTarget {
     this.ownClips.clear();
     this.perStep.clear();
     plan.members = members;
-    const renderJobId = (crypto.getRandomValues(new Uint32Array(1))[0]! >>> 1) + 1;
+    const renderJobId = newRenderJobId();
     this.replace({ ...this._state, renderJobId, ranks: [], stepStats: [], awaitingLoss: undefined, restarts: [...(this._state.restarts ?? []), note] });
     const previous = this.ownRender;
     void (async () => {

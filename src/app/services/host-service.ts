@@ -97,13 +97,13 @@ export class HostService extends EventTarget {
     }
   }
 
-  /** Workers ready for a job: control channel open, in join order. */
   /** A worker's speed as its last job measured it (job-members.ts jobSpeed); the next partition uses it. */
   noteJobSpeed(peerId: string, speed: SpeedReport): void {
     const w = this._state.workers.find((x) => x.peerId === peerId);
     if (w?.engine?.phase === 'ready') this.patchWorker(peerId, { engine: { ...w.engine, speed } });
   }
 
+  /** Workers ready for a job: control channel open, in join order. */
   readyWorkers(): WorkerEntry[] {
     return this._state.workers.filter((w) => w.controlOpen && this.endpoints.has(w.peerId));
   }
