@@ -4,8 +4,9 @@
 # Each variant resumes from training/runs/<name>/ckpt.pt, else from the committed checkpoint; a second
 # call on the same warm machine continues the named ones. The processes share the GPU: one already
 # fills an H100 (~20k frames/s; four ran at ~5.1k each), so n variants get 1/n of the frames each.
-# What comes back ($OUT): the best variant's compact checkpoint in parts, its evaluation sheet and a
-# summary with every log and score.
+# What comes back ($OUT): the best variant's compact checkpoint in parts, its evaluation sheet, every
+# other variant's EMA weights (ema_<v>.pt, ~10 MB: package.load_checkpoint reads it) and a summary with
+# every log and score.
 # Here: cat ckpt.pt.part* > training/runs/vi-shapes-tiny/ckpt.pt; python3 training/ship.py --copy-checkpoint
 set -u
 export PYTHONUNBUFFERED=1
@@ -22,6 +23,7 @@ declare -A ARGS=(
   [v5]="--t_high_frac=0.7 --x0_weight_floor=1.0 --frame_t_frac=0.5 --direction_contrast=0" # + anchor-frame clips (not yet run on a GPU)
   [v6]="--t_high_frac=0.7 --x0_weight_floor=1.0 --frame_t_frac=0.5 --direction_contrast=10" # + the direction-contrast hinge (weight 1: no effect; 30 on the CPU: the word matters, low-noise error x7)
   [v7]="--t_high_frac=0.7 --x0_weight_floor=1.0 --frame_t_frac=0.5 --direction_contrast=30"
+  [v8]="--t_high_frac=0.7 --t_high_from=850 --x0_weight_floor=1.0 --frame_t_frac=0.5 --direction_contrast=10" # v6 with the high-noise clips where the path is decided (t >= 850)
 )
 deadline=$(( $(date +%s) + train_s ))
 for v in "$@"; do
@@ -36,7 +38,8 @@ for v in "$@"; do
 done
 wait
 {
-  for v in "$@"; do echo "== $v ${ARGS[$v]}"; cat training/runs/$v/log.txt | tail -n 40; tail -n 3 /tmp/eval_$v.out; done
+  for v in "$@"; do echo "== $v ${ARGS[$v]}"; cat training/runs/$v/log.txt | tail -n 40; tail -n 3 /tmp/eval_$v.out
+    cat /tmp/eval_$v/scores.json; echo; done
 } > "$OUT/summary.txt"
 for v in "$@"; do echo "$v: $(grep -h "clips in" /tmp/eval_$v.out)"; done
 ${PY:-python3} - "$OUT" "$@" <<'PY'
@@ -53,5 +56,12 @@ os.makedirs("/tmp/sweep_best", exist_ok=True)
 torch.save(package.compact_checkpoint(torch.load(f"training/runs/{best}/ckpt.pt")), "/tmp/sweep_best/ckpt.pt")
 package.write_parts("/tmp/sweep_best/ckpt.pt", out)
 shutil.copy(f"/tmp/eval_{best}/sheet.png", f"{out}/sheet_{best}.png")
+for v in names:  # the others' EMA weights; the model dicts share the EMA tensors, so they are stored once
+    if v == best:
+        continue
+    ck = package.expand_checkpoint(torch.load(f"training/runs/{v}/ckpt.pt"))
+    torch.save({"unet": ck["ema_unet"], "text_encoder": ck["ema_text_encoder"], "ema_unet": ck["ema_unet"],
+                "ema_text_encoder": ck["ema_text_encoder"],
+                **{k: ck[k] for k in ("step", "frames_seen", "clips_seen", "config")}}, f"{out}/ema_{v}.pt")
 open(f"{out}/summary.txt", "a").write(f"best {best} {score(best)}\n")
 PY
