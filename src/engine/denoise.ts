@@ -26,7 +26,7 @@ import { checkClipState, type ClipState, type JobParams } from './job-state.js';
 import { partitionFrames, validatePartition, type FrameRange } from './partition.js';
 import { PromptEmbeddingCache, UNCOND_PROMPT, validatePromptSchedule } from './prompt-schedule.js';
 import { initialLatent, samplerNoise } from './rng.js';
-import { createScheduler, schedulerFromState } from './schedulers/create-scheduler.js';
+import { createScheduler } from './schedulers/create-scheduler.js';
 import type { UNetCallResult } from './segment-executor.js';
 import { clipLayout, isolatedLayout, segmentedCallInputs, wholeCallInputs } from './unet-call-inputs.js';
 
@@ -121,8 +121,10 @@ export async function denoise(model: EngineModel, job: JobParams, collective: Co
   // 4. Timesteps (the scheduler comes back from the checkpoint when resuming).
   const resume = options.resume;
   if (resume) checkClipState(resume, job, range, perFrame);
-  const scheduler = resume ? schedulerFromState(resume.scheduler) : createScheduler(job.sampler);
-  if (!resume) scheduler.setTimesteps(job.steps);
+  // The job picks the sampler; a checkpoint only brings its position (loadState refuses another sampler's).
+  const scheduler = createScheduler(job.sampler);
+  if (resume) scheduler.loadState(resume.scheduler);
+  else scheduler.setTimesteps(job.steps);
   const timesteps = scheduler.timesteps;
 
   // 5. Initial latents x_T [F, C, H, W]: frame j's noise is keyed by (seed, initial-latent, 0, j).

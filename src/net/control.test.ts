@@ -24,6 +24,8 @@ describe('control messages', () => {
       { type: 'error', error: { code: 'timeout', message: 'x', rank: 1 } },
       { type: 'start', jobId: 4, roster: ['a', 'b'], task: { kind: 'mesh-check', probeBytes: 1024 } },
       { type: 'cancel', jobId: 4, reason: 'user' },
+      { type: 'checkpoint-chunk', jobId: 9, rank: 1, nextStep: 3, index: 0, count: 2, base64: 'VklDUw==' },
+      { type: 'resume-chunk', jobId: 9, rank: 1, index: 1, count: 2, base64: 'AAAA' },
     ];
     for (const m of ok) expect(code(m)).toBe('ok');
     expect(parseControlMessage(JSON.stringify(ok[2]))).toEqual(ok[2]);
@@ -41,6 +43,10 @@ describe('control messages', () => {
     ['roster of numbers', { type: 'start', jobId: 1, roster: [1, 2], task: { kind: 'mesh' } }],
     ['huge probe', { type: 'start', jobId: 1, roster: ['a'], task: { kind: 'mesh-check', probeBytes: 1e12 } }],
     ['oversized', { type: 'cancel', jobId: 1, reason: 'x'.repeat(70_000) }],
+    ['checkpoint chunk past its count', { type: 'checkpoint-chunk', jobId: 1, rank: 0, nextStep: 1, index: 2, count: 2, base64: '' }],
+    ['checkpoint chunk of too many', { type: 'checkpoint-chunk', jobId: 1, rank: 0, nextStep: 1, index: 0, count: 16_385, base64: '' }],
+    ['checkpoint chunk not base64', { type: 'checkpoint-chunk', jobId: 1, rank: 0, nextStep: 1, index: 0, count: 1, base64: '<script>' }],
+    ['resume chunk over the size', { type: 'resume-chunk', jobId: 1, rank: 0, index: 0, count: 1, base64: 'A'.repeat(12 * 1024 + 4) }],
     ['array', []],
     ['null', null],
   ])('rejects %s', (_n, raw) => {
@@ -178,8 +184,9 @@ describe('ControlEndpoint', () => {
     }
     w.receive(report);
     h.receive({ type: 'cancel', jobId: 1, reason: 'x' });
+    h.receive({ type: 'resume-chunk', jobId: 1, rank: 0, index: 0, count: 1, base64: '' });
     h.receive(report);
-    expect(seen).toEqual(['host: bad-message', 'w1: not-host', 'w1: member-report']);
+    expect(seen).toEqual(['host: bad-message', 'w1: not-host', 'w1: not-host', 'w1: member-report']);
   });
 });
 

@@ -15,7 +15,7 @@ import type { PeerHub, PeerLink } from './mesh/peer-hub.js';
 
 export const CONTROL_LABEL = 'vi-control';
 /** Sent in `join` and `member-report`; a peer speaking another version is refused (reload the tab). */
-export const CONTROL_VERSION = 3;
+export const CONTROL_VERSION = 4;
 /**
  * Liveness of a control link, as the mesh's (MeshCollective heartbeatMs / peerLostMs): each side
  * pings every CONTROL_HEARTBEAT_MS and closes a link it has heard nothing on for CONTROL_SILENCE_MS.
@@ -128,6 +128,13 @@ export interface StepMessage {
 /** A piece of a rank's encoded clip (serializeEncodedClip bytes, base64); the host joins `count` pieces. */
 export interface ClipChunkMessage { readonly type: 'clip-chunk'; readonly jobId: number; readonly rank: number; readonly index: number; readonly count: number; readonly base64: string }
 /**
+ * A piece of a rank's checkpoint after a step (the engine's clip-state wire form, base64): the host
+ * keeps the latest, so a lost tab's frames can be reassigned and the job resumed from that step.
+ */
+export interface CheckpointChunkMessage { readonly type: 'checkpoint-chunk'; readonly jobId: number; readonly rank: number; readonly nextStep: number; readonly index: number; readonly count: number; readonly base64: string }
+/** Most chunks one checkpoint or resume state may have (×12 KiB: 192 MiB of base64). */
+export const MAX_STATE_CHUNKS = 16_384;
+/**
  * Base64 characters per clip chunk. PeerJS's 'json' connection refuses a message of 16,300
  * characters or more ("Message too big for JSON channel", util.chunkedMTU) and closes the link,
  * so a chunk plus its JSON envelope must stay under that.
@@ -154,6 +161,8 @@ export interface RenderTask {
     readonly partition: { readonly ranges: readonly { readonly start: number; readonly end: number }[] };
   };
   readonly export: { readonly codec: 'avc' | 'vp9' | 'vp8'; readonly scale: number };
+  /** Resume after this many steps (1..steps) from the state the host sends in `resume-chunk`s (a restart after a lost member). */
+  readonly resumeFromStep?: number;
 }
 export interface StartMessage {
   readonly type: 'start';
@@ -164,15 +173,17 @@ export interface StartMessage {
   /** Timeout of every collective operation in this job (default: the collective's). */
   readonly timeoutMs?: number;
 }
+/** A piece of the state a rank resumes from (RenderTask.resumeFromStep): the host's re-cut checkpoint, base64. */
+export interface ResumeChunkMessage { readonly type: 'resume-chunk'; readonly jobId: number; readonly rank: number; readonly index: number; readonly count: number; readonly base64: string }
 export interface CancelMessage { readonly type: 'cancel'; readonly jobId: number; readonly reason: string }
 /** The heartbeat; both sides send it, no handler sees it. */
 export interface PingMessage { readonly type: 'ping' }
 
-export type ControlMessage = JoinMessage | ClaimMessage | ProgressMessage | MeshCheckResultMessage | ErrorMessage | EngineMessage | MemberReportMessage | StepMessage | ClipChunkMessage | StartMessage | CancelMessage | PingMessage;
+export type ControlMessage = JoinMessage | ClaimMessage | ProgressMessage | MeshCheckResultMessage | ErrorMessage | EngineMessage | MemberReportMessage | StepMessage | ClipChunkMessage | CheckpointChunkMessage | StartMessage | ResumeChunkMessage | CancelMessage | PingMessage;
 export type ControlType = ControlMessage['type'];
 export type ControlOf<T extends ControlType> = Extract<ControlMessage, { type: T }>;
 
-export const HOST_COMMANDS: ReadonlySet<ControlType> = new Set<ControlType>(['start', 'cancel']);
+export const HOST_COMMANDS: ReadonlySet<ControlType> = new Set<ControlType>(['start', 'resume-chunk', 'cancel']);
 /** Only members send these; the host never does. */
 export const MEMBER_REPORTS: ReadonlySet<ControlType> = new Set<ControlType>(['member-report']);
 
@@ -204,6 +215,7 @@ const isError = (e: unknown) => isObj(e) && isStr(e.code, 64) && isStr(e.message
 const isPair = (p: unknown) => isObj(p) && isUint(p.fromRank) && isUint(p.toRank) && isNum(p.rttMs) && isNum(p.mbPerS);
 const isBase64 = (v: unknown, max: number) => isStr(v, max) && /^[A-Za-z0-9+/]*={0,2}$/.test(v as string);
 const isPreview = (p: unknown) => isObj(p) && isUint(p.globalFrame) && isUint(p.width) && isUint(p.height) && (p.width as number) * (p.height as number) <= 128 * 128 && isBase64(p.rgbBase64, 4 * 128 * 128);
+const isChunk = (m: Obj) => isUint(m.index) && isUint(m.count) && (m.count as number) >= 1 && (m.count as number) <= MAX_STATE_CHUNKS && (m.index as number) < (m.count as number) && isBase64(m.base64, CLIP_CHUNK_BASE64_CHARS);
 const isSampler = (s: unknown) => isObj(s) && ((s.kind === 'ddim' && isNum(s.eta)) || (s.kind === 'dpm-solver++-2m' && (s.algorithmType === 'dpmsolver++' || s.algorithmType === 'sde-dpmsolver++')));
 function isRenderTask(t: Obj): boolean {
   const j = t.job;
@@ -218,6 +230,7 @@ function isRenderTask(t: Obj): boolean {
     isNum(j.guidanceScale) && isNum(j.fps) && isSampler(j.sampler) &&
     isObj(ps) && Array.isArray(ps.entries) && ps.entries.length >= 1 && ps.entries.length <= 256 && ps.entries.every((x) => isObj(x) && isUint(x.fromFrame) && isStr(x.prompt, 1024)) &&
     isObj(ds) && isUint(ds.window) && isUint(ds.topK) && isNum(ds.phaseTimestep) && isNum(ds.phaseBias) &&
+    (t.resumeFromStep === undefined || (isUint(t.resumeFromStep) && t.resumeFromStep >= 1 && t.resumeFromStep <= (j.steps as number))) &&
     isObj(part) && Array.isArray(part.ranges) && part.ranges.length >= 1 && part.ranges.length <= 64 && part.ranges.every((r) => isObj(r) && isUint(r.start) && isUint(r.end))
   );
 }
@@ -279,6 +292,8 @@ const VALIDATORS: Record<ControlType, (m: Obj) => boolean | string> = {
   step: (m) =>
     isUint(m.jobId) && isUint(m.rank) && isUint(m.step) && isUint(m.steps) && [m.stepMs, m.computeMs, m.networkWaitMs].every(isNum) && isUint(m.bytesSent) && isUint(m.bytesReceived) && (m.preview === undefined || isPreview(m.preview)),
   'clip-chunk': (m) => isUint(m.jobId) && isUint(m.rank) && isUint(m.index) && isUint(m.count) && (m.count as number) >= 1 && (m.count as number) <= 4096 && (m.index as number) < (m.count as number) && isBase64(m.base64, CLIP_CHUNK_BASE64_CHARS),
+  'checkpoint-chunk': (m) => isUint(m.jobId) && isUint(m.rank) && isUint(m.nextStep) && (m.nextStep as number) <= 1000 && isChunk(m),
+  'resume-chunk': (m) => isUint(m.jobId) && isUint(m.rank) && isChunk(m),
   start: (m) =>
     isUint(m.jobId) &&
     Array.isArray(m.roster) &&

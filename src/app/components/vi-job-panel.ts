@@ -112,6 +112,7 @@ export class ViJobPanel extends LitElement {
         ${j.leftOut?.length ? html`<div class="error" data-testid="left-out">left out (model failed to load): ${j.leftOut.join('; ')}</div>` : ''}
         ${j.awaitingLoss ? html`<div data-testid="awaiting-loss">a member may be lost (${j.awaitingLoss}); waiting for its link to close, then the job restarts without it…</div>` : ''}
         ${j.restarts?.length ? html`<div data-testid="restarts">${j.restarts.map((r) => html`<div>${r} (the video is the same)</div>`)}</div>` : ''}
+        ${j.checkpointProblems?.length ? html`<div class="error" data-testid="checkpoint-problems">checkpoints refused (the job goes on, but cannot resume from them): ${j.checkpointProblems.join('; ')}</div>` : ''}
         ${j.partitionBy ? html`<div data-testid="partition-by" data-by=${j.partitionBy}>frames shared ${j.partitionBy === 'speed' ? 'by measured speed' : 'evenly'}</div>` : ''}
       </div>
       ${j.ranks.length ? html`<div class="ranks">${j.ranks.map((r) => html`<div class="rank" data-testid="rank-progress" data-rank=${r.rank}>

@@ -10,16 +10,20 @@
  * collect every rank's encoded clip (workers' in chunks, the host's own directly) and mux them into
  * one MP4/WebM with mediabunny. One-tab mode (the host computing, no workers): this tab's engine
  * renders the whole video (whole-graph UNet), encodes and muxes it.
- * A member lost mid-job (its tab closed, crashed or hung) does not end the job: it restarts from
- * step 0 on the others (a new partition; any partition gives the same video; with no worker left
- * and "compute in this tab", this tab renders it alone), and the state says who was lost and when
- * (`restarts`).
+ * A member lost mid-job (its tab closed, crashed or hung) does not end the job: every rank's
+ * checkpoint comes to the host after each step (CheckpointStore), and the job resumes on the others
+ * from the latest step all ranks finished, re-cut for a new partition (any partition gives the same
+ * video; with no worker left and "compute in this tab", this tab renders the rest alone), or from
+ * step 0 when no step had finished. The state says who was lost and when (`restarts`).
  * Framework-free; components render `state` (replaced, never mutated).
  */
 import type { StepProgress } from '../../engine/denoise.js';
 import { CONTROL_SILENCE_MS, toErrorReport, type ControlMessage, type RenderTask } from '../../net/control.js';
+import type { CheckpointEvent } from '../../engine/worker/protocol.js';
 import { chooseExportCodec, encodeClip, muxClips, parseEncodedClip, type EncodedClip, type ExportCodec } from '../media/index.js';
 import type { HostService } from '../services/host-service.js';
+import { CheckpointStore } from './checkpoint-store.js';
+import { ChunkedBytes, toBase64Chunks } from './chunked-bytes.js';
 import { EngineHandle, providersFromUrl, type UnetGraph } from './engine-handle.js';
 import { EngineReadiness, toMemberEngine } from './engine-readiness.js';
 import { LOSS_CODES, describePreparing, hasFailed, isReady, jobSpeed, lostBeforeDelivery, partitionWeights, stillPreparing, survivors, type JobMember, type PartitionChoice } from './job-members.js';
@@ -84,8 +88,10 @@ export interface RenderJobState {
   readonly elapsedMs?: number;
   readonly video?: RenderVideo;
   readonly error?: string;
-  /** Members lost mid-job, each a restart on the others: "w1 lost at step 3/10 (connection closed); restarted on 2 members". */
+  /** Members lost mid-job, each a restart on the others: "w1 (connection closed) lost at step 3/10; resumed after step 3 on 2 members". */
   readonly restarts?: readonly string[];
+  /** Checkpoints refused (malformed, or not the sender's): the job goes on, but cannot resume from them. */
+  readonly checkpointProblems?: readonly string[];
   /** After a failure that may mean a lost member: waiting for the control links to say who (CONTROL_SILENCE_MS). */
   readonly awaitingLoss?: string;
 }
@@ -107,6 +113,12 @@ function newRenderJobId(): number {
 }
 
 /** What a render was started with; a restart after a lost member reuses it. */
+/** Where a restarted job resumes: after `step`, from the checkpoints in `store`. */
+interface ResumePoint {
+  readonly store: CheckpointStore;
+  readonly step: number;
+}
+
 interface RenderPlan {
   readonly facts: ModelFacts;
   readonly settings: RenderSettings;
@@ -118,7 +130,9 @@ interface RenderPlan {
 export class HostRenderJob extends EventTarget {
   private _state: RenderJobState = { phase: 'idle', ranks: [], stepStats: [] };
   private facts: { url: string; facts: Promise<ModelFacts> } | null = null;
-  private readonly chunks = new Map<number, string[]>();
+  private readonly chunks = new Map<number, ChunkedBytes>();
+  /** Every rank's latest checkpoints (mesh mode), to resume after a lost member. */
+  private checkpoints: CheckpointStore | null = null;
   /** The host's own encoded clip by rank (it never crosses the network). */
   private readonly ownClips = new Map<number, EncodedClip>();
   private hostComputes = false;
@@ -178,6 +192,7 @@ export class HostRenderJob extends EventTarget {
     this.chunks.clear();
     this.ownClips.clear();
     this.perStep.clear();
+    this.checkpoints = null;
     this.controlJobId = null;
     this.plan = null;
     this.hostComputes = options.computeHere;
@@ -282,28 +297,42 @@ export class HostRenderJob extends EventTarget {
 
   // ---------------------------------------------------------------- mesh mode
 
-  private async startMesh(renderJobId: number, plan: RenderPlan): Promise<void> {
+  private async startMesh(renderJobId: number, plan: RenderPlan, resumeFrom: ResumePoint | null = null): Promise<void> {
     const { facts, settings, codec, members } = plan;
     const { by, weights } = partitionWeights(plan.choice, members);
-    const task = buildRenderTask(renderJobId, this.packageUrl, facts, settings, codec, weights);
+    const built = buildRenderTask(renderJobId, this.packageUrl, facts, settings, codec, weights);
+    const ranges = built.job.partition.ranges;
+    // Resuming: the ranks' common checkpoints, re-cut for the new partition, one state per rank.
+    const resume = resumeFrom ? resumeFrom.store.recut(resumeFrom.step, ranges) : null;
+    const task: RenderTask = resumeFrom ? { ...built, resumeFromStep: resumeFrom.step } : built;
+    const { channels, height, width } = facts.manifest.latent;
+    this.checkpoints = new CheckpointStore(jobParamsOf(task), ranges, channels * height * width);
+    resume?.forEach((bytes, rank) => this.checkpoints!.add(rank, resumeFrom!.step, bytes)); // a second loss before the next step resumes here too
     const hostComputes = members[0]?.peerId === null;
     this.replace({
       ...this._state, mode: 'mesh', phase: 'running', partitionBy: by,
       ranks: members.map((m, rank) => ({
-        rank, name: m.name, range: task.job.partition.ranges[rank]!, stepsDone: 0, clipReceived: false,
+        rank, name: m.name, range: ranges[rank]!, stepsDone: resumeFrom?.step ?? 0, clipReceived: false,
         ...(by === 'speed' && { framesPerSecond: m.engine!.speed!.framesPerSecond }),
       })),
     });
     const workers = members.flatMap((m) => (m.peerId === null ? [] : [m.peerId]));
-    const job = await this.host.startJob(task, undefined, { workers, hostComputes });
+    const started = this.host.startJob(task, undefined, { workers, hostComputes }); // sends the start at once
+    // Each worker's resume state follows its start on the same ordered control channel (rank = member index).
+    members.forEach((m, rank) => {
+      if (m.peerId === null || !resume) return;
+      const pieces = toBase64Chunks(resume[rank]!);
+      pieces.forEach((base64, index) => this.host.sendTo(m.peerId!, { type: 'resume-chunk', jobId: renderJobId, rank, index, count: pieces.length, base64 }));
+    });
+    const job = await started;
     this.controlJobId = job.jobId;
     if (job.status === 'failed') throw new Error(job.error ?? 'the workers did not start');
     this.onHostState();
-    if (hostComputes) this.ownRender = this.renderOwnClip(task);
+    if (hostComputes) this.ownRender = this.renderOwnClip(task, resume?.[0]);
   }
 
   /** The host's clip as rank 0 of the mesh: the same segmented render a worker tab runs. */
-  private async renderOwnClip(task: RenderTask): Promise<void> {
+  private async renderOwnClip(task: RenderTask, resume?: Uint8Array): Promise<void> {
     try {
       const mesh = this.host.mesh;
       if (!mesh) throw new Error('this tab is not in the job\'s mesh');
@@ -311,7 +340,11 @@ export class HostRenderJob extends EventTarget {
       const { info, fallbackReason } = await this.engine.load(this.packageUrl, HOST_GRAPHS);
       this.patchRank(rank, { provider: info.provider, fallbackReason });
       const current = () => this._state.phase === 'running' && this._state.renderJobId === task.job.jobId; // not cancelled, failed or restarted
-      const out = await this.engine.engine.render({ job: jobParamsOf(task), mode: 'collective', rank, worldSize: mesh.worldSize, warmUp: true }, (p) => current() && this.onOwnStep(rank, p), mesh, { transferResults: true });
+      const onCheckpoint = (c: CheckpointEvent) => {
+        if (current()) this.keepCheckpoint(rank, () => this.checkpoints?.add(rank, c.nextStep, c.bytes));
+      };
+      const input = { job: jobParamsOf(task), mode: 'collective' as const, rank, worldSize: mesh.worldSize, warmUp: true, checkpoints: true, ...(resume && { resume }) };
+      const out = await this.engine.engine.render(input, (p) => current() && this.onOwnStep(rank, p), mesh, { transferResults: true, onCheckpoint });
       if (!current()) return;
       const f = out.frames;
       const clip = await encodeClip(rgbToRgbaFrames(f.data, f.frames, f.width, f.height), {
@@ -354,19 +387,33 @@ export class HostRenderJob extends EventTarget {
         ...(p && p.rgbBase64.length > 0 && { preview: { globalFrame: p.globalFrame, width: p.width, height: p.height, rgba: rgbToRgbaFrames(fromBase64(p.rgbBase64), 1, p.width, p.height)[0]! } }),
       });
       this.recordStep(m.step, rank, { stepMs: m.stepMs, computeMs: m.computeMs, networkWaitMs: m.networkWaitMs, bytesSent: m.bytesSent });
+    } else if (m.type === 'checkpoint-chunk') {
+      this.keepCheckpoint(rank, () => this.checkpoints?.addChunk(rank, m.nextStep, m.index, m.count, m.base64));
     } else if (m.type === 'clip-chunk') {
-      const parts = this.chunks.get(rank) ?? Array<string>(m.count).fill('');
-      if (parts.length !== m.count) return this.fail(`rank ${rank} sent clip chunks with different counts`);
-      parts[m.index] = m.base64;
-      this.chunks.set(rank, parts);
-      if (parts.every((x) => x.length > 0)) this.onClipComplete(rank);
+      const clip = this.chunks.get(rank) ?? new ChunkedBytes(m.count);
+      this.chunks.set(rank, clip);
+      try {
+        if (clip.add(m.index, m.count, m.base64)) this.onClipComplete(rank);
+      } catch (e) {
+        this.fail(`rank ${rank}'s clip: ${toErrorReport(e).message}`);
+      }
+    }
+  }
+
+  /** Stores a checkpoint; one that is refused is noted (the job goes on, it just cannot resume from it). */
+  private keepCheckpoint(rank: number, add: () => void): void {
+    try {
+      add();
+    } catch (e) {
+      const problem = `rank ${rank}: ${toErrorReport(e).message}`;
+      this.replace({ ...this._state, checkpointProblems: [...(this._state.checkpointProblems ?? []), problem].slice(-5) });
     }
   }
 
   private async muxMesh(): Promise<void> {
     this.replace({ ...this._state, phase: 'muxing' });
     try {
-      const clips: EncodedClip[] = this._state.ranks.map((r) => this.ownClips.get(r.rank) ?? parseEncodedClip(fromBase64(this.chunks.get(r.rank)!.join('')), `rank ${r.rank}'s clip`));
+      const clips: EncodedClip[] = this._state.ranks.map((r) => this.ownClips.get(r.rank) ?? parseEncodedClip(this.chunks.get(r.rank)!.bytes(), `rank ${r.rank}'s clip`));
       await this.finish(clips);
       if (this.controlJobId !== null) this.host.finishJob(this.controlJobId);
       this.noteJobSpeeds();
@@ -401,8 +448,9 @@ export class HostRenderJob extends EventTarget {
   }
 
   /**
-   * Some members were lost mid-job: stop the job everywhere and start it again from step 0 on the
-   * others. The video is the same (any partition gives the same video); the time so far is lost.
+   * Some members were lost mid-job: stop the job everywhere and start it again on the others, from
+   * the latest step whose checkpoints every rank sent (else from step 0). The video is the same:
+   * any partition gives the same video, and a checkpoint is exactly the state after its step.
    */
   private restartWithout(lost: readonly { peerId: string; name: string; reason: string }[]): void {
     this.clearLossGrace();
@@ -415,13 +463,18 @@ export class HostRenderJob extends EventTarget {
     const who = lost.map((l) => `${l.name} (${l.reason})`).join(', ');
     // survivors() keeps this tab when it computes: with no worker left it renders the video alone.
     if (members.length === 0) return this.fail(`lost ${who} at step ${atStep}/${this._state.steps}: no member left to render`);
-    const note = `${who} lost at step ${atStep}/${this._state.steps}; restarted on ${members.length} member${members.length === 1 ? '' : 's'}`;
+    const store = this.checkpoints;
+    const step = store?.latestCommonStep() ?? null;
+    const resumeFrom: ResumePoint | null = store && step !== null && step >= 1 ? { store, step } : null;
+    const how = resumeFrom ? `resumed after step ${resumeFrom.step}` : 'restarted from step 0';
+    const note = `${who} lost at step ${atStep}/${this._state.steps}; ${how} on ${members.length} member${members.length === 1 ? '' : 's'}`;
     this.controlJobId = null; // the old job's state changes are no longer ours
     this.host.cancel(`lost ${lost.map((l) => l.name).join(', ')}: restarting on the others`);
     if (this.hostComputes) void this.engine.engine.cancel('restarting without a lost member').catch(() => undefined);
     this.chunks.clear();
     this.ownClips.clear();
     this.perStep.clear();
+    this.checkpoints = null;
     plan.members = members;
     const renderJobId = newRenderJobId();
     this.replace({ ...this._state, renderJobId, ranks: [], stepStats: [], awaitingLoss: undefined, restarts: [...(this._state.restarts ?? []), note] });
@@ -429,8 +482,8 @@ export class HostRenderJob extends EventTarget {
     void (async () => {
       await previous; // this tab's engine runs one render at a time: let the cancelled one end
       if (this._state.phase !== 'running' || this._state.renderJobId !== renderJobId) return;
-      if (members.some((m) => m.peerId !== null)) await this.startMesh(renderJobId, plan);
-      else await this.renderHere(renderJobId, plan.facts, plan.settings, plan.codec);
+      if (members.some((m) => m.peerId !== null)) await this.startMesh(renderJobId, plan, resumeFrom);
+      else await this.renderHere(renderJobId, plan.facts, plan.settings, plan.codec, resumeFrom);
     })().catch((e: unknown) => this.fail(toErrorReport(e).message));
   }
 
@@ -452,13 +505,14 @@ export class HostRenderJob extends EventTarget {
 
   // ---------------------------------------------------------------- one-tab mode
 
-  private async renderHere(renderJobId: number, facts: ModelFacts, settings: RenderSettings, codec: ExportCodec): Promise<void> {
+  private async renderHere(renderJobId: number, facts: ModelFacts, settings: RenderSettings, codec: ExportCodec, resumeFrom: ResumePoint | null = null): Promise<void> {
     try {
       const task = buildRenderTask(renderJobId, this.packageUrl, facts, settings, codec, 1);
-      this.replace({ ...this._state, mode: 'alone', phase: 'running', ranks: [{ rank: 0, name: THIS_TAB, range: { start: 0, end: settings.totalFrames }, stepsDone: 0, clipReceived: false }] });
+      const resume = resumeFrom?.store.recut(resumeFrom.step, task.job.partition.ranges)[0];
+      this.replace({ ...this._state, mode: 'alone', phase: 'running', ranks: [{ rank: 0, name: THIS_TAB, range: { start: 0, end: settings.totalFrames }, stepsDone: resumeFrom?.step ?? 0, clipReceived: false }] });
       const { info, fallbackReason } = await this.engine.load(this.packageUrl, HOST_GRAPHS);
       this.patchRank(0, { provider: info.provider, fallbackReason });
-      const out = await this.engine.engine.render({ job: jobParamsOf(task), mode: 'alone', rank: 0, worldSize: 1, warmUp: true }, (p) => {
+      const out = await this.engine.engine.render({ job: jobParamsOf(task), mode: 'alone', rank: 0, worldSize: 1, warmUp: true, ...(resume && { resume }) }, (p) => {
         const rgb = p.preview.rgb;
         this.patchRank(0, { stepsDone: p.step + 1, lastStepMs: p.stepMs, preview: { globalFrame: p.preview.globalFrames[0] ?? 0, width: rgb.width, height: rgb.height, rgba: rgbToRgbaFrames(rgb.data, 1, rgb.width, rgb.height)[0]! } });
         this.recordStep(p.step, 0, p);
@@ -499,7 +553,8 @@ export class HostRenderJob extends EventTarget {
     const stepStats = [...this._state.stepStats, stat].sort((a, b) => a.step - b.step);
     const steps = this._state.steps ?? 0;
     const meanWall = stepStats.reduce((a, x) => a + x.wallMs, 0) / stepStats.length;
-    this.replace({ ...this._state, stepStats, etaMs: Math.max(0, steps - stepStats.length) * meanWall, elapsedMs: performance.now() - (this._state.startedAtMs ?? 0) });
+    const stepsLeft = steps - 1 - stepStats[stepStats.length - 1]!.step; // a resumed job's stats start at its step
+    this.replace({ ...this._state, stepStats, etaMs: Math.max(0, stepsLeft) * meanWall, elapsedMs: performance.now() - (this._state.startedAtMs ?? 0) });
   }
 
   private patchRank(rank: number, patch: Partial<RankView>): void {

@@ -23,6 +23,9 @@ describe('render spec', () => {
     expect(parseControlMessage(JSON.stringify(start))).toEqual(start);
     expect(() => parseControlMessage(JSON.stringify({ ...start, task: { ...task, job: { ...task.job, steps: 0 } } }))).toThrow(/malformed 'start'/);
     expect(() => parseControlMessage(JSON.stringify({ ...start, task: { ...task, export: { codec: 'h265', scale: 8 } } }))).toThrow(/malformed 'start'/);
+    // a restart that resumes after one of the steps (after the last: only decoding is left)
+    expect(parseControlMessage({ ...start, task: { ...task, resumeFromStep: 1 } })).toMatchObject({ task: { resumeFromStep: 1 } });
+    for (const bad of [0, 3, 1.5, -1]) expect(() => parseControlMessage({ ...start, task: { ...task, resumeFromStep: bad } })).toThrow(/malformed 'start'/);
   });
 
   it('clip chunks and previews: base64 round trip, size limits enforced on receipt', () => {
@@ -30,6 +33,7 @@ describe('render spec', () => {
     expect(fromBase64(toBase64(bytes))).toEqual(bytes);
     const chunk = { type: 'clip-chunk', jobId: 1, rank: 0, index: 0, count: 2, base64: 'A'.repeat(CLIP_CHUNK_BASE64_CHARS) };
     expect(JSON.stringify(chunk).length).toBeLessThan(16_300); // PeerJS's JSON channel limit
+    expect(JSON.stringify({ ...chunk, type: 'checkpoint-chunk', nextStep: 999, jobId: 0xffffffff, count: 16_384, index: 16_383 }).length).toBeLessThan(16_300);
     expect(parseControlMessage(chunk)).toEqual(chunk);
     expect(() => parseControlMessage({ ...chunk, base64: 'A'.repeat(CLIP_CHUNK_BASE64_CHARS + 4) })).toThrow(/malformed/);
     expect(() => parseControlMessage({ ...chunk, index: 2 })).toThrow(/malformed/);

@@ -1,17 +1,24 @@
 /**
  * Worker tab side of a render job: load the job's model in the tab's engine worker, render this
  * rank's clip over the mesh (the worker's collective calls are served by the MeshCollective here),
- * report every step to the host, encode the clip with WebCodecs (first frame a key frame), and send
- * the encoded bytes to the host in control-channel chunks. Raw frames never leave the tab.
+ * report every step to the host with the clip's checkpoint (so the job can resume without this tab),
+ * encode the clip with WebCodecs (first frame a key frame), and send the encoded bytes to the host in
+ * control-channel chunks. A restarted job may resume from a state the host sends (`resume-chunk`).
+ * Raw frames never leave the tab.
  * Framework-free; the worker view renders `state` through ServiceController.
  */
 import type { StepProgress } from '../../engine/denoise.js';
-import { CLIP_CHUNK_BASE64_CHARS, toErrorReport, type ControlMessage, type RenderTask } from '../../net/control.js';
+import type { CheckpointEvent } from '../../engine/worker/protocol.js';
+import { toErrorReport, type ControlMessage, type RenderTask, type ResumeChunkMessage } from '../../net/control.js';
 import type { MeshCollective } from '../../net/mesh/mesh-collective.js';
 import { encodeClip, serializeEncodedClip } from '../media/index.js';
 import type { RenderTaskRunner } from '../services/worker-service.js';
 import type { EngineHandle, UnetGraph } from './engine-handle.js';
+import { ChunkedBytes, toBase64Chunks } from './chunked-bytes.js';
 import { jobParamsOf, rgbToRgbaFrames, toBase64 } from './render-spec.js';
+
+/** How long a resumed job waits for the host's resume state after its start (sent right after it). */
+export const RESUME_WAIT_MS = 60_000;
 
 /** A worker tab is always one rank of a mesh: the segmented graphs only. */
 export const WORKER_GRAPHS: readonly UnetGraph[] = ['segmented'];
@@ -40,6 +47,10 @@ export class RenderWorkerJob extends EventTarget implements RenderTaskRunner {
   private cancelled: string | null = null;
   /** The previous run, settled: a restarted job's start can arrive while a cancelled render still ends. */
   private previous: Promise<void> = Promise.resolve();
+  /** The resume state of the latest job that has one, as its pieces arrive (they may come before the mesh forms). */
+  private resume: { jobId: number; rank: number; blob: ChunkedBytes } | null = null;
+  /** A run waiting for that state. */
+  private resumeWaiter: { jobId: number; rank: number; resolve: (bytes: Uint8Array) => void; reject: (e: Error) => void; timer: ReturnType<typeof setTimeout> } | null = null;
 
   constructor(private readonly engine: EngineHandle) {
     super();
@@ -53,6 +64,35 @@ export class RenderWorkerJob extends EventTarget implements RenderTaskRunner {
     const run = this.previous.then(() => this.runOne(task, mesh, send));
     this.previous = run.catch(() => undefined);
     return run;
+  }
+
+  /** A piece of the state a restarted job resumes from (host → this tab; the control channel checked its shape). */
+  acceptResumeChunk(m: ResumeChunkMessage): void {
+    const r = this.resume;
+    const blob = r?.jobId === m.jobId && r.rank === m.rank && r.blob.count === m.count ? r.blob : new ChunkedBytes(m.count);
+    this.resume = { jobId: m.jobId, rank: m.rank, blob };
+    if (blob.add(m.index, m.count, m.base64)) this.deliverResume();
+  }
+
+  private resumeState(jobId: number, rank: number): Promise<Uint8Array> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.resumeWaiter = null;
+        reject(Object.assign(new Error(`the host's resume state did not arrive within ${RESUME_WAIT_MS / 1000} s`), { code: 'timeout' }));
+      }, RESUME_WAIT_MS);
+      this.resumeWaiter = { jobId, rank, resolve, reject, timer };
+      this.deliverResume();
+    });
+  }
+
+  private deliverResume(): void {
+    const w = this.resumeWaiter;
+    const r = this.resume;
+    if (!w || r?.jobId !== w.jobId || r.rank !== w.rank || !r.blob.complete) return;
+    this.resumeWaiter = null;
+    this.resume = null;
+    clearTimeout(w.timer);
+    w.resolve(r.blob.bytes());
   }
 
   private async runOne(task: RenderTask, mesh: MeshCollective, send: (m: ControlMessage) => void): Promise<void> {
@@ -82,7 +122,15 @@ export class RenderWorkerJob extends EventTarget implements RenderTaskRunner {
           ...(rgb.width * rgb.height <= 128 * 128 && { preview: { globalFrame: p.preview.globalFrames[0] ?? 0, width: rgb.width, height: rgb.height, rgbBase64: toBase64(first) } }),
         });
       };
-      const out = await this.engine.engine.render({ job: jobParamsOf(task), mode: 'collective', rank, worldSize: mesh.worldSize, warmUp: true }, onProgress, mesh, { transferResults: true });
+      const resume = task.resumeFromStep !== undefined ? await this.resumeState(jobId, rank) : undefined;
+      this.throwIfCancelled();
+      // Each step's checkpoint goes to the host before the step's report (one ordered channel).
+      const onCheckpoint = (c: CheckpointEvent) => {
+        const pieces = toBase64Chunks(c.bytes);
+        pieces.forEach((base64, index) => send({ type: 'checkpoint-chunk', jobId, rank, nextStep: c.nextStep, index, count: pieces.length, base64 }));
+      };
+      const input = { job: jobParamsOf(task), mode: 'collective' as const, rank, worldSize: mesh.worldSize, warmUp: true, checkpoints: true, ...(resume && { resume }) };
+      const out = await this.engine.engine.render(input, onProgress, mesh, { transferResults: true, onCheckpoint });
       this.throwIfCancelled();
 
       // 3. Encode (WebCodecs; the first frame is a key frame) and send the encoded bytes.
@@ -93,9 +141,8 @@ export class RenderWorkerJob extends EventTarget implements RenderTaskRunner {
       });
       this.throwIfCancelled();
       this.set({ phase: 'sending' });
-      const b64 = toBase64(serializeEncodedClip(clip));
-      const count = Math.max(1, Math.ceil(b64.length / CLIP_CHUNK_BASE64_CHARS));
-      for (let i = 0; i < count; i++) send({ type: 'clip-chunk', jobId, rank, index: i, count, base64: b64.slice(i * CLIP_CHUNK_BASE64_CHARS, (i + 1) * CLIP_CHUNK_BASE64_CHARS) });
+      const pieces = toBase64Chunks(serializeEncodedClip(clip));
+      pieces.forEach((base64, index) => send({ type: 'clip-chunk', jobId, rank, index, count: pieces.length, base64 }));
       this.set({ phase: 'done' });
     } catch (e) {
       if (this.cancelled !== null) {
@@ -109,6 +156,12 @@ export class RenderWorkerJob extends EventTarget implements RenderTaskRunner {
 
   cancel(reason: string): void {
     this.cancelled = reason;
+    const w = this.resumeWaiter;
+    if (w) {
+      this.resumeWaiter = null;
+      clearTimeout(w.timer);
+      w.reject(new Error(`cancelled: ${reason}`));
+    }
     if (this._state.phase === 'rendering' || this._state.phase === 'loading-model') void this.engine.engine.cancel(reason).catch(() => undefined);
   }
 

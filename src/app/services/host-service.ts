@@ -103,6 +103,14 @@ export class HostService extends EventTarget {
     if (w?.engine?.phase === 'ready') this.patchWorker(peerId, { engine: { ...w.engine, speed } });
   }
 
+  /** Sends one message to one worker; false when its control link is not open. */
+  sendTo(peerId: string, m: ControlMessage): boolean {
+    const ep = this.endpoints.get(peerId);
+    if (!ep || ep.link.isClosed) return false;
+    ep.send(m);
+    return true;
+  }
+
   /** Workers ready for a job: control channel open, in join order. */
   readyWorkers(): WorkerEntry[] {
     return this._state.workers.filter((w) => w.controlOpen && this.endpoints.has(w.peerId));

@@ -4,7 +4,7 @@
  * Framework-free; `ServiceController` bridges its `change` events to lit.
  */
 import { CollectiveError } from '../../engine/collective.js';
-import { connectToHost, CONTROL_VERSION, toErrorReport, type AdapterReport, type ControlEndpoint, type ControlMessage, type PairMeasurement, type StartMessage } from '../../net/control.js';
+import { connectToHost, CONTROL_VERSION, toErrorReport, type AdapterReport, type ControlEndpoint, type ControlMessage, type PairMeasurement, type ResumeChunkMessage, type StartMessage } from '../../net/control.js';
 import { MeshCollective } from '../../net/mesh/mesh-collective.js';
 import type { PeerHub } from '../../net/mesh/peer-hub.js';
 import { CollectivePeerEvent } from '../../net/tagged-collective.js';
@@ -34,6 +34,8 @@ const MAX_EVENTS = 50;
 /** Runs a 'render' task on the formed mesh (src/app/job/worker-job.ts); set by the app entry. */
 export interface RenderTaskRunner {
   run(task: Extract<StartMessage['task'], { kind: 'render' }>, mesh: MeshCollective, send: (m: ControlMessage) => void): Promise<void>;
+  /** A piece of the state a restarted render resumes from; may arrive before its run starts. */
+  acceptResumeChunk(m: ResumeChunkMessage): void;
   cancel(reason: string): void;
 }
 
@@ -102,6 +104,7 @@ export class WorkerService extends EventTarget {
 
   private async onControl(m: ControlMessage): Promise<void> {
     if (m.type === 'start') await this.onStart(m);
+    else if (m.type === 'resume-chunk') this.renderer?.acceptResumeChunk(m);
     else if (m.type === 'cancel' && m.jobId === this._state.jobId) {
       this.renderer?.cancel(m.reason);
       this._mesh?.close(`cancelled by host: ${m.reason}`);

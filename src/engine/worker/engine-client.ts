@@ -7,7 +7,7 @@
 import type { Collective } from '../collective.js';
 import type { StepProgress } from '../denoise.js';
 import { CollectiveBridge } from './collective-bridge.js';
-import { EngineWorkerError, type Engine, type EngineEvent, type EngineRequests, type EngineRequestType, type LoadModelIn, type LoadModelOut, type MeasureSpeedIn, type MeasureSpeedOut, type PortLike, type RenderIn, type RenderOut, type WorkerToMain } from './protocol.js';
+import { EngineWorkerError, type CheckpointEvent, type Engine, type EngineEvent, type EngineRequests, type EngineRequestType, type LoadModelIn, type LoadModelOut, type MeasureSpeedIn, type MeasureSpeedOut, type PortLike, type RenderIn, type RenderOut, type WorkerToMain } from './protocol.js';
 
 interface Pending {
   resolve(out: unknown): void;
@@ -19,6 +19,7 @@ export class EngineClient implements Engine {
   private readonly pending = new Map<number, Pending>();
   private bridge: CollectiveBridge | null = null;
   private progressListener: ((p: StepProgress) => void) | null = null;
+  private checkpointListener: ((c: CheckpointEvent) => void) | null = null;
   private readonly eventListeners = new Set<(e: EngineEvent) => void>();
   private readonly onMessage = (e: MessageEvent) => this.receive(e.data as WorkerToMain);
   private readonly onError = (e: Event) => this.failAll(`the engine worker crashed: ${(e as ErrorEvent).message ?? 'unknown error'}`);
@@ -43,16 +44,19 @@ export class EngineClient implements Engine {
   }
 
   /** Renders one clip; with mode 'collective', `collective` (the tab's mesh) serves the exchanges. */
-  async render(input: RenderIn, onProgress?: (p: StepProgress) => void, collective?: Collective, options: { transferResults?: boolean } = {}): Promise<RenderOut> {
+  /** `options.onCheckpoint` receives the clip's state after every step when `input.checkpoints` is set. */
+  async render(input: RenderIn, onProgress?: (p: StepProgress) => void, collective?: Collective, options: { transferResults?: boolean; onCheckpoint?: (c: CheckpointEvent) => void } = {}): Promise<RenderOut> {
     if (input.mode === 'collective' && !collective) throw new EngineWorkerError('invalid-argument', "render: mode 'collective' needs the tab's collective");
     this.bridge = collective ? new CollectiveBridge(this.port, collective, options) : null;
     this.progressListener = onProgress ?? null;
+    this.checkpointListener = options.onCheckpoint ?? null;
     try {
       return await this.request('render', input);
     } finally {
       this.bridge?.close();
       this.bridge = null;
       this.progressListener = null;
+      this.checkpointListener = null;
     }
   }
 
@@ -87,6 +91,7 @@ export class EngineClient implements Engine {
       }
       case 'event':
         if (m.event.type === 'progress') this.progressListener?.(m.event.progress);
+        else if (m.event.type === 'checkpoint') this.checkpointListener?.(m.event);
         for (const l of this.eventListeners) l(m.event);
         return;
       case 'collective':

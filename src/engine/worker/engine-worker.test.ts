@@ -10,12 +10,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createInProcessCollectives } from '../../net/in-process-collective.js';
 import { denoise } from '../denoise.js';
 import { EMBEDDED_DUAL_SCOPE } from '../dual-scope.js';
-import type { JobParams } from '../job-state.js';
+import { decodeClipState, encodeClipState, recutStates, type JobParams } from '../job-state.js';
 import type { OrtModule } from '../session-runner.js';
 import { fileReader, openTinyEngine, tinyPackageDir } from '../testing/tiny-engine.js';
 import { EngineClient } from './engine-client.js';
 import { EngineWorker } from './engine-worker.js';
-import type { PortLike } from './protocol.js';
+import type { CheckpointEvent, PortLike } from './protocol.js';
 
 const ports: MessagePort[] = [];
 afterEach(() => {
@@ -60,6 +60,29 @@ describe('engine worker protocol', () => {
     let diff = 0;
     for (const o of outs) for (let i = 0; i < o.frames.data.length; i++) diff = Math.max(diff, Math.abs(o.frames.data[i]! - direct.frames!.data[o.range.start * px + i]!));
     expect(diff).toBeLessThanOrEqual(1); // RGB bytes: latents agree within 1e-4, a rounding step at most
+    for (const t of tabs) t.client.dispose();
+  });
+
+  it('checkpoints after every step; the two ranks\' step-1 checkpoints, re-cut for one rank, resume alone (steps 1-2 only) to the uninterrupted video', async () => {
+    const j: JobParams = { ...job, steps: 3, sampler: { kind: 'dpm-solver++-2m', algorithmType: 'sde-dpmsolver++' } };
+    const tabs = [pair(), pair()];
+    await Promise.all(tabs.map((t) => t.client.loadModel({ packageUrl: 'tiny', executionProviders: ['cpu'], graphs: ['segmented', 'whole'] })));
+    const cols = createInProcessCollectives(2);
+    const saved: CheckpointEvent[][] = [[], []];
+    const full = await Promise.all(tabs.map((t, r) => t.client.render({ job: j, mode: 'collective', rank: r, worldSize: 2, warmUp: false, checkpoints: true }, undefined, cols[r], { onCheckpoint: (c) => saved[r]!.push(c) })));
+    expect(saved.map((s) => s.map((c) => [c.rank, c.nextStep]))).toEqual([[[0, 1], [0, 2], [0, 3]], [[1, 1], [1, 2], [1, 3]]]);
+    // The host's view: the ranks' step-1 states, re-cut for one rank that renders the rest alone (whole graph).
+    const PER_FRAME = 48 * 8 * 8;
+    const [whole] = recutStates(saved.map((s) => decodeClipState(s[0]!.bytes, j, PER_FRAME)), [{ start: 0, end: j.totalFrames }], PER_FRAME);
+    const ran: number[] = [];
+    const resumed = await tabs[0]!.client.render({ job: j, mode: 'alone', rank: 0, worldSize: 1, warmUp: false, resume: encodeClipState(whole!) }, (p) => ran.push(p.step));
+    expect(ran).toEqual([1, 2]);
+    const px = resumed.frames.height * resumed.frames.width * 3;
+    let diff = 0;
+    for (const o of full) for (let i = 0; i < o.frames.data.length; i++) diff = Math.max(diff, Math.abs(o.frames.data[i]! - resumed.frames.data[o.range.start * px + i]!));
+    expect(diff).toBeLessThanOrEqual(1); // the whole graph equals the segmented one within float roundoff
+    // a checkpoint for another job is refused before any step runs
+    await expect(tabs[0]!.client.render({ job: { ...j, seed: 8 }, mode: 'alone', rank: 0, worldSize: 1, warmUp: false, resume: encodeClipState(whole!) })).rejects.toMatchObject({ code: 'bad-state', message: /saved for a different job/ });
     for (const t of tabs) t.client.dispose();
   });
 

@@ -11,6 +11,7 @@
  */
 import { denoise, type ClipResult } from '../denoise.js';
 import { loadEngineModel, type EngineModel } from '../engine-model.js';
+import { decodeClipState, encodeClipState, type ClipState } from '../job-state.js';
 import type { ModelFileReader } from '../segment-executor.js';
 import { SessionRunner, type OrtModule } from '../session-runner.js';
 import { CollectiveProxy } from './collective-proxy.js';
@@ -142,8 +143,17 @@ export class EngineWorker {
     const warm0 = model.runner.timings().warmUpMs;
     const graph = input.mode === 'alone' ? 'whole' : 'segmented';
     try {
-      const result: ClipResult = await denoise(model, input.mode === 'alone' ? { ...input.job, partition: null } : input.job, proxy, {
+      const job = input.mode === 'alone' ? { ...input.job, partition: null } : input.job;
+      const { channels, height, width } = model.geometry;
+      const result: ClipResult = await denoise(model, job, proxy, {
         graph,
+        ...(input.resume && { resume: decodeClipState(input.resume, job, channels * height * width) }),
+        ...(input.checkpoints && {
+          onCheckpoint: (state: ClipState) => {
+            const bytes = encodeClipState(state);
+            this.event({ type: 'checkpoint', rank: input.rank, nextStep: state.nextStep, bytes }, [bytes.buffer as ArrayBuffer]);
+          },
+        }),
         warmUp: input.warmUp && !this.warmGraphs.has(graph),
         previewMaxFrames: input.previewMaxFrames ?? 4,
         signal: abort.signal,

@@ -67,6 +67,10 @@ export interface RenderIn {
    *  skipped when this graph already ran in the worker (speed benchmark or an earlier render). */
   readonly warmUp: boolean;
   readonly previewMaxFrames?: number;
+  /** Resume from this checkpoint of the rank's clip (job-state.ts wire form), e.g. re-cut after a tab was lost. */
+  readonly resume?: Uint8Array;
+  /** Post a `checkpoint` event after every step (the host keeps them, so the job survives losing a tab). */
+  readonly checkpoints?: boolean;
 }
 export interface RenderOut {
   readonly rank: number;
@@ -99,7 +103,11 @@ export type MainToWorker =
 
 export type EngineEvent =
   | { readonly type: 'progress'; readonly progress: StepProgress }
+  /** The clip's state after a step, in job-state.ts wire form (RenderIn.checkpoints). */
+  | { readonly type: 'checkpoint'; readonly rank: number; readonly nextStep: number; readonly bytes: Uint8Array }
   | { readonly type: 'load-progress'; readonly loadedBytes: number; readonly totalBytes: number; readonly file: string };
+
+export type CheckpointEvent = Extract<EngineEvent, { type: 'checkpoint' }>;
 
 export type WorkerToMain =
   | { readonly kind: 'result'; readonly id: number; readonly out: unknown }
