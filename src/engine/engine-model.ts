@@ -50,8 +50,16 @@ export async function loadEngineModel(runner: SessionRunner, read: ModelFileRead
   const decode = manifest.latent.decode;
   if (decode.kind !== 'pixel_shuffle') throw new EngineError('invalid-argument', `loadEngineModel: ${manifest.name} decodes with '${decode.kind}'; only pixel_shuffle packages are supported`);
   const text: LoadedSession = await runner.load('text encoder', await file(manifest.text_encoder.onnx));
-  const segments = graphs.includes('segmented') ? await SegmentExecutor.load(runner, plan, file) : null;
-  const whole = graphs.includes('whole') ? await WholeGraphExecutor.load(runner, plan, file) : null;
+  // Both UNet graphs point into the same weights shards: read (and verify) each once.
+  const shards = new Map((plan.weights ?? []).map((w) => [w.file, null as Promise<Uint8Array> | null]));
+  const unetFile = (path: string): Promise<Uint8Array> => {
+    if (!shards.has(path)) return file(path);
+    const once = shards.get(path) ?? file(path);
+    shards.set(path, once);
+    return once;
+  };
+  const segments = graphs.includes('segmented') ? await SegmentExecutor.load(runner, plan, unetFile) : null;
+  const whole = graphs.includes('whole') ? await WholeGraphExecutor.load(runner, plan, unetFile) : null;
   const L = manifest.text_encoder.max_length;
   const D = manifest.text_encoder.hidden_size;
   return {

@@ -53,11 +53,16 @@ beforeAll(async () => {
   const manifest = parseManifest(JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')));
   const needed = new Set(['manifest.json', ...runtimeFiles(manifest)]);
   const read = fileReader(dir);
+  const reads = new Map<string, number>();
   model = await loadEngineModel(runner, async (path) => {
     if (!needed.has(path)) throw new Error(`the engine read '${path}', which a tab does not download (runtimeFiles)`);
+    reads.set(path, (reads.get(path) ?? 0) + 1);
     return read(path);
   });
   expect(needed.has(manifest.unet.weights)).toBe(false);
+  // each file once, the ONNX weights shards too, though both UNet graphs point into them
+  expect([...reads].filter(([, n]) => n > 1)).toEqual([]);
+  expect([...reads.keys()].filter((p) => p.endsWith('.bin')).length).toBeGreaterThan(0);
 });
 
 function ranges(lengths: number[]): Partition {

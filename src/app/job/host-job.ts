@@ -494,12 +494,12 @@ export class HostRenderJob extends EventTarget {
 
   /** Every member's speed as this job measured it: the next job shares the frames by these. */
   private noteJobSpeeds(): void {
-    const roster = this.host.state.job?.roster ?? [];
     for (const r of this._state.ranks) {
       const speed = jobSpeed(r.range.end - r.range.start, [...this.perStep.values()].flatMap((row) => row.get(r.rank)?.computeMs ?? []));
-      if (!speed) continue;
-      if (r.name === THIS_TAB) this.readiness.noteJobSpeed(speed);
-      else if (roster[r.rank]) this.host.noteJobSpeed(roster[r.rank]!, speed);
+      const member = this.plan?.members[r.rank]; // ranks are the members in order
+      if (!speed || !member) continue;
+      if (member.peerId === null) this.readiness.noteJobSpeed(speed);
+      else this.host.noteJobSpeed(member.peerId, speed);
     }
   }
 
