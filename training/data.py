@@ -35,6 +35,13 @@ OBJECT_COLORS = ["red", "green", "blue", "yellow", "white"]
 BACKGROUNDS = ["black", "gray", "blue", "green"]
 SHAPES = ["circle", "square", "triangle"]
 MOTIONS = ["moving left", "moving right", "moving up", "moving down", "bouncing", "orbiting"]
+STRAIGHT = 4  # MOTIONS[:4] are straight, in opposite pairs (left/right, up/down)
+
+
+def opposite_motion(m):
+    """Index (or array of indices) of the opposite straight motion: "moving left" <-> "moving right"."""
+    assert np.all(np.asarray(m) < STRAIGHT), "only straight motions have an opposite"
+    return m ^ 1
 
 # ----------------------------------------------------------------------------------------------
 # Tokenizer

@@ -25,8 +25,7 @@ import reference  # noqa: E402
 from model import alphas_cumprod  # noqa: E402
 
 STRAIGHT = {"moving right": (1, 0), "moving left": (-1, 0), "moving down": (0, 1), "moving up": (0, -1)}
-OPPOSITE = {"moving right": "moving left", "moving left": "moving right", "moving up": "moving down",
-            "moving down": "moving up"}
+OPPOSITE = {w: data.MOTIONS[data.opposite_motion(i)] for i, w in enumerate(data.MOTIONS[:data.STRAIGHT])}
 
 
 @torch.no_grad()

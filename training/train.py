@@ -203,11 +203,10 @@ while step < max_steps:
     ids = data.tokenize(specs.prompts()).to(device)
     drop = torch.from_numpy(rng.random(batch) < text_dropout).to(device)
     ids = torch.where(drop[:, None], empty_ids, ids)
-    n = batch
     if direction_contrast:  # append the straight-motion clips again, under the opposite word
-        pick = np.flatnonzero((specs.motion < 4) & ~drop.cpu().numpy())
+        pick = np.flatnonzero((specs.motion < data.STRAIGHT) & ~drop.cpu().numpy())
         flipped = data.Specs(*[getattr(specs, f)[pick] for f in data.Specs.__dataclass_fields__])
-        flipped.motion = flipped.motion ^ 1  # MOTIONS pairs left/right and up/down
+        flipped.motion = data.opposite_motion(flipped.motion)
         ids = torch.cat([ids, data.tokenize(flipped.prompts()).to(device)])
     t = torch.randint(0, 1000, (batch,), device=device)
     if t_high_frac:
@@ -233,10 +232,10 @@ while step < max_steps:
         pred = unet(xt, t_frames if frame_t_frac else t, text_encoder(ids), fps=fps)
     per_frame = (pred.float() - noise).pow(2).mean(dim=(1, 3, 4))  # (B, F)
     weighted = (per_frame * loss_weight[t_frames]).mean(dim=1)
-    per_sample = per_frame[:n].mean(dim=1)
-    loss = weighted[:n].mean()
+    per_sample = per_frame[:batch].mean(dim=1)
+    loss = weighted[:batch].mean()
     if direction_contrast and len(pick):
-        gap = weighted[pick] - weighted[n:]  # right word minus opposite word, per clip
+        gap = weighted[pick] - weighted[batch:]  # right word minus opposite word, per clip
         loss = loss + direction_contrast * torch.relu(direction_margin + gap).mean()
         gaps.append(gap.mean().detach())
     opt.zero_grad(set_to_none=True)
