@@ -349,21 +349,17 @@ export interface ControlLiveness {
 export class ControlEndpoint {
   private readonly handlers: Handler[] = [];
   private readonly errorHandlers: ((e: ControlError, from: string) => void)[] = [];
-  private readonly heartbeat: ReturnType<typeof setInterval>;
 
   constructor(
     readonly link: PeerLink,
     private readonly farSideIsHost: boolean,
     liveness: ControlLiveness = {},
   ) {
-    const heartbeatMs = liveness.heartbeatMs ?? CONTROL_HEARTBEAT_MS;
-    const silenceMs = liveness.silenceMs ?? CONTROL_SILENCE_MS;
-    this.heartbeat = setInterval(() => {
-      const silent = Date.now() - link.lastDataAt;
-      if (silent > silenceMs) return link.close(`silent for ${silent} ms (limit ${silenceMs} ms)`);
-      if (!link.isClosed) void link.conn.send({ type: 'ping' } satisfies PingMessage);
-    }, heartbeatMs);
-    link.onClose(() => clearInterval(this.heartbeat));
+    link.keepAlive({
+      intervalMs: liveness.heartbeatMs ?? CONTROL_HEARTBEAT_MS,
+      silenceMs: liveness.silenceMs ?? CONTROL_SILENCE_MS,
+      ping: () => void link.conn.send({ type: 'ping' } satisfies PingMessage),
+    });
   }
 
   get peerId(): string {

@@ -8,7 +8,7 @@
  *   for peer ids, the roster for membership).
  * - Every byte received is untrusted: a bad frame is a `peer-error` event (code bad-message) for
  *   that peer and is dropped; it never throws into PeerJS and never becomes a tensor.
- * - Liveness: heartbeats (empty pings) every `heartbeatMs`; a peer silent for `peerLostMs`, or
+ * - Liveness: heartbeats (empty pings) every `heartbeatMs` (PeerLink.keepAlive); a peer silent for `peerLostMs`, or
  *   whose channel closes or ICE fails, is lost: `peer-lost` event, pending calls reject.
  */
 import { CollectiveError, type MessageTag, type WireTensor } from '../../engine/collective.js';
@@ -45,7 +45,6 @@ interface PeerState {
   readonly link: PeerLink;
   readonly queue: SendQueue;
   readonly reassembler: Reassembler;
-  lastHeardMs: number;
 }
 
 export class MeshCollective extends TaggedCollective {
@@ -54,7 +53,6 @@ export class MeshCollective extends TaggedCollective {
   private readonly chunkBytes: number;
   private nextMessageId = 1;
   private readonly probes = new Map<number, (ok: boolean) => void>();
-  private heartbeat: ReturnType<typeof setInterval> | null = null;
 
   /** Forms the mesh: resolves when a channel to every other rank is open. */
   static async connect(options: MeshOptions): Promise<MeshCollective> {
@@ -93,7 +91,8 @@ export class MeshCollective extends TaggedCollective {
     super(roster.rank, roster.worldSize, options);
     this.chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
     this.limits = { maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES, worldSize: roster.worldSize };
-    const now = performance.now();
+    const heartbeatMs = options.heartbeatMs ?? 2_000;
+    const peerLostMs = options.peerLostMs ?? 15_000;
     this.peers = links.map((link, rank) => {
       if (!link) return null;
       const state: PeerState = {
@@ -101,18 +100,16 @@ export class MeshCollective extends TaggedCollective {
         link,
         queue: new SendQueue(link.conn.dataChannel as unknown as ChannelLike, { highWaterBytes: options.highWaterBytes, lowWaterBytes: options.lowWaterBytes }),
         reassembler: new Reassembler({ maxPartialMessages: 16, maxPendingBytes: this.limits.maxMessageBytes }),
-        lastHeardMs: now,
       };
       link.setDataHandler((data) => this.onData(state, data));
       link.onClose((reason) => {
         state.queue.fail(new Error(reason));
         this.markPeerLost(rank, reason);
       });
+      // a peer silent for peerLostMs is closed by its link, and so lost through the onClose above
+      link.keepAlive({ intervalMs: heartbeatMs, silenceMs: peerLostMs, ping: () => void state.queue.enqueue(this.chunker('ping', 0, new Uint8Array(0)), { urgent: true }).catch(() => undefined) });
       return state;
     });
-    const heartbeatMs = options.heartbeatMs ?? 2_000;
-    const peerLostMs = options.peerLostMs ?? 15_000;
-    this.heartbeat = setInterval(() => this.beat(peerLostMs), heartbeatMs);
   }
 
   /** Round trip of a ping carrying `payloadBytes` to `rank` and an empty pong back, in ms. */
@@ -137,8 +134,6 @@ export class MeshCollective extends TaggedCollective {
   }
 
   override close(reason = 'closed'): void {
-    if (this.heartbeat !== null) clearInterval(this.heartbeat);
-    this.heartbeat = null;
     super.close(reason);
     for (const p of this.peers) {
       p?.queue.fail(new Error(`mesh closed: ${reason}`));
@@ -155,7 +150,6 @@ export class MeshCollective extends TaggedCollective {
   // ---------------------------------------------------------------- receive path
 
   private onData(peer: PeerState, data: unknown): void {
-    peer.lastHeardMs = performance.now();
     try {
       if (!(data instanceof ArrayBuffer) && !ArrayBuffer.isView(data)) throw new FrameError('truncated', `non-binary message (${typeof data})`);
       const frame = decodeFrame(data, this.limits);
@@ -183,20 +177,6 @@ export class MeshCollective extends TaggedCollective {
   }
 
   // ---------------------------------------------------------------- internals
-
-  private beat(peerLostMs: number): void {
-    const now = performance.now();
-    for (const p of this.peers) {
-      if (!p || this.isPeerLost(p.rank)) continue;
-      if (now - p.lastHeardMs > peerLostMs) {
-        this.markPeerLost(p.rank, `silent for ${Math.round(now - p.lastHeardMs)} ms (limit ${peerLostMs} ms)`);
-        p.queue.fail(new Error('peer lost'));
-        p.link.close();
-        continue;
-      }
-      void p.queue.enqueue(this.chunker('ping', 0, new Uint8Array(0)), { urgent: true }).catch(() => undefined);
-    }
-  }
 
   private chunker(frameType: 'ping' | 'pong', nonce: number, payload: Uint8Array): MessageChunker {
     return new MessageChunker({ frameType, kind: 'p2p', dtype: 'uint8', shape: [payload.byteLength], fromRank: this.rank, jobId: 0, step: 0, pointId: 0, messageId: nonce }, payload, this.chunkBytes);

@@ -11,8 +11,8 @@ import type { DataConnection, Peer } from 'peerjs';
 /**
  * A link whose ICE stays 'disconnected' this long is closed. A peer whose tab crashed or whose
  * network went away sends no goodbye, and Chromium may leave such a connection 'disconnected' for
- * good instead of moving on to 'failed'. (Both the mesh and the control link also have heartbeats;
- * this catches a crash sooner when no heartbeat is due.)
+ * good instead of moving on to 'failed'. (Both the mesh and the control link also have heartbeats,
+ * `PeerLink.keepAlive`; this catches a crash sooner when no heartbeat is due.)
  */
 export const ICE_DISCONNECTED_GRACE_MS = 10_000;
 
@@ -71,6 +71,21 @@ export class PeerLink {
   onClose(handler: (reason: string) => void): void {
     if (this.closedReason !== null) handler(this.closedReason);
     else this.closeHandlers.push(handler);
+  }
+
+  /**
+   * The link's heartbeat, for whichever owner speaks on it (the mesh's binary ping frames, the control
+   * channel's JSON pings): every `intervalMs` it calls `ping`, and once nothing at all has arrived for
+   * `silenceMs` it closes the link ("silent for N ms (limit M ms)"), which the owner sees through
+   * onClose like any other loss. A peer that hung keeps its connection up, so only this notices it.
+   */
+  keepAlive(options: { readonly intervalMs: number; readonly silenceMs: number; readonly ping: () => void }): void {
+    const timer = setInterval(() => {
+      const silent = Date.now() - this.lastDataAt;
+      if (silent > options.silenceMs) this.close(`silent for ${silent} ms (limit ${options.silenceMs} ms)`);
+      else if (!this.isClosed) options.ping();
+    }, options.intervalMs);
+    this.onClose(() => clearInterval(timer));
   }
 
   close(reason = 'closed locally'): void {
