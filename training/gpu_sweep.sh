@@ -21,9 +21,9 @@ declare -A ARGS=(
   [v3]="--t_high_frac=0.5 --x0_weight_floor=0.3 --frame_t_frac=0 --direction_contrast=0"
   [v4]="--t_high_frac=0.7 --x0_weight_floor=1.0 --frame_t_frac=0 --direction_contrast=0"  # the shipped step 13462's last 240 s
   [v5]="--t_high_frac=0.7 --x0_weight_floor=1.0 --frame_t_frac=0.5 --direction_contrast=0" # + anchor-frame clips (not yet run on a GPU)
-  [v6]="--t_high_frac=0.7 --x0_weight_floor=1.0 --frame_t_frac=0.5 --direction_contrast=10" # + the direction-contrast hinge (weight 1: no effect; 30 on the CPU: the word matters, low-noise error x7)
+  [v6]="--t_high_frac=0.7 --x0_weight_floor=1.0 --frame_t_frac=0.5 --direction_contrast=10" # + the direction-contrast hinge: the denoiser uses the word, sampling does not (motion 32%)
   [v7]="--t_high_frac=0.7 --x0_weight_floor=1.0 --frame_t_frac=0.5 --direction_contrast=30"
-  [v8]="--t_high_frac=0.7 --t_high_from=850 --x0_weight_floor=1.0 --frame_t_frac=0.5 --direction_contrast=10" # v6 with the high-noise clips where the path is decided (t >= 850)
+  [v8]="--t_high_frac=0.7 --t_high_from=850 --x0_weight_floor=1.0 --frame_t_frac=0.5 --direction_contrast=10" # v6 with the high-noise clips where the path is decided (t >= 850): motion 46-49% after 1.7-2.3M frames from v6
 )
 deadline=$(( $(date +%s) + train_s ))
 for v in "$@"; do
