@@ -9,7 +9,9 @@
  * the same job (onnxruntime-node, 3 even in-process ranks: the video does not depend on the
  * partition) at ≥ 35 dB PSNR after the codec. The same job in one tab (the host computing alone,
  * whole-graph UNet) must match too; so must the video of a job whose worker tab closed mid-render
- * (resumed on the host and the other worker from the checkpoints after step 1) or hung at once (restarted from step 0); and a worker that is not the host can neither
+ * (resumed on the host and the other worker from the checkpoints after step 1) or hung at once
+ * (restarted from step 0), and of one whose only worker closed (this tab renders the rest alone from
+ * the re-cut checkpoints, whole graph); and a worker that is not the host can neither
  * start nor cancel a job.
  *
  * The engine runs on WASM (see EP below for why). The model is the compiler's random-weight tiny
@@ -202,6 +204,30 @@ for (const how of ['closed', 'hung'] as const) test(`a worker ${how} mid-job: th
   await expect(workers[0]!.getByTestId('render-phase')).toHaveAttribute('data-phase', 'done');
   await expect(workers[0]!.getByTestId('worker-rank')).toHaveText('1 of 2');
   for (const page of [host, ...workers]) await page.context().close().catch(() => undefined);
+});
+
+test('the only worker closed mid-job: this tab renders the rest alone from the checkpoints (whole graph), and the video is the same', async ({ browser }) => {
+  const host = await openHost(browser);
+  const joinUrl = await host.getByTestId('join-link').inputValue();
+  await host.getByTestId('compute-here').check();
+  const worker = await openTab(browser, `${joinUrl}&name=w0${EP}`, 'w0');
+  await expect(worker.getByTestId('model-state')).toHaveAttribute('data-phase', 'ready', { timeout: 120_000 });
+  for (let i = 0; i < 2; i++) await expect(host.getByTestId('member-speed').nth(i)).toContainText('frames/s', { timeout: 120_000 });
+  await fillJob(host);
+  await host.getByTestId('partition').selectOption('even');
+  await host.getByTestId('start-job').click();
+  const stepsDone = () => host.evaluate(() => (document.querySelector('vi-host') as unknown as { renderJob: { state: { ranks: { stepsDone: number }[] } } }).renderJob.state.ranks.map((r) => r.stepsDone));
+  await expect.poll(async () => Math.min(...(await stepsDone())), { intervals: [50], timeout: 60_000 }).toBeGreaterThanOrEqual(1);
+  await worker.context().close();
+  await expect(host.getByTestId('restarts')).toContainText(/w0 \(connection closed\) lost at step 1\/2; resumed after step 1 on 1 member\b/, { timeout: 45_000 });
+  const r = await decodeResult(host, await (await browser.newContext()).newPage());
+  console.log(`[job-render] resumed alone: PSNR min ${r.psnrMin.toFixed(1)} dB`);
+  expect(r.frames).toBe(FRAMES);
+  expect(r.psnrMin).toBeGreaterThanOrEqual(35); // the mesh's first step, re-cut, then the whole graph: the same video
+  const seen = await host.evaluate(() => (document.querySelector('vi-host') as unknown as { renderJob: { state: { mode: string; stepStats: { step: number }[] } } }).renderJob.state);
+  expect(seen.mode).toBe('alone');
+  expect(seen.stepStats.map((x) => x.step)).toEqual([1]);
+  await host.context().close();
 });
 
 test('a worker that is not the host can neither start nor cancel a job', async ({ browser }) => {

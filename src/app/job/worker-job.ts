@@ -14,11 +14,9 @@ import type { MeshCollective } from '../../net/mesh/mesh-collective.js';
 import { encodeClip, serializeEncodedClip } from '../media/index.js';
 import type { RenderTaskRunner } from '../services/worker-service.js';
 import type { EngineHandle, UnetGraph } from './engine-handle.js';
-import { ChunkedBytes, toBase64Chunks } from './chunked-bytes.js';
+import { toBase64Chunks } from './chunked-bytes.js';
 import { jobParamsOf, rgbToRgbaFrames, toBase64 } from './render-spec.js';
-
-/** How long a resumed job waits for the host's resume state after its start (sent right after it). */
-export const RESUME_WAIT_MS = 60_000;
+import { ResumeInbox } from './resume-inbox.js';
 
 /** A worker tab is always one rank of a mesh: the segmented graphs only. */
 export const WORKER_GRAPHS: readonly UnetGraph[] = ['segmented'];
@@ -47,10 +45,8 @@ export class RenderWorkerJob extends EventTarget implements RenderTaskRunner {
   private cancelled: string | null = null;
   /** The previous run, settled: a restarted job's start can arrive while a cancelled render still ends. */
   private previous: Promise<void> = Promise.resolve();
-  /** The resume state of the latest job that has one, as its pieces arrive (they may come before the mesh forms). */
-  private resume: { jobId: number; rank: number; blob: ChunkedBytes } | null = null;
-  /** A run waiting for that state. */
-  private resumeWaiter: { jobId: number; rank: number; resolve: (bytes: Uint8Array) => void; reject: (e: Error) => void; timer: ReturnType<typeof setTimeout> } | null = null;
+  /** The state a restarted job resumes from, as the host sends it. */
+  private readonly resumes = new ResumeInbox();
 
   constructor(private readonly engine: EngineHandle) {
     super();
@@ -68,31 +64,7 @@ export class RenderWorkerJob extends EventTarget implements RenderTaskRunner {
 
   /** A piece of the state a restarted job resumes from (host → this tab; the control channel checked its shape). */
   acceptResumeChunk(m: ResumeChunkMessage): void {
-    const r = this.resume;
-    const blob = r?.jobId === m.jobId && r.rank === m.rank && r.blob.count === m.count ? r.blob : new ChunkedBytes(m.count);
-    this.resume = { jobId: m.jobId, rank: m.rank, blob };
-    if (blob.add(m.index, m.count, m.base64)) this.deliverResume();
-  }
-
-  private resumeState(jobId: number, rank: number): Promise<Uint8Array> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.resumeWaiter = null;
-        reject(Object.assign(new Error(`the host's resume state did not arrive within ${RESUME_WAIT_MS / 1000} s`), { code: 'timeout' }));
-      }, RESUME_WAIT_MS);
-      this.resumeWaiter = { jobId, rank, resolve, reject, timer };
-      this.deliverResume();
-    });
-  }
-
-  private deliverResume(): void {
-    const w = this.resumeWaiter;
-    const r = this.resume;
-    if (!w || r?.jobId !== w.jobId || r.rank !== w.rank || !r.blob.complete) return;
-    this.resumeWaiter = null;
-    this.resume = null;
-    clearTimeout(w.timer);
-    w.resolve(r.blob.bytes());
+    this.resumes.accept(m);
   }
 
   private async runOne(task: RenderTask, mesh: MeshCollective, send: (m: ControlMessage) => void): Promise<void> {
@@ -122,7 +94,7 @@ export class RenderWorkerJob extends EventTarget implements RenderTaskRunner {
           ...(rgb.width * rgb.height <= 128 * 128 && { preview: { globalFrame: p.preview.globalFrames[0] ?? 0, width: rgb.width, height: rgb.height, rgbBase64: toBase64(first) } }),
         });
       };
-      const resume = task.resumeFromStep !== undefined ? await this.resumeState(jobId, rank) : undefined;
+      const resume = task.resumeFromStep !== undefined ? await this.resumes.take(jobId, rank) : undefined;
       this.throwIfCancelled();
       // Each step's checkpoint goes to the host before the step's report (one ordered channel).
       const onCheckpoint = (c: CheckpointEvent) => {
@@ -156,12 +128,7 @@ export class RenderWorkerJob extends EventTarget implements RenderTaskRunner {
 
   cancel(reason: string): void {
     this.cancelled = reason;
-    const w = this.resumeWaiter;
-    if (w) {
-      this.resumeWaiter = null;
-      clearTimeout(w.timer);
-      w.reject(new Error(`cancelled: ${reason}`));
-    }
+    this.resumes.cancel(reason);
     if (this._state.phase === 'rendering' || this._state.phase === 'loading-model') void this.engine.engine.cancel(reason).catch(() => undefined);
   }
 
