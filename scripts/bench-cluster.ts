@@ -4,7 +4,9 @@
 // per-step compute, network wait and bytes sent per step per tab, next to what upstream
 // Video-Infinity's scheme would have sent for the same attention exchanges: K and V (twice our
 // attention input's channels) with 8-frame halos both ways, instead of the attention input with
-// p-frame halos. Other exchanges (temporal-conv halos, norm statistics) are counted the same.
+// p-frame halos. Other exchanges (temporal-conv halos, norm statistics) are counted the same. The
+// last column is what each tab sends the host per step so the job can resume without it (checkpoints,
+// base64 on the control channel; the host's own rank sends none).
 //
 //   npm run bench:cluster -- [--frames-per-tab 16] [--steps 2] [--tabs 1,2,3] [--ep wasm|webgpu] [--model DIR]
 import { spawnSync } from 'node:child_process';
@@ -72,12 +74,13 @@ try {
     const att = attentionBytes(plan, manifest, run.ranks.map((x) => x.range), run.frames);
     const upstream = measured - att.ours + att.upstream;
     rows.push([String(W), String(run.frames), perTab.join('/'), mean((s) => s.wallMs).toFixed(0), mean((s) => s.computeMs).toFixed(0), mean((s) => s.networkWaitMs).toFixed(0),
-      (measured / 1e6).toFixed(3), (att.ours / 1e6).toFixed(3), (upstream / 1e6).toFixed(3), W > 1 ? `${(upstream / Math.max(measured, 1)).toFixed(2)}×` : '–']);
+      (measured / 1e6).toFixed(3), (att.ours / 1e6).toFixed(3), (upstream / 1e6).toFixed(3), W > 1 ? `${(upstream / Math.max(measured, 1)).toFixed(2)}×` : '–',
+      (mean((s) => s.checkpointBytesPerTab) / 1e6).toFixed(3)]);
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
-const head = ['W', 'frames', 'per tab', 'step ms', 'compute ms', 'net wait ms', 'sent MB/step/tab', 'of which attention', 'upstream MB/step/tab', 'upstream/ours'];
+const head = ['W', 'frames', 'per tab', 'step ms', 'compute ms', 'net wait ms', 'sent MB/step/tab', 'of which attention', 'upstream MB/step/tab', 'upstream/ours', 'checkpoint MB/step/tab'];
 const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
 const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
 console.log(`\nbench:cluster (${ep}, ${framesPerTab} frames per tab (even partition), ${steps} steps; means over steps and tabs)`);

@@ -13,12 +13,12 @@
 // --model DIR (public/models/vi-shapes-tiny)  --timeout SECONDS (1800)  --out FILE (required)
 // --json FILE (also write the summary and per-step figures as JSON; scripts/bench-cluster.ts reads it)
 // CHROMIUM_PATH overrides /usr/bin/chromium. Exits non-zero with a message on any failure.
-import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from '@playwright/test';
 import { startSignalingServer, type SignalingServer } from '../signaling/server.js';
+import { ensureAppBuilt } from './app-build.mjs';
 import type { RenderJobState } from '../src/app/job/host-job.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -76,11 +76,7 @@ async function main(argv: string[]): Promise<void> {
   if (!existsSync(CHROMIUM_PATH)) throw new Failure(`no browser at ${CHROMIUM_PATH}: install Chromium (apt-get install chromium) or set CHROMIUM_PATH`);
   const modelDir = path.resolve(flags.model ?? path.join(root, 'public', 'models', 'vi-shapes-tiny'));
   if (!existsSync(path.join(modelDir, 'manifest.json'))) throw new Failure(`no compiled model package at ${modelDir} (missing manifest.json; run npm run compile-model -- DIR, or pass --model DIR)`);
-  if (!existsSync(path.join(root, 'dist', 'index.html'))) {
-    console.log('building the app (dist/ is missing)…');
-    const r = spawnSync(process.execPath, [path.join(root, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--logLevel', 'warn'], { cwd: root, stdio: 'inherit' });
-    if (r.status !== 0) throw new Failure('vite build failed (see above)');
-  }
+  if (ensureAppBuilt() !== 0) throw new Failure('vite build failed (see above)');
   // The server serves dist/; the package goes under dist/models/ for the run (removed afterwards).
   const servedName = `generate-${process.pid}`;
   const servedDir = path.join(root, 'dist', 'models', servedName);
@@ -173,7 +169,7 @@ async function main(argv: string[]): Promise<void> {
     console.log(`partition: ${s.partitionBy === 'speed' ? `by measured speed (${s.ranks.map((r) => `${r.name} ${r.framesPerSecond?.toFixed(1)} frames/s`).join(', ')}) → ${frameCounts} frames` : s.partitionBy === 'even' ? `even → ${frameCounts} frames` : 'none (the host rendered the whole video alone)'}`);
     for (const r of s.restarts ?? []) console.log(`restarted: ${r}`);
     if (flags.json) writeFileSync(path.resolve(flags.json), JSON.stringify({ seconds, tabs: s.ranks.length, frames: s.video.frames, steps: s.steps, partition: s.partitionBy ?? null, ranks: s.ranks, stepStats: s.stepStats, restarts: s.restarts ?? [], packageDir: modelDir }, null, 2));
-    console.log(`per step (mean over steps, per tab): wall ${mean((x) => x.wallMs).toFixed(0)} ms = compute ${mean((x) => x.computeMs).toFixed(0)} ms + network wait ${mean((x) => x.networkWaitMs).toFixed(0)} ms; sent ${(mean((x) => x.bytesSentPerTab) / 1e6).toFixed(2)} MB per step per tab`);
+    console.log(`per step (mean over steps, per tab): wall ${mean((x) => x.wallMs).toFixed(0)} ms = compute ${mean((x) => x.computeMs).toFixed(0)} ms + network wait ${mean((x) => x.networkWaitMs).toFixed(0)} ms; sent ${(mean((x) => x.bytesSentPerTab) / 1e6).toFixed(2)} MB per step per tab to the mesh, ${(mean((x) => x.checkpointBytesPerTab) / 1e6).toFixed(2)} MB of checkpoints to the host`);
   } finally {
     await browser?.close().catch(() => undefined);
     await server?.close().catch(() => undefined);

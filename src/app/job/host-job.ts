@@ -56,6 +56,8 @@ export interface StepStat {
   readonly computeMs: number;
   readonly networkWaitMs: number;
   readonly bytesSentPerTab: number;
+  /** Checkpoint bytes a tab sent the host for this step (control channel, base64; the host's own rank sends none). */
+  readonly checkpointBytesPerTab: number;
 }
 
 export interface RenderVideo {
@@ -133,6 +135,8 @@ export class HostRenderJob extends EventTarget {
   private readonly chunks = new Map<number, ChunkedBytes>();
   /** Every rank's latest checkpoints (mesh mode), to resume after a lost member. */
   private checkpoints: CheckpointStore | null = null;
+  /** Checkpoint characters received per step and rank (the cost of resuming, in the step stats). */
+  private readonly checkpointChars = new Map<number, Map<number, number>>();
   /** The host's own encoded clip by rank (it never crosses the network). */
   private readonly ownClips = new Map<number, EncodedClip>();
   private hostComputes = false;
@@ -193,6 +197,7 @@ export class HostRenderJob extends EventTarget {
     this.ownClips.clear();
     this.perStep.clear();
     this.checkpoints = null;
+    this.checkpointChars.clear();
     this.controlJobId = null;
     this.plan = null;
     this.hostComputes = options.computeHere;
@@ -388,6 +393,9 @@ export class HostRenderJob extends EventTarget {
       });
       this.recordStep(m.step, rank, { stepMs: m.stepMs, computeMs: m.computeMs, networkWaitMs: m.networkWaitMs, bytesSent: m.bytesSent });
     } else if (m.type === 'checkpoint-chunk') {
+      const row = this.checkpointChars.get(m.nextStep - 1) ?? new Map<number, number>();
+      row.set(rank, (row.get(rank) ?? 0) + m.base64.length);
+      this.checkpointChars.set(m.nextStep - 1, row);
       this.keepCheckpoint(rank, () => this.checkpoints?.addChunk(rank, m.nextStep, m.index, m.count, m.base64));
     } else if (m.type === 'clip-chunk') {
       const clip = this.chunks.get(rank) ?? new ChunkedBytes(m.count);
@@ -475,6 +483,7 @@ export class HostRenderJob extends EventTarget {
     this.ownClips.clear();
     this.perStep.clear();
     this.checkpoints = null;
+    this.checkpointChars.clear();
     plan.members = members;
     const renderJobId = newRenderJobId();
     this.replace({ ...this._state, renderJobId, ranks: [], stepStats: [], awaitingLoss: undefined, restarts: [...(this._state.restarts ?? []), note] });
@@ -549,7 +558,11 @@ export class HostRenderJob extends EventTarget {
     if (row.size < ranks) return;
     const list = [...row.values()];
     const mean = (f: (x: StepReport) => number) => list.reduce((a, x) => a + f(x), 0) / list.length;
-    const stat: StepStat = { step, wallMs: Math.max(...list.map((x) => x.stepMs)), computeMs: mean((x) => x.computeMs), networkWaitMs: mean((x) => x.networkWaitMs), bytesSentPerTab: mean((x) => x.bytesSent) };
+    const checkpointChars = [...(this.checkpointChars.get(step)?.values() ?? [])].reduce((a, n) => a + n, 0);
+    const stat: StepStat = {
+      step, wallMs: Math.max(...list.map((x) => x.stepMs)), computeMs: mean((x) => x.computeMs), networkWaitMs: mean((x) => x.networkWaitMs), bytesSentPerTab: mean((x) => x.bytesSent),
+      checkpointBytesPerTab: checkpointChars / list.length, // sent before the step's report on the same channel: all here
+    };
     const stepStats = [...this._state.stepStats, stat].sort((a, b) => a.step - b.step);
     const steps = this._state.steps ?? 0;
     const meanWall = stepStats.reduce((a, x) => a + x.wallMs, 0) / stepStats.length;
