@@ -11,7 +11,8 @@
  * whole-graph UNet) must match too; so must the video of a job whose worker tab closed mid-render
  * (resumed on the host and the other worker from the checkpoints after step 1) or hung at once
  * (restarted from step 0), and of one whose only worker closed (this tab renders the rest alone from
- * the re-cut checkpoints, whole graph); and a worker that is not the host can neither
+ * the re-cut checkpoints, whole graph), and of one whose host tab was reloaded mid-render (resumed
+ * from the copy saved in that browser); and a worker that is not the host can neither
  * start nor cancel a job.
  *
  * The engine runs on WASM (see EP below for why). The model is the compiler's random-weight tiny
@@ -227,6 +228,31 @@ test('the only worker closed mid-job: this tab renders the rest alone from the c
   const seen = await host.evaluate(() => (document.querySelector('vi-host') as unknown as { renderJob: { state: { mode: string; stepStats: { step: number }[] } } }).renderJob.state);
   expect(seen.mode).toBe('alone');
   expect(seen.stepStats.map((x) => x.step)).toEqual([1]);
+  await host.context().close();
+});
+
+test('the host tab reloaded mid-render: it offers the unfinished render saved in this browser and resumes it from there; the video is the same', async ({ browser }) => {
+  const host = await openHost(browser);
+  await fillJob(host);
+  await host.getByTestId('compute-here').check();
+  await host.getByTestId('start-job').click();
+  await expect(host.getByTestId('saved-step')).toHaveAttribute('data-step', /[12]/, { timeout: 120_000 }); // written to IndexedDB
+  await host.reload();
+  const offer = host.getByTestId('unfinished-render');
+  await expect(offer).toContainText(new RegExp(`${FRAMES} frames, [\\s\\S]*step [12]/2 done`));
+  const saved = Number(/step (\d)\/2 done/.exec((await offer.textContent()) ?? '')![1]);
+  await host.getByTestId('compute-here').check();
+  await host.getByTestId('resume-render').click();
+  await expect(host.getByTestId('restarts')).toContainText(`resumed the unfinished render saved in this browser after step ${saved}/2`);
+  const r = await decodeResult(host, await (await browser.newContext()).newPage());
+  console.log(`[job-render] host reloaded after step ${saved}, resumed: PSNR min ${r.psnrMin.toFixed(1)} dB`);
+  expect(r.frames).toBe(FRAMES);
+  expect(r.psnrMin).toBeGreaterThanOrEqual(35);
+  const stepsRun = await host.evaluate(() => (document.querySelector('vi-host') as unknown as { renderJob: { state: { stepStats: { step: number }[] } } }).renderJob.state.stepStats.map((x) => x.step));
+  expect(stepsRun).toEqual(saved === 1 ? [1] : []); // only what was left
+  await host.reload(); // done: the saved copy is gone
+  await expect(host.getByTestId('create-room')).toBeVisible();
+  await expect(host.getByTestId('unfinished-render')).toHaveCount(0);
   await host.context().close();
 });
 

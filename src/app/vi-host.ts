@@ -11,6 +11,7 @@ import { HostRenderJob, THIS_TAB } from './job/host-job.js';
 import { toMemberEngine } from './job/engine-readiness.js';
 import { joinLinkWithPackage } from './job/package-link.js';
 import { DEFAULT_PACKAGE_URL, type SamplerName } from './job/render-spec.js';
+import { discardUnfinishedRender, loadUnfinishedRender, type SavedRender } from './job/saved-render.js';
 
 /**
  * The host dashboard: room and join link, members (adapter, model readiness, measured speed; this
@@ -36,6 +37,8 @@ export class ViHost extends LitElement {
   @state() private _computeHere = false;
   @state() private _defaults: JobDefaults | null = null;
   @state() private _modelError = '';
+  /** A render this tab did not finish (reloaded or crashed mid-job), saved in this browser. */
+  @state() private _unfinished: SavedRender | null = null;
 
   override connectedCallback(): void {
     super.connectedCallback();
@@ -48,6 +51,14 @@ export class ViHost extends LitElement {
       (e: unknown) => (this._modelError = `model ${this.renderJob.packageUrl}: ${e instanceof Error ? e.message : String(e)}`),
     );
     window.addEventListener('pagehide', this._onPageHide);
+    this._loadUnfinished();
+  }
+
+  private _loadUnfinished(): void {
+    loadUnfinishedRender().then(
+      (r) => (this._unfinished = r),
+      () => (this._unfinished = null), // no IndexedDB (private mode): nothing to offer
+    );
   }
 
   override disconnectedCallback(): void {
@@ -94,6 +105,7 @@ export class ViHost extends LitElement {
       <section>
         <h2>Render</h2>
         ${this._modelError ? html`<p class="error" data-testid="model-error">${this._modelError}</p>` : ''}
+        ${this._unfinished && !this.renderJob.busy ? this._renderUnfinished(this._unfinished) : ''}
         <vi-job-panel .job=${this._jobCtl.service.state} .defaults=${this._defaults} .readyWorkers=${this.service.readyWorkers().length} .allSpeedsReported=${allSpeedsReported}
           @job-start=${this._onJobStart} @job-cancel=${this._onJobCancel} @compute-here=${this._onComputeHere}></vi-job-panel>
       </section>
@@ -101,12 +113,34 @@ export class ViHost extends LitElement {
     `;
   }
 
+  private _renderUnfinished(r: SavedRender) {
+    const prompt = r.settings.schedule[0]?.prompt ?? '';
+    return html`<p data-testid="unfinished-render">
+      An unfinished render from ${new Date(r.savedAt).toLocaleString()}: ${r.settings.totalFrames} frames, “${prompt}”${r.settings.schedule.length > 1 ? ' …' : ''},
+      step ${r.step}/${r.settings.steps} done. It resumes on the workers connected now (and this tab, if “compute in this tab” is ticked); the video is the same.
+      <button data-testid="resume-render" @click=${() => this._onResume(r)}>Resume</button>
+      <button data-testid="discard-render" @click=${this._onDiscard}>Discard</button>
+    </p>`;
+  }
+
+  private _onResume(r: SavedRender): void {
+    this._unfinished = null;
+    // On failure the saved copy is still there (or newer): offer it again.
+    void this.renderJob.start(r.settings, { computeHere: this._computeHere, resume: r }).catch(() => this._loadUnfinished());
+  }
+
+  private _onDiscard(): void {
+    this._unfinished = null;
+    void discardUnfinishedRender().catch(() => undefined);
+  }
+
   private _onCreate(): void {
     void this.service.createRoom().catch(() => undefined); // the error is in state
   }
 
   private _onJobStart(e: JobStartEvent): void {
-    void this.renderJob.start(e.settings, { computeHere: e.computeHere, partition: e.partition }).catch(() => undefined); // the error is in state
+    this._unfinished = null; // this render replaces the saved one from its first step
+    void this.renderJob.start(e.settings, { computeHere: e.computeHere, partition: e.partition }).catch(() => this._loadUnfinished()); // the error is in state; a failed job may be resumed
   }
 
   private _onComputeHere(e: ComputeHereEvent): void {

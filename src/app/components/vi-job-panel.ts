@@ -107,6 +107,7 @@ export class ViJobPanel extends LitElement {
           <button data-testid="cancel-job" ?disabled=${!busy} @click=${() => this.dispatchEvent(new JobCancelEvent())}>Cancel</button>
           <span data-testid="render-phase" data-phase=${j.phase}>${j.phase}${j.error ? html`: <span class="error" data-testid="render-error">${j.error}</span>` : ''}</span>
           ${busy ? html`<span data-testid="eta"> · elapsed ${fmtMs(j.elapsedMs)} · ETA ${fmtMs(j.etaMs)}</span>` : ''}
+          ${busy && j.savedStep ? html`<span data-testid="saved-step" data-step=${j.savedStep}> · saved in this browser after step ${j.savedStep}</span>` : ''}
         </div>
         ${j.waitingFor?.length ? html`<div data-testid="waiting-for">Start waits for ${j.waitingFor.join(', ')}…</div>` : ''}
         ${j.leftOut?.length ? html`<div class="error" data-testid="left-out">left out (model failed to load): ${j.leftOut.join('; ')}</div>` : ''}

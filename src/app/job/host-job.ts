@@ -14,7 +14,9 @@
  * checkpoint comes to the host after each step (CheckpointStore), and the job resumes on the others
  * from the latest step all ranks finished, re-cut for a new partition (any partition gives the same
  * video; with no worker left and "compute in this tab", this tab renders the rest alone), or from
- * step 0 when no step had finished. The state says who was lost and when (`restarts`).
+ * step 0 when no step had finished. The state says who was lost and when (`restarts`). The whole
+ * video's latest checkpoint is also saved in this browser after every step (saved-render.ts), so a
+ * reloaded or crashed host tab can resume the render (`start` with `resume`).
  * Framework-free; components render `state` (replaced, never mutated).
  */
 import type { StepProgress } from '../../engine/denoise.js';
@@ -27,6 +29,7 @@ import { ChunkedBytes, toBase64Chunks } from './chunked-bytes.js';
 import { EngineHandle, providersFromUrl, type UnetGraph } from './engine-handle.js';
 import { EngineReadiness, toMemberEngine } from './engine-readiness.js';
 import { LOSS_CODES, describePreparing, hasFailed, isReady, jobSpeed, lostBeforeDelivery, partitionWeights, stillPreparing, survivors, type JobMember, type PartitionChoice } from './job-members.js';
+import { discardUnfinishedRender, modelIdentity, SAVED_RENDER_SCHEMA, saveUnfinishedRender, type SavedRender } from './saved-render.js';
 import { buildRenderTask, fetchModelFacts, fromBase64, jobParamsOf, rgbToRgbaFrames, type ModelFacts, type RenderSettings } from './render-spec.js';
 
 /** The host may compute a clip of a mesh (segmented) or the whole video alone (whole graph). */
@@ -92,6 +95,8 @@ export interface RenderJobState {
   readonly error?: string;
   /** Members lost mid-job, each a restart on the others: "w1 (connection closed) lost at step 3/10; resumed after step 3 on 2 members". */
   readonly restarts?: readonly string[];
+  /** The last step whose whole-video state is saved in this browser (a reloaded host tab can resume from it). */
+  readonly savedStep?: number;
   /** Checkpoints refused (malformed, or not the sender's): the job goes on, but cannot resume from them. */
   readonly checkpointProblems?: readonly string[];
   /** After a failure that may mean a lost member: waiting for the control links to say who (CONTROL_SILENCE_MS). */
@@ -137,6 +142,11 @@ export class HostRenderJob extends EventTarget {
   private checkpoints: CheckpointStore | null = null;
   /** Checkpoint characters received per step and rank (the cost of resuming, in the step stats). */
   private readonly checkpointChars = new Map<number, Map<number, number>>();
+  /** What the saved copy of this render names (saved-render.ts), and the last step saved. */
+  private saveAs: { settings: RenderSettings; model: string } | null = null;
+  private savedStep = 0;
+  /** Saves and discards of the saved copy, in order. */
+  private saving: Promise<void> = Promise.resolve();
   /** The host's own encoded clip by rank (it never crosses the network). */
   private readonly ownClips = new Map<number, EncodedClip>();
   private hostComputes = false;
@@ -189,8 +199,9 @@ export class HostRenderJob extends EventTarget {
    * Starts a render; resolves when the video is ready, rejects with the reason it is not.
    * `computeHere`: this tab renders a clip too (rank 0), or the whole video when no worker is
    * connected. `partition`: how to share the frames (default: by speed when all reported one).
+   * `resume`: continue the unfinished render saved in this browser (its settings must be `settings`).
    */
-  async start(settings: RenderSettings, options: { computeHere: boolean; partition?: PartitionChoice }): Promise<RenderVideo> {
+  async start(settings: RenderSettings, options: { computeHere: boolean; partition?: PartitionChoice; resume?: SavedRender }): Promise<RenderVideo> {
     if (this.busy) throw new Error('a render is already running: cancel it first');
     if (this._state.video) URL.revokeObjectURL(this._state.video.url);
     this.chunks.clear();
@@ -198,6 +209,8 @@ export class HostRenderJob extends EventTarget {
     this.perStep.clear();
     this.checkpoints = null;
     this.checkpointChars.clear();
+    this.saveAs = null;
+    this.savedStep = options.resume?.step ?? 0;
     this.controlJobId = null;
     this.plan = null;
     this.hostComputes = options.computeHere;
@@ -216,16 +229,19 @@ export class HostRenderJob extends EventTarget {
       if (dec.kind !== 'pixel_shuffle') throw new Error(`${facts.manifest.name} decodes with '${dec.kind}'; only pixel_shuffle packages are supported`);
       const size = { width: facts.manifest.latent.width * dec.factor * settings.exportScale, height: facts.manifest.latent.height * dec.factor * settings.exportScale, fps: facts.manifest.frame_rate };
       const codec = await chooseExportCodec(size);
+      const resumeFrom = options.resume ? await this.savedResumePoint(options.resume, facts, settings, codec) : null;
+      this.saveAs = { settings, model: modelIdentity(facts.manifest) };
       if (options.computeHere) this.prepareHere();
       const members = await this.readyMembers(options.computeHere);
       if (members === null) throw new Error(this._state.error ?? 'cancelled'); // cancelled while waiting
       const workers = members.filter((m) => m.peerId !== null);
-      if (workers.length === 0 && options.computeHere) void this.renderHere(renderJobId, facts, settings, codec);
+      if (resumeFrom) this.replace({ ...this._state, restarts: [`resumed the unfinished render saved in this browser after step ${resumeFrom.step}/${settings.steps}`] });
+      if (workers.length === 0 && options.computeHere) void this.renderHere(renderJobId, facts, settings, codec, resumeFrom);
       else if (workers.length === 0 && this._state.leftOut?.length) throw new Error('no worker could load the model (see "left out"); fix or close those tabs, or tick "compute in this tab"');
       else if (workers.length === 0) throw new Error('no workers are connected: open the join link in worker tabs, or tick "compute in this tab"');
       else {
         this.plan = { facts, settings, codec, choice: options.partition ?? 'auto', members };
-        await this.startMesh(renderJobId, this.plan);
+        await this.startMesh(renderJobId, this.plan, resumeFrom);
       }
       const error = await done;
       if (error !== undefined) throw new Error(error);
@@ -243,6 +259,7 @@ export class HostRenderJob extends EventTarget {
 
   cancel(reason = 'cancelled on the host'): void {
     if (!this.busy) return;
+    this.forgetSaved(); // the user chose to stop: nothing to offer after a reload
     if (this._state.mode === 'mesh') this.host.cancel(reason);
     if (this.hostComputes && this._state.mode !== undefined) void this.engine.engine.cancel(reason).catch(() => undefined);
     this.replace({ ...this._state, phase: 'cancelled', error: reason });
@@ -412,6 +429,10 @@ export class HostRenderJob extends EventTarget {
   private keepCheckpoint(rank: number, add: () => void): void {
     try {
       add();
+      const store = this.checkpoints;
+      const step = store?.latestCommonStep() ?? null;
+      const total = this._state.totalFrames ?? 0;
+      if (store && step !== null) this.saveProgress(step, () => store.recut(step, [{ start: 0, end: total }])[0]!);
     } catch (e) {
       const problem = `rank ${rank}: ${toErrorReport(e).message}`;
       this.replace({ ...this._state, checkpointProblems: [...(this._state.checkpointProblems ?? []), problem].slice(-5) });
@@ -521,11 +542,13 @@ export class HostRenderJob extends EventTarget {
       this.replace({ ...this._state, mode: 'alone', phase: 'running', ranks: [{ rank: 0, name: THIS_TAB, range: { start: 0, end: settings.totalFrames }, stepsDone: resumeFrom?.step ?? 0, clipReceived: false }] });
       const { info, fallbackReason } = await this.engine.load(this.packageUrl, HOST_GRAPHS);
       this.patchRank(0, { provider: info.provider, fallbackReason });
-      const out = await this.engine.engine.render({ job: jobParamsOf(task), mode: 'alone', rank: 0, worldSize: 1, warmUp: true, ...(resume && { resume }) }, (p) => {
+      const current = () => this._state.phase === 'running' && this._state.renderJobId === renderJobId;
+      const onCheckpoint = (c: CheckpointEvent) => current() && this.saveProgress(c.nextStep, () => c.bytes); // [0, N): the whole video
+      const out = await this.engine.engine.render({ job: jobParamsOf(task), mode: 'alone', rank: 0, worldSize: 1, warmUp: true, checkpoints: true, ...(resume && { resume }) }, (p) => {
         const rgb = p.preview.rgb;
         this.patchRank(0, { stepsDone: p.step + 1, lastStepMs: p.stepMs, preview: { globalFrame: p.preview.globalFrames[0] ?? 0, width: rgb.width, height: rgb.height, rgba: rgbToRgbaFrames(rgb.data, 1, rgb.width, rgb.height)[0]! } });
         this.recordStep(p.step, 0, p);
-      });
+      }, undefined, { onCheckpoint });
       if (this._state.phase !== 'running') return;
       this.replace({ ...this._state, phase: 'muxing' });
       const f = out.frames;
@@ -539,6 +562,7 @@ export class HostRenderJob extends EventTarget {
   // ---------------------------------------------------------------- shared
 
   private async finish(clips: EncodedClip[]): Promise<void> {
+    this.forgetSaved();
     const first = clips[0]!;
     const video = await muxClips(clips, { codec: first.codec, fps: first.fps, totalFrames: this._state.totalFrames });
     const url = URL.createObjectURL(video.blob);
@@ -549,6 +573,44 @@ export class HostRenderJob extends EventTarget {
     });
     this.settle?.(undefined);
   }
+
+  // ---------------------------------------------------------------- the copy saved in this browser
+
+  /** Saves the whole video's state after `step` if it is newer than the saved one (storage errors are noted, not fatal). */
+  private saveProgress(step: number, wholeState: () => Uint8Array): void {
+    const as = this.saveAs;
+    if (!as || step <= this.savedStep) return;
+    this.savedStep = step;
+    const record: SavedRender = { schema: SAVED_RENDER_SCHEMA, savedAt: Date.now(), packageUrl: this.packageUrl, model: as.model, settings: as.settings, step, state: new Blob([wholeState() as BlobPart]) };
+    this.saving = this.saving.then(() => saveUnfinishedRender(record)).then(() => this.replace({ ...this._state, savedStep: step }), (e: unknown) => this.noteSaveProblem(e));
+  }
+
+  private forgetSaved(): void {
+    this.saveAs = null;
+    this.saving = this.saving.then(() => discardUnfinishedRender()).then(() => this.replace({ ...this._state, savedStep: undefined }), (e: unknown) => this.noteSaveProblem(e));
+  }
+
+  private noteSaveProblem(e: unknown): void {
+    const problem = `saving the render in this browser: ${toErrorReport(e).message}`;
+    this.replace({ ...this._state, checkpointProblems: [...(this._state.checkpointProblems ?? []), problem].slice(-5) });
+  }
+
+  /** Where a saved render resumes: its state, checked against the model and settings of this start. */
+  private async savedResumePoint(saved: SavedRender, facts: ModelFacts, settings: RenderSettings, codec: ExportCodec): Promise<ResumePoint> {
+    const model = modelIdentity(facts.manifest);
+    if (saved.model !== model) throw new Error(`the unfinished render was made with ${saved.model}, this dashboard loads ${model}: open it with that model, or discard the render`);
+    const task = buildRenderTask(0, this.packageUrl, facts, settings, codec, 1);
+    const { channels, height, width } = facts.manifest.latent;
+    const store = new CheckpointStore(jobParamsOf(task), task.job.partition.ranges, channels * height * width);
+    try {
+      store.add(0, saved.step, new Uint8Array(await saved.state.arrayBuffer()));
+    } catch (e) {
+      throw new Error(`the unfinished render cannot be resumed (${toErrorReport(e).message}): discard it`);
+    }
+    return { store, step: saved.step };
+  }
+
+  // ---------------------------------------------------------------- shared stats
 
   private recordStep(step: number, rank: number, r: StepReport): void {
     const row = this.perStep.get(step) ?? new Map<number, StepReport>();
