@@ -119,13 +119,13 @@ function newRenderJobId(): number {
   return (crypto.getRandomValues(new Uint32Array(1))[0]! >>> 1) + 1;
 }
 
-/** What a render was started with; a restart after a lost member reuses it. */
 /** Where a restarted job resumes: after `step`, from the checkpoints in `store`. */
 interface ResumePoint {
   readonly store: CheckpointStore;
   readonly step: number;
 }
 
+/** What a render was started with; a restart after a lost member reuses it. */
 interface RenderPlan {
   readonly facts: ModelFacts;
   readonly settings: RenderSettings;
@@ -562,9 +562,9 @@ export class HostRenderJob extends EventTarget {
   // ---------------------------------------------------------------- shared
 
   private async finish(clips: EncodedClip[]): Promise<void> {
-    this.forgetSaved();
     const first = clips[0]!;
     const video = await muxClips(clips, { codec: first.codec, fps: first.fps, totalFrames: this._state.totalFrames });
+    this.forgetSaved(); // the file exists: nothing left to resume
     const url = URL.createObjectURL(video.blob);
     const fileName = `video-infinity-${this._state.totalFrames}f-${this._state.renderJobId}.${video.extension}`;
     this.replace({
