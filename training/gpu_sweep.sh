@@ -24,6 +24,7 @@ declare -A ARGS=(
   [v6]="--t_high_frac=0.7 --x0_weight_floor=1.0 --frame_t_frac=0.5 --direction_contrast=10" # + the direction-contrast hinge: the denoiser uses the word, sampling does not (motion 32%)
   [v7]="--t_high_frac=0.7 --x0_weight_floor=1.0 --frame_t_frac=0.5 --direction_contrast=30"
   [v8]="--t_high_frac=0.7 --t_high_from=850 --x0_weight_floor=1.0 --frame_t_frac=0.5 --direction_contrast=10" # v6 with the high-noise clips where the path is decided (t >= 850): motion 46-49% after 1.7-2.3M frames from v6
+  [v9]="--t_high_frac=0.5 --t_high_from=850 --x0_weight_floor=1.0 --frame_t_frac=0.5 --direction_contrast=10" # v8 with more clips at any t, to hold shape (not yet run)
 )
 deadline=$(( $(date +%s) + train_s ))
 for v in "$@"; do
