@@ -51,12 +51,12 @@ export async function loadEngineModel(runner: SessionRunner, read: ModelFileRead
   if (decode.kind !== 'pixel_shuffle') throw new EngineError('invalid-argument', `loadEngineModel: ${manifest.name} decodes with '${decode.kind}'; only pixel_shuffle packages are supported`);
   const text: LoadedSession = await runner.load('text encoder', await file(manifest.text_encoder.onnx));
   // Both UNet graphs point into the same weights shards: read (and verify) each once.
-  const shards = new Map((plan.weights ?? []).map((w) => [w.file, null as Promise<Uint8Array> | null]));
+  const shardFiles = new Set((plan.weights ?? []).map((w) => w.file));
+  const shards = new Map<string, Promise<Uint8Array>>();
   const unetFile = (path: string): Promise<Uint8Array> => {
-    if (!shards.has(path)) return file(path);
-    const once = shards.get(path) ?? file(path);
-    shards.set(path, once);
-    return once;
+    if (!shardFiles.has(path)) return file(path);
+    if (!shards.has(path)) shards.set(path, file(path));
+    return shards.get(path)!;
   };
   const segments = graphs.includes('segmented') ? await SegmentExecutor.load(runner, plan, unetFile) : null;
   const whole = graphs.includes('whole') ? await WholeGraphExecutor.load(runner, plan, unetFile) : null;

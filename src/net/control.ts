@@ -215,7 +215,8 @@ const isError = (e: unknown) => isObj(e) && isStr(e.code, 64) && isStr(e.message
 const isPair = (p: unknown) => isObj(p) && isUint(p.fromRank) && isUint(p.toRank) && isNum(p.rttMs) && isNum(p.mbPerS);
 const isBase64 = (v: unknown, max: number) => isStr(v, max) && /^[A-Za-z0-9+/]*={0,2}$/.test(v as string);
 const isPreview = (p: unknown) => isObj(p) && isUint(p.globalFrame) && isUint(p.width) && isUint(p.height) && (p.width as number) * (p.height as number) <= 128 * 128 && isBase64(p.rgbBase64, 4 * 128 * 128);
-const isChunk = (m: Obj) => isUint(m.index) && isUint(m.count) && (m.count as number) >= 1 && (m.count as number) <= MAX_STATE_CHUNKS && (m.index as number) < (m.count as number) && isBase64(m.base64, CLIP_CHUNK_BASE64_CHARS);
+/** Piece `index` of `count` (at most maxCount) of a base64 blob. */
+const isChunk = (m: Obj, maxCount: number) => isUint(m.index) && isUint(m.count) && (m.count as number) >= 1 && (m.count as number) <= maxCount && (m.index as number) < (m.count as number) && isBase64(m.base64, CLIP_CHUNK_BASE64_CHARS);
 const isSampler = (s: unknown) => isObj(s) && ((s.kind === 'ddim' && isNum(s.eta)) || (s.kind === 'dpm-solver++-2m' && (s.algorithmType === 'dpmsolver++' || s.algorithmType === 'sde-dpmsolver++')));
 function isRenderTask(t: Obj): boolean {
   const j = t.job;
@@ -291,9 +292,9 @@ const VALIDATORS: Record<ControlType, (m: Obj) => boolean | string> = {
   'member-report': (m) => memberReportProblem(m) ?? true,
   step: (m) =>
     isUint(m.jobId) && isUint(m.rank) && isUint(m.step) && isUint(m.steps) && [m.stepMs, m.computeMs, m.networkWaitMs].every(isNum) && isUint(m.bytesSent) && isUint(m.bytesReceived) && (m.preview === undefined || isPreview(m.preview)),
-  'clip-chunk': (m) => isUint(m.jobId) && isUint(m.rank) && isUint(m.index) && isUint(m.count) && (m.count as number) >= 1 && (m.count as number) <= 4096 && (m.index as number) < (m.count as number) && isBase64(m.base64, CLIP_CHUNK_BASE64_CHARS),
-  'checkpoint-chunk': (m) => isUint(m.jobId) && isUint(m.rank) && isUint(m.nextStep) && (m.nextStep as number) <= 1000 && isChunk(m),
-  'resume-chunk': (m) => isUint(m.jobId) && isUint(m.rank) && isChunk(m),
+  'clip-chunk': (m) => isUint(m.jobId) && isUint(m.rank) && isChunk(m, 4096),
+  'checkpoint-chunk': (m) => isUint(m.jobId) && isUint(m.rank) && isUint(m.nextStep) && (m.nextStep as number) <= 1000 && isChunk(m, MAX_STATE_CHUNKS),
+  'resume-chunk': (m) => isUint(m.jobId) && isUint(m.rank) && isChunk(m, MAX_STATE_CHUNKS),
   start: (m) =>
     isUint(m.jobId) &&
     Array.isArray(m.roster) &&

@@ -3,7 +3,7 @@ import { EMBEDDED_DUAL_SCOPE } from '../../engine/dual-scope.js';
 import { decodeClipState, encodeClipState, type JobParams } from '../../engine/job-state.js';
 import { syntheticClipState } from '../../engine/testing/clip-states.js';
 import { CheckpointStore } from './checkpoint-store.js';
-import { ChunkedBytes, toBase64Chunks } from './chunked-bytes.js';
+import { ChunkedBytes, toBase64Pieces } from './chunked-bytes.js';
 
 const PER_FRAME = 3000; // 12 kB a frame: a checkpoint spans several control-channel pieces
 const job: JobParams = {
@@ -15,21 +15,21 @@ const wire = (rank: number, steps: number) => encodeClipState(syntheticClipState
 
 /** Sends a checkpoint to the store as a worker does: in pieces, here in reverse order. */
 function send(store: CheckpointStore, rank: number, steps: number): void {
-  const pieces = toBase64Chunks(wire(rank, steps));
+  const pieces = toBase64Pieces(wire(rank, steps));
   expect(pieces.length).toBeGreaterThan(1);
-  pieces.map((_, i) => i).reverse().forEach((i) => store.addChunk(rank, steps, i, pieces.length, pieces[i]!));
+  for (const p of [...pieces].reverse()) store.addChunk(rank, steps, p.index, p.count, p.base64);
 }
 
 describe('chunked bytes', () => {
   it('pieces decode alone and join to the bytes in any order; a count that changes is refused', () => {
     const bytes = Uint8Array.from({ length: 40_000 }, (_, i) => (i * 7) & 255);
-    const pieces = toBase64Chunks(bytes);
+    const pieces = toBase64Pieces(bytes).map((p) => p.base64);
     const blob = new ChunkedBytes(pieces.length);
     expect(pieces.length).toBe(5);
     expect([2, 0, 4, 1, 3].map((i) => blob.add(i, pieces.length, pieces[i]!))).toEqual([false, false, false, false, true]);
     expect(blob.bytes()).toEqual(bytes);
     expect(() => blob.add(0, 6, pieces[0]!)).toThrow(/different counts/);
-    expect(toBase64Chunks(new Uint8Array(0))).toEqual(['']);
+    expect(toBase64Pieces(new Uint8Array(0))).toEqual([{ index: 0, count: 1, base64: '' }]);
   });
 });
 

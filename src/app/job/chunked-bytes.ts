@@ -6,10 +6,18 @@
 import { CLIP_CHUNK_BASE64_CHARS } from '../../net/control.js';
 import { fromBase64, toBase64 } from './render-spec.js';
 
-export function toBase64Chunks(bytes: Uint8Array): string[] {
+/** One piece as the chunk messages carry it (clip-chunk, checkpoint-chunk, resume-chunk). */
+export interface Base64Piece {
+  readonly index: number;
+  readonly count: number;
+  readonly base64: string;
+}
+
+/** The pieces of `bytes`, to spread into chunk messages: `send({ type: 'clip-chunk', jobId, rank, ...piece })`. */
+export function toBase64Pieces(bytes: Uint8Array): Base64Piece[] {
   const b64 = toBase64(bytes);
   const count = Math.max(1, Math.ceil(b64.length / CLIP_CHUNK_BASE64_CHARS));
-  return Array.from({ length: count }, (_, i) => b64.slice(i * CLIP_CHUNK_BASE64_CHARS, (i + 1) * CLIP_CHUNK_BASE64_CHARS));
+  return Array.from({ length: count }, (_, index) => ({ index, count, base64: b64.slice(index * CLIP_CHUNK_BASE64_CHARS, (index + 1) * CLIP_CHUNK_BASE64_CHARS) }));
 }
 
 /** The pieces of one blob as they arrive (in any order; a repeated piece replaces the earlier one). */

@@ -25,12 +25,12 @@ import type { CheckpointEvent } from '../../engine/worker/protocol.js';
 import { chooseExportCodec, encodeClip, muxClips, parseEncodedClip, type EncodedClip, type ExportCodec } from '../media/index.js';
 import type { HostService } from '../services/host-service.js';
 import { CheckpointStore } from './checkpoint-store.js';
-import { ChunkedBytes, toBase64Chunks } from './chunked-bytes.js';
+import { ChunkedBytes, toBase64Pieces } from './chunked-bytes.js';
 import { EngineHandle, providersFromUrl, type UnetGraph } from './engine-handle.js';
 import { EngineReadiness, toMemberEngine } from './engine-readiness.js';
 import { LOSS_CODES, describePreparing, hasFailed, isReady, jobSpeed, lostBeforeDelivery, partitionWeights, stillPreparing, survivors, type JobMember, type PartitionChoice } from './job-members.js';
 import { discardUnfinishedRender, modelIdentity, SAVED_RENDER_SCHEMA, saveUnfinishedRender, type SavedRender } from './saved-render.js';
-import { buildRenderTask, fetchModelFacts, fromBase64, jobParamsOf, rgbToRgbaFrames, type ModelFacts, type RenderSettings } from './render-spec.js';
+import { buildRenderTask, fetchModelFacts, fromBase64, jobParamsOf, latentValuesPerFrame, rgbToRgbaFrames, type ModelFacts, type RenderSettings } from './render-spec.js';
 
 /** The host may compute a clip of a mesh (segmented) or the whole video alone (whole graph). */
 export const HOST_GRAPHS: readonly UnetGraph[] = ['segmented', 'whole'];
@@ -327,8 +327,7 @@ export class HostRenderJob extends EventTarget {
     // Resuming: the ranks' common checkpoints, re-cut for the new partition, one state per rank.
     const resume = resumeFrom ? resumeFrom.store.recut(resumeFrom.step, ranges) : null;
     const task: RenderTask = resumeFrom ? { ...built, resumeFromStep: resumeFrom.step } : built;
-    const { channels, height, width } = facts.manifest.latent;
-    this.checkpoints = new CheckpointStore(jobParamsOf(task), ranges, channels * height * width);
+    this.checkpoints = new CheckpointStore(jobParamsOf(task), ranges, latentValuesPerFrame(facts));
     resume?.forEach((bytes, rank) => this.checkpoints!.add(rank, resumeFrom!.step, bytes)); // a second loss before the next step resumes here too
     const hostComputes = members[0]?.peerId === null;
     this.replace({
@@ -343,8 +342,7 @@ export class HostRenderJob extends EventTarget {
     // Each worker's resume state follows its start on the same ordered control channel (rank = member index).
     members.forEach((m, rank) => {
       if (m.peerId === null || !resume) return;
-      const pieces = toBase64Chunks(resume[rank]!);
-      pieces.forEach((base64, index) => this.host.sendTo(m.peerId!, { type: 'resume-chunk', jobId: renderJobId, rank, index, count: pieces.length, base64 }));
+      for (const piece of toBase64Pieces(resume[rank]!)) this.host.sendTo(m.peerId, { type: 'resume-chunk', jobId: renderJobId, rank, ...piece });
     });
     const job = await started;
     this.controlJobId = job.jobId;
@@ -361,7 +359,7 @@ export class HostRenderJob extends EventTarget {
       const rank = mesh.rank;
       const { info, fallbackReason } = await this.engine.load(this.packageUrl, HOST_GRAPHS);
       this.patchRank(rank, { provider: info.provider, fallbackReason });
-      const current = () => this._state.phase === 'running' && this._state.renderJobId === task.job.jobId; // not cancelled, failed or restarted
+      const current = () => this.isCurrent(task.job.jobId);
       const onCheckpoint = (c: CheckpointEvent) => {
         if (current()) this.keepCheckpoint(rank, () => this.checkpoints?.add(rank, c.nextStep, c.bytes));
       };
@@ -378,10 +376,15 @@ export class HostRenderJob extends EventTarget {
     } catch (e) {
       // A lost peer fails this tab's collective calls too: onHostState decides (restart or fail).
       const { code, message } = toErrorReport(e);
-      if (this._state.phase !== 'running' || this._state.renderJobId !== task.job.jobId) return; // cancelled or restarted
+      if (!this.isCurrent(task.job.jobId)) return;
       if (LOSS_CODES.has(code)) this.suspectLoss(`this tab (rank 0): ${message}`);
       else this.fail(`this tab (rank 0): ${message}`);
     }
+  }
+
+  /** Whether render `renderJobId` is still the one running (not cancelled, failed or replaced by a restart). */
+  private isCurrent(renderJobId: number): boolean {
+    return this._state.phase === 'running' && this._state.renderJobId === renderJobId;
   }
 
   private onOwnStep(rank: number, p: StepProgress): void {
@@ -511,7 +514,7 @@ export class HostRenderJob extends EventTarget {
     const previous = this.ownRender;
     void (async () => {
       await previous; // this tab's engine runs one render at a time: let the cancelled one end
-      if (this._state.phase !== 'running' || this._state.renderJobId !== renderJobId) return;
+      if (!this.isCurrent(renderJobId)) return;
       if (members.some((m) => m.peerId !== null)) await this.startMesh(renderJobId, plan, resumeFrom);
       else await this.renderHere(renderJobId, plan.facts, plan.settings, plan.codec, resumeFrom);
     })().catch((e: unknown) => this.fail(toErrorReport(e).message));
@@ -542,8 +545,7 @@ export class HostRenderJob extends EventTarget {
       this.replace({ ...this._state, mode: 'alone', phase: 'running', ranks: [{ rank: 0, name: THIS_TAB, range: { start: 0, end: settings.totalFrames }, stepsDone: resumeFrom?.step ?? 0, clipReceived: false }] });
       const { info, fallbackReason } = await this.engine.load(this.packageUrl, HOST_GRAPHS);
       this.patchRank(0, { provider: info.provider, fallbackReason });
-      const current = () => this._state.phase === 'running' && this._state.renderJobId === renderJobId;
-      const onCheckpoint = (c: CheckpointEvent) => current() && this.saveProgress(c.nextStep, () => c.bytes); // [0, N): the whole video
+      const onCheckpoint = (c: CheckpointEvent) => this.isCurrent(renderJobId) && this.saveProgress(c.nextStep, () => c.bytes); // [0, N): the whole video
       const out = await this.engine.engine.render({ job: jobParamsOf(task), mode: 'alone', rank: 0, worldSize: 1, warmUp: true, checkpoints: true, ...(resume && { resume }) }, (p) => {
         const rgb = p.preview.rgb;
         this.patchRank(0, { stepsDone: p.step + 1, lastStepMs: p.stepMs, preview: { globalFrame: p.preview.globalFrames[0] ?? 0, width: rgb.width, height: rgb.height, rgba: rgbToRgbaFrames(rgb.data, 1, rgb.width, rgb.height)[0]! } });
@@ -600,8 +602,7 @@ export class HostRenderJob extends EventTarget {
     const model = modelIdentity(facts.manifest);
     if (saved.model !== model) throw new Error(`the unfinished render was made with ${saved.model}, this dashboard loads ${model}: open it with that model, or discard the render`);
     const task = buildRenderTask(0, this.packageUrl, facts, settings, codec, 1);
-    const { channels, height, width } = facts.manifest.latent;
-    const store = new CheckpointStore(jobParamsOf(task), task.job.partition.ranges, channels * height * width);
+    const store = new CheckpointStore(jobParamsOf(task), task.job.partition.ranges, latentValuesPerFrame(facts));
     try {
       store.add(0, saved.step, new Uint8Array(await saved.state.arrayBuffer()));
     } catch (e) {

@@ -92,6 +92,12 @@ export function buildRenderTask(jobId: number, packageUrl: string, facts: ModelF
   };
 }
 
+/** C·H·W: the values of one frame's latent (a checkpoint's per-frame size). */
+export function latentValuesPerFrame(facts: ModelFacts): number {
+  const { channels, height, width } = facts.manifest.latent;
+  return channels * height * width;
+}
+
 export function jobParamsOf(task: RenderTask): JobParams {
   return { ...task.job, exchangeMode: 'exact' } as JobParams;
 }

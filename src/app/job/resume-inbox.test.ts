@@ -1,13 +1,10 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ResumeChunkMessage } from '../../net/control.js';
-import { toBase64Chunks } from './chunked-bytes.js';
+import { toBase64Pieces } from './chunked-bytes.js';
 import { ResumeInbox } from './resume-inbox.js';
 
 const state = Uint8Array.from({ length: 30_000 }, (_, i) => (i * 13) & 255);
-const pieces = (jobId: number, rank: number, bytes = state): ResumeChunkMessage[] => {
-  const b64 = toBase64Chunks(bytes);
-  return b64.map((base64, index) => ({ type: 'resume-chunk', jobId, rank, index, count: b64.length, base64 }));
-};
+const pieces = (jobId: number, rank: number, bytes = state): ResumeChunkMessage[] => toBase64Pieces(bytes).map((p) => ({ type: 'resume-chunk', jobId, rank, ...p }));
 
 afterEach(() => vi.useRealTimers());
 

@@ -14,7 +14,7 @@ import type { MeshCollective } from '../../net/mesh/mesh-collective.js';
 import { encodeClip, serializeEncodedClip } from '../media/index.js';
 import type { RenderTaskRunner } from '../services/worker-service.js';
 import type { EngineHandle, UnetGraph } from './engine-handle.js';
-import { toBase64Chunks } from './chunked-bytes.js';
+import { toBase64Pieces } from './chunked-bytes.js';
 import { jobParamsOf, rgbToRgbaFrames, toBase64 } from './render-spec.js';
 import { ResumeInbox } from './resume-inbox.js';
 
@@ -98,8 +98,7 @@ export class RenderWorkerJob extends EventTarget implements RenderTaskRunner {
       this.throwIfCancelled();
       // Each step's checkpoint goes to the host before the step's report (one ordered channel).
       const onCheckpoint = (c: CheckpointEvent) => {
-        const pieces = toBase64Chunks(c.bytes);
-        pieces.forEach((base64, index) => send({ type: 'checkpoint-chunk', jobId, rank, nextStep: c.nextStep, index, count: pieces.length, base64 }));
+        for (const piece of toBase64Pieces(c.bytes)) send({ type: 'checkpoint-chunk', jobId, rank, nextStep: c.nextStep, ...piece });
       };
       const input = { job: jobParamsOf(task), mode: 'collective' as const, rank, worldSize: mesh.worldSize, warmUp: true, checkpoints: true, ...(resume && { resume }) };
       const out = await this.engine.engine.render(input, onProgress, mesh, { transferResults: true, onCheckpoint });
@@ -113,8 +112,7 @@ export class RenderWorkerJob extends EventTarget implements RenderTaskRunner {
       });
       this.throwIfCancelled();
       this.set({ phase: 'sending' });
-      const pieces = toBase64Chunks(serializeEncodedClip(clip));
-      pieces.forEach((base64, index) => send({ type: 'clip-chunk', jobId, rank, index, count: pieces.length, base64 }));
+      for (const piece of toBase64Pieces(serializeEncodedClip(clip))) send({ type: 'clip-chunk', jobId, rank, ...piece });
       this.set({ phase: 'done' });
     } catch (e) {
       if (this.cancelled !== null) {
