@@ -25,6 +25,8 @@ declare -A ARGS=(
   [v7]="--t_high_frac=0.7 --x0_weight_floor=1.0 --frame_t_frac=0.5 --direction_contrast=30"
   [v8]="--t_high_frac=0.7 --t_high_from=850 --x0_weight_floor=1.0 --frame_t_frac=0.5 --direction_contrast=10" # v6 with the high-noise clips where the path is decided (t >= 850): motion 46-49% after 1.7-2.3M frames from v6
   [v9]="--t_high_frac=0.5 --t_high_from=850 --x0_weight_floor=1.0 --frame_t_frac=0.5 --direction_contrast=10" # v8 with more clips at any t, to hold shape (not yet run)
+  [v10]="--t_high_frac=0.5 --t_high_from=850 --x0_weight_floor=1.0 --frame_t_frac=0.5 --direction_contrast=10 --contrast_motion=any" # v9 contrasted with any other motion word: v8 learned the sign, not the axis
+  [v11]="--t_high_frac=0.7 --t_high_from=850 --x0_weight_floor=1.0 --frame_t_frac=0.5 --direction_contrast=10 --contrast_motion=any" # v8 contrasted with any other motion word
 )
 deadline=$(( $(date +%s) + train_s ))
 for v in "$@"; do
@@ -38,9 +40,13 @@ for v in "$@"; do
     --threads 4 --out /tmp/eval_$v > /tmp/eval_$v.out 2>&1 &
 done
 wait
+for v in "$@"; do  # the stochastic sampler too (it re-draws noise, so the word gets more than one chance)
+  ${PY:-python3} training/evaluate.py --ckpt training/runs/$v/ckpt.pt --device ${EVAL_DEVICE:-cuda} --no-long --n ${EVAL_N:-120} --batch 40 \
+    --threads 4 --sampler sde-dpm++ --out /tmp/eval_sde_$v > /tmp/eval_sde_$v.out 2>&1
+done
 {
   for v in "$@"; do echo "== $v ${ARGS[$v]}"; cat training/runs/$v/log.txt | tail -n 40; tail -n 3 /tmp/eval_$v.out
-    cat /tmp/eval_$v/scores.json; echo; done
+    cat /tmp/eval_$v/scores.json; echo; echo "sde-dpm++: $(grep -h "clips in" /tmp/eval_sde_$v.out)"; done
 } > "$OUT/summary.txt"
 for v in "$@"; do echo "$v: $(grep -h "clips in" /tmp/eval_$v.out)"; done
 ${PY:-python3} - "$OUT" "$@" <<'PY'

@@ -56,6 +56,10 @@ anchor_t_max = 400
 # carries only the word's pathway, without the common-mode gradient that swamps it in the plain loss.
 direction_contrast = 0.0  # weight of the hinge (0 = off; costs one more forward/backward per such clip)
 direction_margin = 0.02
+# "opposite": straight clips against the opposite word only (teaches the sign of the velocity, not its
+# axis: v8 turned "down" into "right" and "up" into "left"); "any": every captioned clip against a random
+# other motion word, so left/right is also contrasted with up/down and orbiting with bouncing.
+contrast_motion = "opposite"
 text_dropout = 0.1  # fraction of empty prompts, for classifier-free guidance
 fps = 8  # the fps condition (constant: the domain has one speed range)
 ema_decay = 0.999
@@ -85,6 +89,7 @@ for arg in sys.argv[1:]:
         except (ValueError, SyntaxError):
             pass
         globals()[key] = val
+assert contrast_motion in ("opposite", "any"), f"unknown contrast_motion {contrast_motion!r}"
 
 # ----------------------------------------------------------------------------------------------
 # Setup
@@ -203,10 +208,12 @@ while step < max_steps:
     ids = data.tokenize(specs.prompts()).to(device)
     drop = torch.from_numpy(rng.random(batch) < text_dropout).to(device)
     ids = torch.where(drop[:, None], empty_ids, ids)
-    if direction_contrast:  # append the straight-motion clips again, under the opposite word
-        pick = np.flatnonzero((specs.motion < data.STRAIGHT) & ~drop.cpu().numpy())
+    if direction_contrast:  # append the contrasted clips again, under another motion word
+        captioned = ~drop.cpu().numpy()
+        pick = np.flatnonzero(captioned & (specs.motion < data.STRAIGHT) if contrast_motion == "opposite" else captioned)
         flipped = data.Specs(*[getattr(specs, f)[pick] for f in data.Specs.__dataclass_fields__])
-        flipped.motion = data.opposite_motion(flipped.motion)
+        flipped.motion = (data.opposite_motion(flipped.motion) if contrast_motion == "opposite" else
+                          (flipped.motion + rng.integers(1, len(data.MOTIONS), len(pick))) % len(data.MOTIONS))
         ids = torch.cat([ids, data.tokenize(flipped.prompts()).to(device)])
     t = torch.randint(0, 1000, (batch,), device=device)
     if t_high_frac:
