@@ -150,14 +150,22 @@ test('a tab without WebGPU says so plainly and still joins (WASM)', async () => 
   }
 });
 
-test('closing the host tab is seen by the workers at once', async () => {
+test('closing the host tab is seen by the workers at once; they wait for it to come back, then give up', async () => {
   const t0 = Date.now();
   await room.host.context().close();
   const worker = byRank[0]!;
-  await expect(worker.getByTestId('worker-phase')).toHaveAttribute('data-phase', 'failed', { timeout: 45_000 });
+  await expect(worker.getByTestId('worker-phase')).toHaveAttribute('data-phase', 'host-lost', { timeout: 45_000 });
   await expect(worker.getByTestId('worker-error')).toContainText('lost the host');
   const ms = Date.now() - t0;
   console.log(`[mesh] host lost after ${ms} ms: ${await worker.getByTestId('worker-error').textContent()}`);
+  // Its redials of the vanished host get 'peer-unavailable' from the server (after ~5 s): that must
+  // not take the worker's own peer down, or a host that comes back later could not be dialled.
+  await worker.waitForTimeout(10_000);
+  expect(await worker.evaluate(() => { const p = window.__vi!.worker!.peerHub!.peer; return { disconnected: p.disconnected, destroyed: p.destroyed }; })).toEqual({ disconnected: false, destroyed: false });
+  // nobody reopens the room: after the return window (60 s) the worker gives up
+  await expect(worker.getByTestId('worker-phase')).toHaveAttribute('data-phase', 'failed', { timeout: 90_000 });
+  await expect(worker.getByTestId('worker-error')).toContainText(/lost the host: .*; it did not come back within 60 s/);
+  console.log(`[mesh] gave up on the host after ${Date.now() - t0} ms`);
 });
 
 test('a host tab that crashes (no goodbye) is seen by its workers once ICE has been disconnected for the grace period', async ({ browser }) => {
@@ -166,7 +174,7 @@ test('a host tab that crashes (no goodbye) is seen by its workers once ICE has b
   const t0 = Date.now();
   const cdp = await small.host.context().newCDPSession(small.host);
   void cdp.send('Page.crash').catch(() => undefined); // the renderer dies: no pagehide, no close
-  await expect(worker.getByTestId('worker-phase')).toHaveAttribute('data-phase', 'failed', { timeout: 60_000 });
+  await expect(worker.getByTestId('worker-phase')).toHaveAttribute('data-phase', 'host-lost', { timeout: 60_000 });
   await expect(worker.getByTestId('worker-error')).toContainText('lost the host');
   console.log(`[mesh] crashed host lost after ${Date.now() - t0} ms: ${await worker.getByTestId('worker-error').textContent()}`);
   await small.host.context().close();
@@ -178,7 +186,7 @@ test('a host tab that hangs (connection up, no goodbye) is seen by its workers a
   const worker = small.workers[0]!;
   const t0 = Date.now();
   void small.host.evaluate(() => { for (;;); }).catch(() => undefined); // its main thread never returns; ICE stays up
-  await expect(worker.getByTestId('worker-phase')).toHaveAttribute('data-phase', 'failed', { timeout: 60_000 });
+  await expect(worker.getByTestId('worker-phase')).toHaveAttribute('data-phase', 'host-lost', { timeout: 60_000 });
   const error = await worker.getByTestId('worker-error').textContent();
   console.log(`[mesh] hung host lost after ${Date.now() - t0} ms: ${error}`);
   expect(error).toMatch(/lost the host: silent for \d+ ms \(limit 15000 ms\)/);

@@ -7,6 +7,7 @@ import './components/vi-member-table.js';
 import './components/vi-pair-table.js';
 import { ServiceController } from './controllers/service-controller.js';
 import { HostService } from './services/host-service.js';
+import { recallHostRoom } from './services/host-room-memory.js';
 import { HostRenderJob, THIS_TAB } from './job/host-job.js';
 import { toMemberEngine } from './job/engine-readiness.js';
 import { joinLinkWithPackage } from './job/package-link.js';
@@ -52,6 +53,7 @@ export class ViHost extends LitElement {
     );
     window.addEventListener('pagehide', this._onPageHide);
     this._loadUnfinished();
+    if (recallHostRoom()) this._onCreate(); // reloaded: the room this tab had is reopened, its workers come back
   }
 
   private _loadUnfinished(): void {

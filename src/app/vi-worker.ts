@@ -10,7 +10,7 @@ import { DEFAULT_PACKAGE_URL } from './job/render-spec.js';
 import { RenderWorkerJob, WORKER_GRAPHS } from './job/worker-job.js';
 import { WorkerReadiness } from './job/worker-readiness.js';
 import { ServiceController } from './controllers/service-controller.js';
-import { WorkerService } from './services/worker-service.js';
+import { HOST_RETURN_WINDOW_MS, WorkerService, type WorkerPhase } from './services/worker-service.js';
 
 const PHASE_TEXT = {
   joining: 'joining the room…',
@@ -18,8 +18,9 @@ const PHASE_TEXT = {
   ready: 'connected; waiting for the host to start a job',
   'forming-mesh': 'connecting to the other workers…',
   'in-mesh': 'in the mesh',
+  'host-lost': `the host went away; waiting up to ${HOST_RETURN_WINDOW_MS / 1000} s for it to come back (a reloaded host page reopens this room)…`,
   failed: 'failed',
-} as const;
+} as const satisfies Record<WorkerPhase, string>;
 
 /**
  * A worker tab: connection state, rank, GPU adapter, the model (loaded and timed as soon as the

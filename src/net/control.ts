@@ -398,15 +398,34 @@ export class ControlEndpoint {
   }
 }
 
-/** Worker side: dial the host; refuse every incoming control link (nobody else may command us). */
-export async function connectToHost(hub: PeerHub, hostPeerId: string): Promise<ControlEndpoint> {
+/** Worker side: refuse every incoming control link (nobody may command this tab over a link it did not dial). */
+export function refuseControlLinks(hub: PeerHub): void {
   hub.onIncoming((link) => {
     if (link.label !== CONTROL_LABEL) return false;
     link.close();
     return true;
   });
+}
+
+/**
+ * Worker side: dial the host's control link. Rejects when it does not open within `timeoutMs` (a host
+ * page that is gone or not back yet: PeerJS itself may never settle such a dial). Call
+ * `refuseControlLinks` once per hub as well.
+ */
+export async function connectToHost(hub: PeerHub, hostPeerId: string, timeoutMs: number): Promise<ControlEndpoint> {
   const link = hub.dial(hostPeerId, CONTROL_LABEL, 'json');
-  await link.opened;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const silence = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the host did not answer within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    await Promise.race([link.opened, silence]);
+  } catch (e) {
+    link.close('the host did not answer');
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
   return new ControlEndpoint(link, true);
 }
 

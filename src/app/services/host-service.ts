@@ -10,6 +10,7 @@ import { MeshCollective } from '../../net/mesh/mesh-collective.js';
 import type { PeerHub } from '../../net/mesh/peer-hub.js';
 import { CollectivePeerEvent } from '../../net/tagged-collective.js';
 import { memberEngineOf, type MemberEngine } from './member-engine-report.js';
+import { forgetHostRoom, recallHostRoom, rememberHostRoom } from './host-room-memory.js';
 import { openPeer } from './peer-session.js';
 import { roomApi, type CreatedRoom, type RoomMember } from './room-api.js';
 
@@ -59,6 +60,9 @@ const MAX_LOG = 100;
 export const MESH_CHECK_PROBE_BYTES = 4 * 1024 * 1024;
 /** Workers get this long to form the mesh and claim their ranks (the mesh's own connect timeout is 30 s). */
 const CLAIM_TIMEOUT_MS = 45_000;
+/** Reopening the room after a reload: tries to take the host's peer id back, each this long. */
+const REOPEN_PEER_TIMEOUT_MS = 5_000;
+const REOPEN_PEER_ATTEMPTS = 3;
 
 export class HostService extends EventTarget {
   private _state: HostState = { phase: 'idle', workers: [], log: [] };
@@ -81,11 +85,19 @@ export class HostService extends EventTarget {
     return this._mesh;
   }
 
+  /**
+   * Opens the room: the one this tab had before a reload (host-room-memory.ts) while it still exists,
+   * so its join link stays valid and its workers reconnect on their own; else a new one.
+   */
   async createRoom(): Promise<CreatedRoom> {
     this.set({ phase: 'creating', error: undefined });
     try {
-      const room = await roomApi.create();
-      this.hub = await openPeer(room.hostPeerId, room.hostPeerToken, room.peer);
+      const saved = recallHostRoom();
+      const reopened = saved ? await this.reopenPeer(saved) : null;
+      const room = reopened ? saved! : await roomApi.create();
+      this.hub = reopened ?? (await openPeer(room.hostPeerId, room.hostPeerToken, room.peer));
+      rememberHostRoom(room);
+      if (reopened) this.log('reopened the room this tab had before it was reloaded: its workers reconnect on their own');
       acceptWorkers(this.hub, (peerId) => this.isMember(peerId), (ep) => this.onWorker(ep));
       this.set({ phase: 'open', room });
       this.pollTimer = setInterval(() => void this.refreshMembers(), MEMBER_POLL_MS);
@@ -94,6 +106,27 @@ export class HostService extends EventTarget {
     } catch (e) {
       this.set({ phase: 'failed', error: e instanceof Error ? e.message : String(e) });
       throw e;
+    }
+  }
+
+  /** The saved room's host peer, opened again; null (and the room forgotten) when the room is gone. */
+  private async reopenPeer(room: CreatedRoom): Promise<PeerHub | null> {
+    try {
+      await roomApi.members(room.roomId, room.hostSecret); // still there, and still ours
+    } catch (e) {
+      forgetHostRoom();
+      this.log(`the room this tab had before it was reloaded is gone (${e instanceof Error ? e.message : String(e)}): a new room`);
+      return null;
+    }
+    // The server frees the old page's peer id when its socket closes; a fast reload may get there first.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await openPeer(room.hostPeerId, room.hostPeerToken, room.peer, REOPEN_PEER_TIMEOUT_MS);
+      } catch (e) {
+        if (attempt < REOPEN_PEER_ATTEMPTS) continue;
+        this.log(`could not take the host's place in the room it had before the reload (${e instanceof Error ? e.message : String(e)}): a new room`);
+        return null;
+      }
     }
   }
 

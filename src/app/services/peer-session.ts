@@ -19,17 +19,24 @@ export function openPeer(peerId: string, peerToken: string, server: PeerServerCo
   const hub = new PeerHub(peer); // listens for connections from the first moment
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
+      peer.off('open', onOpen).off('error', onError);
       peer.destroy();
       reject(new Error(`signaling server did not accept peer ${peerId} within ${timeoutMs} ms`));
     }, timeoutMs);
-    peer.once('open', () => {
+    // Only an error before 'open' is fatal here: a later one (dialling a peer that is gone:
+    // 'peer-unavailable') must not destroy the open peer, so this listener goes with 'open'.
+    const onOpen = () => {
       clearTimeout(timer);
+      peer.off('error', onError);
       resolve(hub);
-    });
-    peer.once('error', (e) => {
+    };
+    const onError = (e: { type: string; message: string }) => {
       clearTimeout(timer);
+      peer.off('open', onOpen);
       peer.destroy();
       reject(new Error(`signaling: ${e.type}: ${e.message}`));
-    });
+    };
+    peer.once('open', onOpen);
+    peer.once('error', onError);
   });
 }

@@ -4,7 +4,7 @@
  * Framework-free; `ServiceController` bridges its `change` events to lit.
  */
 import { CollectiveError } from '../../engine/collective.js';
-import { connectToHost, CONTROL_VERSION, toErrorReport, type AdapterReport, type ControlEndpoint, type ControlMessage, type PairMeasurement, type ResumeChunkMessage, type StartMessage } from '../../net/control.js';
+import { connectToHost, CONTROL_VERSION, refuseControlLinks, toErrorReport, type AdapterReport, type ControlEndpoint, type ControlMessage, type PairMeasurement, type ResumeChunkMessage, type StartMessage } from '../../net/control.js';
 import { MeshCollective } from '../../net/mesh/mesh-collective.js';
 import type { PeerHub } from '../../net/mesh/peer-hub.js';
 import { CollectivePeerEvent } from '../../net/tagged-collective.js';
@@ -13,7 +13,17 @@ import { runMeshCheck } from './mesh-check.js';
 import { openPeer } from './peer-session.js';
 import { roomApi, type JoinedRoom } from './room-api.js';
 
-export type WorkerPhase = 'joining' | 'connecting' | 'ready' | 'forming-mesh' | 'in-mesh' | 'failed';
+export type WorkerPhase = 'joining' | 'connecting' | 'ready' | 'forming-mesh' | 'in-mesh' | 'host-lost' | 'failed';
+
+/**
+ * A worker whose host went away waits this long for it to come back before it gives up: a reloaded
+ * host page reopens the same room (host-room-memory.ts) and this tab reconnects on its own.
+ */
+export const HOST_RETURN_WINDOW_MS = 60_000;
+/** The first dial may wait for a busy host page; later ones are retried every HOST_REDIAL_MS. */
+const HOST_DIAL_TIMEOUT_MS = 15_000;
+const HOST_REDIAL_TIMEOUT_MS = 5_000;
+const HOST_REDIAL_MS = 2_000;
 
 export interface WorkerState {
   readonly phase: WorkerPhase;
@@ -27,6 +37,8 @@ export interface WorkerState {
   readonly meshCheck?: readonly PairMeasurement[];
   /** Recent problems with peers (bad frames, lost peers), newest last. */
   readonly peerEvents: readonly string[];
+  /** How many times a control link to the host opened (a reloaded host counts again): reports go again. */
+  readonly hostLinks: number;
 }
 
 const MAX_EVENTS = 50;
@@ -45,12 +57,13 @@ export class WorkerService extends EventTarget {
   private control: ControlEndpoint | null = null;
   private joined: JoinedRoom | null = null;
   private _mesh: MeshCollective | null = null;
+  private left = false;
   /** What runs render tasks; without one, a render start is answered with an error. */
   renderer: RenderTaskRunner | null = null;
 
   constructor(name: string) {
     super();
-    this._state = { phase: 'joining', name, peerEvents: [] };
+    this._state = { phase: 'joining', name, peerEvents: [], hostLinks: 0 };
   }
 
   get state(): WorkerState {
@@ -73,15 +86,49 @@ export class WorkerService extends EventTarget {
       this.joined = await roomApi.join(roomId, joinToken, this._state.name);
       this.set({ phase: 'connecting', peerId: this.joined.peerId, adapter: await adapterP });
       this.hub = await openPeer(this.joined.peerId, this.joined.peerToken, this.joined.peer);
-      this.control = await connectToHost(this.hub, this.joined.hostPeerId);
-      this.control.onMessage((m) => void this.onControl(m));
-      this.control.onError((e) => this.note(`control: ${e.message}`));
-      this.control.link.onClose((reason) => this.set({ phase: 'failed', error: `lost the host: ${reason}` }));
-      this.control.send({ type: 'join', v: CONTROL_VERSION, name: this._state.name, adapter: this._state.adapter! });
-      this.set({ phase: 'ready' });
+      refuseControlLinks(this.hub);
+      await this.connectControl(HOST_DIAL_TIMEOUT_MS);
     } catch (e) {
       this.set({ phase: 'failed', error: e instanceof Error ? e.message : String(e) });
     }
+  }
+
+  /** Dials the host, says who this tab is, and is ready for its commands. */
+  private async connectControl(timeoutMs: number): Promise<void> {
+    const control = await connectToHost(this.hub!, this.joined!.hostPeerId, timeoutMs);
+    if (this.left) return control.link.close('leaving');
+    this.control = control;
+    control.onMessage((m) => void this.onControl(m));
+    control.onError((e) => this.note(`control: ${e.message}`));
+    control.link.onClose((reason) => this.onHostLost(reason));
+    control.send({ type: 'join', v: CONTROL_VERSION, name: this._state.name, adapter: this._state.adapter! });
+    this.set({ phase: 'ready', error: undefined, hostLinks: this._state.hostLinks + 1 });
+  }
+
+  /**
+   * The host's control link closed (its tab closed, crashed, hung or was reloaded). Whatever job ran
+   * ends here; then this tab redials the host for HOST_RETURN_WINDOW_MS, which a reloaded host page
+   * answers from the same room, before it gives up.
+   */
+  private onHostLost(reason: string): void {
+    if (this.left) return;
+    this.renderer?.cancel(`lost the host: ${reason}`);
+    this._mesh?.close(`lost the host: ${reason}`);
+    this._mesh = null;
+    this.set({ phase: 'host-lost', error: `lost the host: ${reason}`, jobId: undefined, rank: undefined, worldSize: undefined });
+    void this.awaitHost(reason);
+  }
+
+  private async awaitHost(reason: string): Promise<void> {
+    const deadline = Date.now() + HOST_RETURN_WINDOW_MS;
+    while (!this.left && Date.now() < deadline && this.hub!.rejoinSignaling()) {
+      try {
+        return await this.connectControl(Math.min(HOST_REDIAL_TIMEOUT_MS, Math.max(1, deadline - Date.now())));
+      } catch {
+        await new Promise((r) => setTimeout(r, HOST_REDIAL_MS));
+      }
+    }
+    if (!this.left) this.set({ phase: 'failed', error: `lost the host: ${reason}; it did not come back within ${HOST_RETURN_WINDOW_MS / 1000} s` });
   }
 
   /** Sends a report to the host (the model's readiness); false when the control link is not open. */
@@ -97,6 +144,7 @@ export class WorkerService extends EventTarget {
    * also works from `pagehide` when the tab closes).
    */
   async leave(): Promise<void> {
+    this.left = true;
     this._mesh?.close('leaving');
     this.hub?.destroy();
     if (this.joined) await roomApi.leave(this.joined.roomId, this.joined.peerId, this.joined.peerToken).catch(() => undefined);
@@ -119,6 +167,7 @@ export class WorkerService extends EventTarget {
     this.set({ phase: 'forming-mesh', jobId: m.jobId, meshCheck: undefined });
     try {
       const mesh = await MeshCollective.connect({ hub: this.hub!, roster: m.roster, meshId: `job-${m.jobId}`, timeoutMs: m.timeoutMs });
+      if (this._state.jobId !== m.jobId) return mesh.close('the job ended while the mesh formed'); // cancelled, replaced, or the host went away
       const report = (e: Event) => {
         const err = (e as CollectivePeerEvent).error;
         this.note(`${e.type}: ${err.message}`);

@@ -154,6 +154,16 @@ export class PeerHub {
     for (const l of [...this.unclaimed]) if (handler(l)) this.unclaimed.splice(this.unclaimed.indexOf(l), 1);
   }
 
+  /**
+   * Back onto the signaling server if this peer lost it (PeerJS keeps the id and the open links, but
+   * cannot dial while disconnected). False once the peer is destroyed: nothing more can be dialled.
+   */
+  rejoinSignaling(): boolean {
+    if (this.peer.destroyed) return false;
+    if (this.peer.disconnected) this.peer.reconnect();
+    return true;
+  }
+
   destroy(): void {
     for (const l of this.unclaimed.splice(0)) l.close();
     this.peer.destroy();
