@@ -153,7 +153,8 @@ def compact_checkpoint(ck):
             "ema_delta_text_encoder": {k: (v - ck["text_encoder"][k]).half() for k, v in ck["ema_text_encoder"].items()},
             "exp_avg_sq": [opt["state"][i]["exp_avg_sq"].bfloat16() for i in range(len(opt["state"]))],
             "param_groups": opt["param_groups"],
-            **{k: ck[k] for k in ("step", "frames_seen", "clips_seen", "rng", "torch_rng", "config")}}
+            **{k: ck[k] for k in ("step", "frames_seen", "clips_seen", "rng", "torch_rng", "config")},
+            **{k: ck[k] for k in ("soup",) if k in ck}}  # training/soup.py's provenance
 
 
 def expand_checkpoint(ck):
@@ -164,6 +165,7 @@ def expand_checkpoint(ck):
                  "exp_avg_sq": v.float()} for i, v in enumerate(ck["exp_avg_sq"])}
     return {**{k: ck[k] for k in ("unet", "text_encoder", "step", "frames_seen", "clips_seen", "rng", "torch_rng",
                                   "config")},
+            **{k: ck[k] for k in ("soup",) if k in ck},
             "ema_unet": {k: ck["unet"][k] + v.float() for k, v in ck["ema_delta_unet"].items()},
             "ema_text_encoder": {k: ck["text_encoder"][k] + v.float() for k, v in ck["ema_delta_text_encoder"].items()},
             "optimizer": {"state": state, "param_groups": ck["param_groups"]}}

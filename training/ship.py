@@ -46,10 +46,12 @@ def main():
         committed = os.path.join(HERE, "checkpoints", "ckpt.pt")
         os.makedirs(os.path.dirname(committed), exist_ok=True)
         torch.save(package.compact_checkpoint(torch.load(snapshot)), committed)
-    info = {"source": "training/train.py EMA weights", "step": ck["step"], "frames_seen": ck["frames_seen"],
+    info = {"source": "training/soup.py average of two training/train.py EMA weights" if "soup" in ck
+            else "training/train.py EMA weights", "step": ck["step"], "frames_seen": ck["frames_seen"],
             "clips_seen": ck["clips_seen"], "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "unet_params": sum(p.numel() for p in unet.parameters()),
-            "text_encoder_params": sum(p.numel() for p in text.parameters())}
+            "text_encoder_params": sum(p.numel() for p in text.parameters()),
+            **({"soup": ck["soup"]} if "soup" in ck else {})}  # training/soup.py: which two steps, in what ratio
     manifest = package.export(a.out, unet.state_dict(), text.state_dict(), unet.config, text.config,
                               data.tokenizer_json(), info)
     total = sum(e["bytes"] for e in manifest["files"].values())
