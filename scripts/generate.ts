@@ -20,6 +20,7 @@ import { chromium, type Browser, type Page } from '@playwright/test';
 import { startSignalingServer, type SignalingServer } from '../signaling/server.js';
 import { ensureAppBuilt } from './app-build.mjs';
 import type { RenderJobState } from '../src/app/job/host-job.js';
+import { SAMPLER_NAMES } from '../src/app/job/render-spec.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -69,7 +70,7 @@ async function main(argv: string[]): Promise<void> {
   const timeoutMs = int(flags, 'timeout', 1800, 10, 86_400) * 1000;
   const schedule = scheduleText(flags);
   if (flags.ep !== undefined && flags.ep !== 'webgpu' && flags.ep !== 'wasm') throw new Failure(`--ep ${JSON.stringify(flags.ep)}: must be webgpu or wasm`);
-  if (flags.sampler !== undefined && !['ddim', 'dpm++2m', 'dpm++2m-sde'].includes(flags.sampler)) throw new Failure(`--sampler ${JSON.stringify(flags.sampler)}: must be ddim, dpm++2m or dpm++2m-sde`);
+  if (flags.sampler !== undefined && !(SAMPLER_NAMES as readonly string[]).includes(flags.sampler)) throw new Failure(`--sampler ${JSON.stringify(flags.sampler)}: must be ${SAMPLER_NAMES.slice(0, -1).join(', ')} or ${SAMPLER_NAMES.at(-1)}`);
   const partition = flags.partition ?? 'speed';
   if (partition !== 'speed' && partition !== 'even') throw new Failure(`--partition ${JSON.stringify(partition)}: must be speed or even`);
   if (tabs === 0 && flags.partition !== undefined) throw new Failure('--partition needs worker tabs: with --tabs 0 the host renders the whole video alone');

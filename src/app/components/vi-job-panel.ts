@@ -2,7 +2,7 @@ import { LitElement, css, html } from 'lit';
 import { customElement, property, state } from 'lit/decorators.js';
 import type { RenderJobState } from '../job/host-job.js';
 import type { PartitionChoice } from '../job/job-members.js';
-import { parseScheduleText, type RenderSettings, type SamplerName } from '../job/render-spec.js';
+import { parseScheduleText, SAMPLER_NAMES, type RenderSettings, type SamplerName } from '../job/render-spec.js';
 import { fmtSpeed } from './member-engine-text.js';
 import './vi-frame-preview.js';
 import './vi-step-chart.js';
@@ -95,7 +95,7 @@ export class ViJobPanel extends LitElement {
         <label>guidance <input data-testid="guidance" type="number" step="0.5" .value=${String(this._guidance ?? d?.guidance ?? 7.5)} @input=${(e: Event) => (this._guidance = num(e, 0))} /></label>
         <label>seed <input data-testid="seed" type="number" min="0" .value=${String(this._seed)} @input=${(e: Event) => (this._seed = num(e, 0))} /></label>
         <label>sampler <select data-testid="sampler" @change=${(e: Event) => (this._sampler = (e.target as HTMLSelectElement).value as SamplerName)}>
-          ${(['ddim', 'dpm++2m', 'dpm++2m-sde'] as const).map((s) => html`<option value=${s} ?selected=${(this._sampler ?? d?.sampler ?? 'ddim') === s}>${s}</option>`)}
+          ${SAMPLER_NAMES.map((s) => html`<option value=${s} ?selected=${(this._sampler ?? d?.sampler ?? 'ddim') === s}>${s}</option>`)}
         </select></label>
         <label>export scale ×<input data-testid="export-scale" type="number" min="1" max="16" .value=${String(this._scale)} @input=${(e: Event) => (this._scale = num(e, 8))} /></label>
         <label title="with workers: this tab renders one clip of the mesh too; without: the whole video alone (one-tab mode)"><input data-testid="compute-here" type="checkbox" .checked=${this._computeHere} @change=${this._onComputeHere} /> compute in this tab too${this.readyWorkers === 0 ? ' (one-tab mode)' : ''}</label>

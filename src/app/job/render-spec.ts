@@ -13,7 +13,9 @@ import type { ExportCodec } from '../media/index.js';
 
 export const DEFAULT_PACKAGE_URL = '/models/vi-shapes-tiny/';
 
-export type SamplerName = 'ddim' | 'dpm++2m' | 'dpm++2m-sde';
+/** The samplers a render may use, as the form, the saved render and `npm run generate` name them. */
+export const SAMPLER_NAMES = ['ddim', 'dpm++2m', 'dpm++2m-sde'] as const;
+export type SamplerName = (typeof SAMPLER_NAMES)[number];
 
 export interface RenderSettings {
   /** One entry per line in the editor: "FROM: prompt". */
