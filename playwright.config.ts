@@ -1,20 +1,15 @@
 import { defineConfig, devices } from '@playwright/test';
+import { CHROMIUM_ARGS, chromiumPathOrDefault } from './scripts/chromium.mjs';
 
 /**
- * E2E with the system Chromium (no browser download: `npx playwright install` cannot reach its CDN
- * offline). Every spec in e2e/ runs in one project; e2e/global-setup.ts builds the app and starts
+ * E2E with the Chromium that scripts/chromium.mjs finds (CHROMIUM_PATH, /usr/bin/chromium, or
+ * Playwright's own; `npm test` installs one first when there is none). Every spec in e2e/ runs in
+ * one project; e2e/global-setup.ts builds the app and starts
  * the real signaling server on a free port (VI_E2E_URL), or reuses VI_E2E_URL if already set.
  * Specs that need their own static server (e2e/model-*.spec.ts) simply start it.
  */
-export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-export const CHROMIUM_ARGS = [
-  '--no-sandbox', // CI runs as root
-  '--enable-unsafe-webgpu', // SwiftShader adapter on GPU-less machines (ecosystem §3.2)
-  '--disable-features=WebRtcHideLocalIpsWithMdns', // real host candidates, no mDNS (ecosystem §3.1)
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--no-first-run',
-];
+export const CHROMIUM_PATH = chromiumPathOrDefault();
+export { CHROMIUM_ARGS };
 
 export default defineConfig({
   testDir: 'e2e',

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleHarness, startTestServer, type TestServer } from './harness-media/test-server.js';
 import type { LoadSummary } from './harness-media/model-cache-harness.js';
+import { CHROMIUM_PATH } from '../playwright.config.js';
 
 /**
  * Small chunks so the 300 kB "UNet" spans five IndexedDB keys, as a large file spans 64 MiB ones.
@@ -72,7 +73,7 @@ test.afterAll(async () => {
 
 async function openProfile(): Promise<{ context: BrowserContext; page: Page }> {
   const context = await chromium.launchPersistentContext(profileDir, {
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    executablePath: CHROMIUM_PATH,
     args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
   });
   const page = context.pages()[0] ?? (await context.newPage());

@@ -16,6 +16,7 @@ import { compileModelPackage } from '../src/model/compile/compile-model.js';
 import { Program } from '../src/model/compile/graph.js';
 import { serializeGraph } from '../src/model/compile/onnx-writer.js';
 import { writeTinyPackage } from '../src/model/testing/tiny-model.js';
+import { CHROMIUM_ARGS, ensureChromium } from './chromium.mjs';
 
 interface BenchResult {
   perSegment: number[][];
@@ -57,8 +58,8 @@ async function main(): Promise<void> {
 
   const server = await startHarnessServer({ '/pkg/': path.resolve(pkg), '/work/': work });
   const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+    executablePath: ensureChromium(),
+    args: CHROMIUM_ARGS,
   });
   try {
     const page = await browser.newPage();

@@ -12,19 +12,18 @@
 // default; even: the same frames per tab)
 // --model DIR (public/models/vi-shapes-tiny)  --timeout SECONDS (1800)  --out FILE (required)
 // --json FILE (also write the summary and per-step figures as JSON; scripts/bench-cluster.ts reads it)
-// CHROMIUM_PATH overrides /usr/bin/chromium. Exits non-zero with a message on any failure.
+// CHROMIUM_PATH overrides /usr/bin/chromium; with neither, a Chromium is installed as for npm test. Exits non-zero with a message on any failure.
 import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from '@playwright/test';
 import { startSignalingServer, type SignalingServer } from '../signaling/server.js';
 import { ensureAppBuilt } from './app-build.mjs';
+import { CHROMIUM_ARGS, ensureChromium } from './chromium.mjs';
 import type { RenderJobState } from '../src/app/job/host-job.js';
 import { SAMPLER_NAMES } from '../src/app/job/render-spec.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-features=WebRtcHideLocalIpsWithMdns', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
 
 class Failure extends Error {}
 
@@ -74,7 +73,12 @@ async function main(argv: string[]): Promise<void> {
   const partition = flags.partition ?? 'speed';
   if (partition !== 'speed' && partition !== 'even') throw new Failure(`--partition ${JSON.stringify(partition)}: must be speed or even`);
   if (tabs === 0 && flags.partition !== undefined) throw new Failure('--partition needs worker tabs: with --tabs 0 the host renders the whole video alone');
-  if (!existsSync(CHROMIUM_PATH)) throw new Failure(`no browser at ${CHROMIUM_PATH}: install Chromium (apt-get install chromium) or set CHROMIUM_PATH`);
+  let chromiumPath: string;
+  try {
+    chromiumPath = ensureChromium();
+  } catch (e) {
+    throw new Failure((e as Error).message);
+  }
   const modelDir = path.resolve(flags.model ?? path.join(root, 'public', 'models', 'vi-shapes-tiny'));
   if (!existsSync(path.join(modelDir, 'manifest.json'))) throw new Failure(`no compiled model package at ${modelDir} (missing manifest.json; run npm run compile-model -- DIR, or pass --model DIR)`);
   if (ensureAppBuilt() !== 0) throw new Failure('vite build failed (see above)');
@@ -89,8 +93,8 @@ async function main(argv: string[]): Promise<void> {
   try {
     // 2. Server, browser, host and worker tabs.
     server = await startSignalingServer({ port: 0, distDir: path.join(root, 'dist') });
-    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS }).catch((e: Error) => {
-      throw new Failure(`could not start Chromium at ${CHROMIUM_PATH}: ${e.message.split('\n')[0]}`);
+    browser = await chromium.launch({ executablePath: chromiumPath, args: CHROMIUM_ARGS }).catch((e: Error) => {
+      throw new Failure(`could not start Chromium at ${chromiumPath}: ${e.message.split('\n')[0]}`);
     });
     let crashed: string | null = null;
     const open = async (url: string, name: string): Promise<Page> => {

@@ -1,17 +1,16 @@
 // `npm test`: the whole suite. Type check, unit tests (Node), then e2e tests in real headless
-// Chromium tabs. Chromium is the system one (no browser download is possible offline).
-import { existsSync } from 'node:fs';
+// Chromium tabs. A machine without a Chromium gets one first (scripts/chromium.mjs says how).
 import { spawnSync } from 'node:child_process';
+import { ensureChromium } from './chromium.mjs';
 
-const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-if (!existsSync(chromium)) {
-  console.error(
-    `No Chromium at ${chromium}.\n` +
-      `Install Debian's Chromium (sudo apt-get install -y chromium), or point CHROMIUM_PATH at a\n` +
-      `Chromium/Chrome binary (version 120+), then run npm test again.`,
-  );
+let chromium;
+try {
+  chromium = ensureChromium();
+} catch (e) {
+  console.error(e.message);
   process.exit(2);
 }
+console.log(`Chromium: ${chromium}`);
 
 const steps = [
   ['npx', ['tsc', '--noEmit', '-p', 'tsconfig.json']],
