@@ -12,7 +12,8 @@ export default async function globalSetup(): Promise<(() => Promise<void>) | und
   if (process.env.VI_E2E_URL) return undefined;
   const build = spawnSync(process.execPath, [path.join(root, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--logLevel', 'warn'], { cwd: root, stdio: 'inherit' });
   if (build.status !== 0) throw new Error('vite build failed; see the output above');
-  const server = await startSignalingServer({ port: 0, distDir: path.join(root, 'dist') });
+  // Every tab of the run comes from 127.0.0.1, and the suite makes a room per test.
+  const server = await startSignalingServer({ port: 0, distDir: path.join(root, 'dist'), limits: { roomsPerClientPerHour: 10_000 } });
   process.env.VI_E2E_URL = server.url;
   return () => server.close();
 }

@@ -6,12 +6,14 @@
  *   --tls-cert FILE --tls-key FILE   serve HTTPS/WSS (needed off localhost for WebGPU/WebCodecs)
  *   --dist dist          the built app
  *   --public-url URL     origin to put in join links (default: the request's Host)
- *   --max-rooms N --max-peers N --room-ttl-min N --max-body-bytes N
+ *   --max-rooms N --max-peers N --room-ttl-min N --rooms-per-client-hour N --max-body-bytes N
  * Every option also reads an env var: VI_HOST, VI_PORT, VI_TLS_CERT, VI_TLS_KEY, VI_DIST,
- * VI_PUBLIC_URL, VI_MAX_ROOMS, VI_MAX_PEERS, VI_ROOM_TTL_MIN, VI_MAX_BODY_BYTES.
+ * VI_PUBLIC_URL, VI_MAX_ROOMS, VI_MAX_PEERS, VI_ROOM_TTL_MIN, VI_ROOMS_PER_CLIENT_HOUR,
+ * VI_MAX_BODY_BYTES. The limits must be positive integers (signaling/limits.ts has them all).
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { resolveLimits, type ServerLimits } from './limits.js';
 import { readTls, startSignalingServer } from './server.js';
 
 const { values } = parseArgs({
@@ -25,6 +27,7 @@ const { values } = parseArgs({
     'max-rooms': { type: 'string' },
     'max-peers': { type: 'string' },
     'room-ttl-min': { type: 'string' },
+    'rooms-per-client-hour': { type: 'string' },
     'max-body-bytes': { type: 'string' },
   },
 });
@@ -49,6 +52,21 @@ if ((certPath === undefined) !== (keyPath === undefined)) {
 const ttlMin = int('room-ttl-min', values['room-ttl-min'] ?? env.VI_ROOM_TTL_MIN);
 const maxRooms = int('max-rooms', values['max-rooms'] ?? env.VI_MAX_ROOMS);
 const maxPeers = int('max-peers', values['max-peers'] ?? env.VI_MAX_PEERS);
+const perClient = int('rooms-per-client-hour', values['rooms-per-client-hour'] ?? env.VI_ROOMS_PER_CLIENT_HOUR);
+const maxBodyBytes = int('max-body-bytes', values['max-body-bytes'] ?? env.VI_MAX_BODY_BYTES);
+const limits: Partial<ServerLimits> = {
+  ...(maxRooms !== undefined && { maxRooms }),
+  ...(maxPeers !== undefined && { maxPeersPerRoom: maxPeers }),
+  ...(ttlMin !== undefined && { roomTtlMs: ttlMin * 60_000 }),
+  ...(perClient !== undefined && { roomsPerClientPerHour: perClient }),
+  ...(maxBodyBytes !== undefined && { maxBodyBytes }),
+};
+try {
+  resolveLimits(limits);
+} catch (e) {
+  console.error(`${(e as Error).message} (a zero limit would make the server refuse everything)`);
+  process.exit(2);
+}
 
 const server = await startSignalingServer({
   host: values.host ?? env.VI_HOST ?? '127.0.0.1',
@@ -56,12 +74,7 @@ const server = await startSignalingServer({
   tls: certPath && keyPath ? readTls(certPath, keyPath) : undefined,
   distDir: path.resolve(values.dist ?? env.VI_DIST ?? 'dist'),
   publicUrl: values['public-url'] ?? env.VI_PUBLIC_URL,
-  maxBodyBytes: int('max-body-bytes', values['max-body-bytes'] ?? env.VI_MAX_BODY_BYTES),
-  limits: {
-    ...(maxRooms !== undefined && { maxRooms }),
-    ...(maxPeers !== undefined && { maxPeersPerRoom: maxPeers }),
-    ...(ttlMin !== undefined && { roomTtlMs: ttlMin * 60_000 }),
-  },
+  limits,
 });
 
 // One line a script can parse (scripts/start.mjs, e2e, bench), then the human hint.

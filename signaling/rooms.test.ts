@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { RoomError, RoomRegistry } from './rooms.js';
+import { RoomError, RoomRegistry, type RoomLimits } from './rooms.js';
 
-function registry(limits: Partial<{ maxRooms: number; maxPeersPerRoom: number; roomTtlMs: number }> = {}) {
+function registry(limits: Partial<RoomLimits> = {}) {
   let t = 1_000;
-  const reg = new RoomRegistry({ maxRooms: 4, maxPeersPerRoom: 3, roomTtlMs: 60_000, ...limits }, () => t);
+  const reg = new RoomRegistry({ maxRooms: 4, maxPeersPerRoom: 3, roomTtlMs: 60_000, roomsPerClientPerHour: 100, ...limits }, () => t);
   return { reg, advance: (ms: number) => (t += ms) };
 }
 
@@ -20,8 +20,8 @@ function code(fn: () => unknown): string {
 describe('RoomRegistry', () => {
   it('creates rooms with unguessable, distinct secrets', () => {
     const { reg } = registry();
-    const a = reg.create();
-    const b = reg.create();
+    const a = reg.create('1.2.3.4');
+    const b = reg.create('1.2.3.4');
     for (const s of [a.roomId, a.hostSecret, a.joinToken, a.hostPeerToken]) expect(s).toMatch(/^[A-Za-z0-9_-]{22,}$/);
     expect(new Set([a.roomId, a.hostSecret, a.joinToken, b.roomId, b.joinToken]).size).toBe(5);
     expect(a.hostPeerId).toMatch(/^vi-[A-Za-z0-9]+-[0-9a-f]+$/);
@@ -29,7 +29,7 @@ describe('RoomRegistry', () => {
 
   it('joins with the right token only, and admits only issued peer ids', () => {
     const { reg } = registry();
-    const room = reg.create();
+    const room = reg.create('1.2.3.4');
     expect(code(() => reg.join(room.roomId, 'wrong', 'w'))).toBe('403 bad-token');
     expect(code(() => reg.join(room.roomId, undefined, 'w'))).toBe('403 bad-token');
     expect(code(() => reg.join('nope', room.joinToken, 'w'))).toBe('404 no-such-room');
@@ -49,16 +49,16 @@ describe('RoomRegistry', () => {
 
   it('lists members for the host secret only', () => {
     const { reg } = registry();
-    const room = reg.create();
+    const room = reg.create('1.2.3.4');
     expect(code(() => reg.members(room.roomId, room.joinToken))).toBe('403 not-host');
     expect(reg.members(room.roomId, room.hostSecret)).toHaveLength(1);
   });
 
   it('enforces max rooms and max peers per room', () => {
     const { reg } = registry({ maxRooms: 2, maxPeersPerRoom: 2 });
-    const room = reg.create();
-    reg.create();
-    expect(code(() => reg.create())).toBe('429 too-many-rooms');
+    const room = reg.create('1.2.3.4');
+    reg.create('1.2.3.4');
+    expect(code(() => reg.create('1.2.3.4'))).toBe('429 too-many-rooms');
     reg.join(room.roomId, room.joinToken, 'a');
     reg.join(room.roomId, room.joinToken, 'b');
     expect(code(() => reg.join(room.roomId, room.joinToken, 'c'))).toBe('409 room-full');
@@ -66,7 +66,7 @@ describe('RoomRegistry', () => {
 
   it('leave frees the slot and revokes the peer id', () => {
     const { reg } = registry({ maxPeersPerRoom: 1 });
-    const room = reg.create();
+    const room = reg.create('1.2.3.4');
     const p = reg.join(room.roomId, room.joinToken, 'a');
     expect(code(() => reg.leave(room.roomId, p.peerId, 'wrong'))).toBe('403 bad-token');
     reg.leave(room.roomId, p.peerId, p.peerToken);
@@ -78,7 +78,7 @@ describe('RoomRegistry', () => {
 
   it('expires rooms and their peer ids', () => {
     const { reg, advance } = registry({ roomTtlMs: 10_000 });
-    const room = reg.create();
+    const room = reg.create('1.2.3.4');
     const p = reg.join(room.roomId, room.joinToken, 'a');
     advance(9_999);
     expect(reg.admit(p.peerId, p.peerToken)).toBe(true);
@@ -90,7 +90,7 @@ describe('RoomRegistry', () => {
 
   it('close drops the room and returns its peers', () => {
     const { reg } = registry();
-    const room = reg.create();
+    const room = reg.create('1.2.3.4');
     const p = reg.join(room.roomId, room.joinToken, 'a');
     expect(code(() => reg.close(room.roomId, 'x'))).toBe('403 not-host');
     expect(reg.close(room.roomId, room.hostSecret).sort()).toEqual([room.hostPeerId, p.peerId].sort());

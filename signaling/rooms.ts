@@ -6,22 +6,12 @@
  * the PeerServer admits a WebSocket only for an issued (id, token) pair. Pure: no I/O, an injected
  * clock, so the limits and expiry are unit-tested without waiting. Imports nothing from src/.
  */
+import { DEFAULT_LIMITS, type ServerLimits } from './limits.js';
 import { newPeerId, newSecret, secretsEqual } from './tokens.js';
 
-export interface RoomLimits {
-  /** Rooms alive at once; creating one more fails with 429. */
-  readonly maxRooms: number;
-  /** Workers per room (the host's own peer is not counted); one more fails with 409. */
-  readonly maxPeersPerRoom: number;
-  /** A room and all its peer ids expire this long after creation. */
-  readonly roomTtlMs: number;
-}
+export type RoomLimits = Pick<ServerLimits, 'maxRooms' | 'maxPeersPerRoom' | 'roomTtlMs' | 'roomsPerClientPerHour'>;
 
-export const DEFAULT_LIMITS: RoomLimits = {
-  maxRooms: 64,
-  maxPeersPerRoom: 16,
-  roomTtlMs: 6 * 60 * 60 * 1000,
-};
+const HOUR_MS = 60 * 60 * 1000;
 
 export type MemberRole = 'host' | 'worker';
 
@@ -82,6 +72,8 @@ const NAME_MAX_CHARS = 64;
 export class RoomRegistry {
   private readonly rooms = new Map<string, Room>();
   private readonly credentials = new Map<string, PeerCredential>();
+  /** When each client created its rooms in the last hour. */
+  private readonly createdBy = new Map<string, number[]>();
 
   constructor(
     readonly limits: RoomLimits = DEFAULT_LIMITS,
@@ -93,13 +85,20 @@ export class RoomRegistry {
     return this.rooms.size;
   }
 
-  create(): CreatedRoom {
+  /** A new room for `client` (see clientKey): at most roomsPerClientPerHour per client. */
+  create(client: string): CreatedRoom {
     this.sweep();
+    const createdAt = this.now();
+    const recent = (this.createdBy.get(client) ?? []).filter((t) => t > createdAt - HOUR_MS);
+    if (recent.length >= this.limits.roomsPerClientPerHour) {
+      const waitMin = Math.ceil((recent[0]! + HOUR_MS - createdAt) / 60_000);
+      throw new RoomError(429, 'too-many-rooms-from-client', `${client} created ${recent.length} rooms in the last hour (roomsPerClientPerHour ${this.limits.roomsPerClientPerHour}); try again in ${waitMin} min`);
+    }
     if (this.rooms.size >= this.limits.maxRooms) {
       throw new RoomError(429, 'too-many-rooms', `the server already has ${this.rooms.size} rooms (maxRooms ${this.limits.maxRooms}); try again later`);
     }
+    this.createdBy.set(client, [...recent, createdAt]);
     const roomId = newSecret();
-    const createdAt = this.now();
     const hostPeerId = newPeerId(roomId);
     const hostPeerToken = newSecret();
     const room: Room = {
@@ -174,11 +173,12 @@ export class RoomRegistry {
     if (member) member.connected = connected;
   }
 
-  /** Removes expired rooms; returns the peer ids that lost their room. */
+  /** Removes expired rooms and creation records older than an hour; returns the peer ids that lost their room. */
   sweep(): string[] {
     const t = this.now();
     const dropped: string[] = [];
     for (const room of this.rooms.values()) if (room.expiresAt <= t) dropped.push(...this.drop(room));
+    for (const [client, times] of this.createdBy) if (times.at(-1)! <= t - HOUR_MS) this.createdBy.delete(client);
     return dropped;
   }
 

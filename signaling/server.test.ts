@@ -13,7 +13,7 @@ beforeAll(async () => {
   dist = mkdtempSync(path.join(tmpdir(), 'vi-dist-'));
   writeFileSync(path.join(dist, 'index.html'), '<!doctype html><title>vi</title>');
   writeFileSync(path.join(dist, 'x.wasm'), Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]));
-  server = await startSignalingServer({ port: 0, distDir: dist, limits: { maxRooms: 3, maxPeersPerRoom: 2 }, maxBodyBytes: 1024 });
+  server = await startSignalingServer({ port: 0, distDir: dist, limits: { maxRooms: 3, maxPeersPerRoom: 2, maxBodyBytes: 1024 } });
 });
 afterAll(async () => {
   await server.close();

@@ -3,8 +3,10 @@
  * (/api/rooms…) and the PeerJS PeerServer (/peerjs). Same origin for all three, so one TLS
  * certificate covers a LAN setup (WebGPU and WebCodecs need a secure context off localhost).
  *
- * Admission: the PeerServer's WebSocket accepts only a (peer id, token) pair the room API issued
- * (ws `verifyClient`); a second check on `connection` closes anything that slipped through.
+ * Admission: the PeerServer's WebSocket accepts only a (peer id, token) pair the room API issued,
+ * named once in its URL (ws `verifyClient`); a second check on `connection` terminates anything
+ * that slipped through before PeerServer sees it. Every message then passes the SignalGuard
+ * (room confinement, per-socket rate, bytes held for absent peers). Limits: limits.ts.
  * Imports nothing from src/.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -15,8 +17,10 @@ import path from 'node:path';
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import { ExpressPeerServer, type IClient } from 'peer';
-import { WebSocketServer, type ServerOptions, type WebSocket } from 'ws';
-import { DEFAULT_LIMITS, RoomError, RoomRegistry, type RoomLimits } from './rooms.js';
+import { WebSocketServer, type RawData, type ServerOptions, type WebSocket } from 'ws';
+import { clientKey, resolveLimits, type ServerLimits } from './limits.js';
+import { RoomError, RoomRegistry } from './rooms.js';
+import { parsePeerQuery, SIGNAL_EXPIRE_CHECK_MS, SIGNAL_EXPIRE_MS, SignalGuard } from './signal-guard.js';
 
 /** The PeerJS mount path and key; the browser side (src/app) uses the same values. */
 export const PEER_PATH = '/peerjs';
@@ -30,9 +34,8 @@ export interface ServerOptions_ {
   readonly tls?: { readonly cert: string; readonly key: string };
   /** Folder with the built app; missing → "/" answers 503 with a hint to build. */
   readonly distDir?: string;
-  readonly limits?: Partial<RoomLimits>;
-  /** Largest accepted request body (the room API takes tiny JSON bodies). */
-  readonly maxBodyBytes?: number;
+  /** Overrides of limits.ts's DEFAULT_LIMITS; each must be a positive integer. */
+  readonly limits?: Partial<ServerLimits>;
   /** Origin used in join links (e.g. https://gpu-box.lan:8443); default: from the request's Host. */
   readonly publicUrl?: string;
   /** How long PeerServer waits for a silent client before dropping it. */
@@ -46,8 +49,63 @@ export interface SignalingServer {
   close(): Promise<void>;
 }
 
-const DEFAULT_MAX_BODY_BYTES = 16 * 1024;
 const SWEEP_INTERVAL_MS = 30_000;
+
+function log(line: string): void {
+  console.error(`[signaling] ${new Date().toISOString()} ${line}`);
+}
+
+/** One line per (who, what) a minute, with a count of the rest: a hostile client must not be
+ *  able to flood the server's log either. */
+const LOG_EVERY_MS = 60_000;
+const lastLogged = new Map<string, { at: number; suppressed: number }>();
+function logThrottled(key: string, line: string): void {
+  const t = Date.now();
+  const seen = lastLogged.get(key);
+  if (seen && t - seen.at < LOG_EVERY_MS) {
+    seen.suppressed++;
+    return;
+  }
+  if (lastLogged.size > 10_000) lastLogged.clear();
+  lastLogged.set(key, { at: t, suppressed: 0 });
+  log(seen?.suppressed ? `${line} (and ${seen.suppressed} more like it in the last minute)` : line);
+}
+
+const byteLengthOf = (data: RawData): number => (Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data instanceof ArrayBuffer ? data.byteLength : data.length);
+
+/**
+ * A WebSocketServer whose 'connection' event goes out only for sockets `gate` lets through, so
+ * PeerServer never sees the others. (ws binds its emit at construction, so this has to be a
+ * subclass rather than a patched instance.)
+ */
+class GatedWebSocketServer extends WebSocketServer {
+  constructor(
+    private readonly gate: (socket: WebSocket, req: http.IncomingMessage) => boolean,
+    options: ServerOptions,
+  ) {
+    super(options);
+  }
+
+  override emit(event: string | symbol, ...args: any[]): boolean {
+    if (event === 'connection' && !this.gate(args[0] as WebSocket, args[1] as http.IncomingMessage)) return false;
+    return super.emit(event, ...args);
+  }
+}
+
+/** Runs every message of `socket` past the guard before PeerServer's own listener sees it. */
+function guardMessages(socket: WebSocket, senderId: string, guard: SignalGuard): void {
+  const emit = socket.emit.bind(socket);
+  socket.emit = ((event: string | symbol, ...args: unknown[]): boolean => {
+    if (event !== 'message') return emit(event, ...args);
+    const data = args[0] as RawData;
+    const verdict = guard.check(senderId, String(data), byteLengthOf(data));
+    if (verdict.action === 'relay') return emit(event, ...args);
+    const what = verdict.action === 'close' ? 'closed the socket of' : 'dropped a message from';
+    logThrottled(`${senderId} ${verdict.reason.slice(0, 24)}`, `${what} ${senderId}: ${verdict.reason}`);
+    if (verdict.action === 'close') socket.terminate();
+    return false;
+  }) as typeof socket.emit;
+}
 
 /** Cross-origin isolation for wasm threads (ecosystem §1.8), on every response. */
 function isolationHeaders(_req: Request, res: Response, next: NextFunction): void {
@@ -58,41 +116,12 @@ function isolationHeaders(_req: Request, res: Response, next: NextFunction): voi
   next();
 }
 
-/**
- * PeerServer relays a message to any connected id named in its `dst`. A peer id is unguessable but
- * not secret to the room that saw it, so a peer of one room must not be able to signal (offer a
- * connection to, or spam) a peer of another: messages whose `dst` lies outside the sender's room are
- * dropped before PeerServer sees them, and so is anything that is not a JSON object. PeerServer sets
- * `src` itself, so the sender is the socket's id.
- */
-function confineToRoom(socket: WebSocket, senderId: string, rooms: RoomRegistry): void {
-  const emit = socket.emit.bind(socket);
-  socket.emit = ((event: string | symbol, ...args: unknown[]): boolean => {
-    if (event === 'message' && !staysInRoom(args[0], senderId, rooms)) return false;
-    return emit(event, ...args);
-  }) as typeof socket.emit;
-}
-
-function staysInRoom(data: unknown, senderId: string, rooms: RoomRegistry): boolean {
-  let message: unknown;
-  try {
-    message = JSON.parse(String(data));
-  } catch {
-    return false; // not JSON: PeerServer would throw on it (an 'error' event nobody handles kills the process)
-  }
-  if (typeof message !== 'object' || message === null || Array.isArray(message)) return false;
-  const dst = (message as { dst?: unknown }).dst;
-  if (dst === undefined) return true; // HEARTBEAT and other messages to the server itself
-  const room = rooms.roomOfPeer(senderId);
-  return typeof dst === 'string' && room !== undefined && rooms.roomOfPeer(dst) === room;
-}
-
 function sendError(res: Response, status: number, code: string, message: string): void {
   res.status(status).json({ error: { code, message } });
 }
 
 export async function startSignalingServer(options: ServerOptions_ = {}): Promise<SignalingServer> {
-  const limits: RoomLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  const limits = resolveLimits(options.limits);
   const rooms = new RoomRegistry(limits);
   const app = express();
   app.disable('x-powered-by');
@@ -103,53 +132,76 @@ export async function startSignalingServer(options: ServerOptions_ = {}): Promis
 
   // ---- PeerJS: only issued peer ids get a socket ----
   const liveClients = new Map<string, IClient>();
+  const guard = new SignalGuard({ limits, roomOfPeer: (id) => rooms.roomOfPeer(id), isConnected: (id) => liveClients.has(id) });
+  const admitted = (url: string | undefined): string | null => {
+    const q = parsePeerQuery(url);
+    return q && q.key === PEER_KEY && rooms.admit(q.id, q.token) ? q.id : null;
+  };
   const peerApp = ExpressPeerServer(server, {
     path: '/',
     key: PEER_KEY,
     allow_discovery: false,
     alive_timeout: options.peerAliveTimeoutMs ?? 60_000,
+    expire_timeout: SIGNAL_EXPIRE_MS,
+    cleanup_out_msgs: SIGNAL_EXPIRE_CHECK_MS,
+    corsOptions: { origin: false },
     createWebSocketServer: (wsOptions: ServerOptions) => {
-      const wss = new WebSocketServer({
+      const wss = new GatedWebSocketServer((socket, req) => {
+        const id = admitted(req.url);
+        if (id === null) {
+          logThrottled(`${req.socket.remoteAddress} not admitted`, `terminated a socket from ${req.socket.remoteAddress} that was not admitted`);
+          socket.terminate();
+          return false;
+        }
+        guardMessages(socket, id, guard);
+        return true;
+      }, {
         ...wsOptions,
-        maxPayload: 64 * 1024, // signaling messages (SDP, candidates) are a few KiB
+        maxPayload: limits.maxSignalBytes,
         verifyClient: (info, done) => {
-          const q = new URL(info.req.url ?? '', 'http://x').searchParams;
-          if (rooms.admit(q.get('id'), q.get('token'))) done(true);
-          else done(false, 401, 'peer id not issued by the room API (join the room first)');
+          if (admitted(info.req.url)) return done(true);
+          done(false, 401, 'peer id not issued by the room API, or a malformed socket URL (join the room first)');
         },
       });
-      // Registered before PeerServer's own listener: signaling stays inside a room.
-      wss.on('connection', (socket, req) => confineToRoom(socket, new URL(req.url ?? '', 'http://x').searchParams.get('id') ?? '', rooms));
       return wss;
     },
   });
+  // PeerServer re-emits every socket error (oversize frame, bad UTF-8, reserved bits) here; ws has
+  // already closed that socket. Unheard, the event would end the process and every room with it.
+  peerApp.on('error', (e: Error) => logThrottled(`socket error ${e.message.slice(0, 24)}`, `closed a socket on error: ${e.message}`));
   peerApp.on('connection', (client: IClient) => {
-    if (!rooms.admit(client.getId(), client.getToken())) {
-      client.getSocket()?.close(4001, 'not admitted');
-      return;
-    }
     liveClients.set(client.getId(), client);
+    guard.delivered(client.getId());
     rooms.setConnected(client.getId(), true);
   });
   peerApp.on('disconnect', (client: IClient) => {
-    liveClients.delete(client.getId());
+    if (liveClients.get(client.getId()) === client) liveClients.delete(client.getId());
     rooms.setConnected(client.getId(), false);
   });
   const disconnect = (peerIds: string[]): void => {
-    for (const id of peerIds) liveClients.get(id)?.getSocket()?.close(4002, 'left the room');
+    for (const id of peerIds) {
+      liveClients.get(id)?.getSocket()?.terminate();
+      guard.forget(id);
+    }
   };
   app.use(PEER_PATH, peerApp);
 
   // ---- Room API ----
   const api = express.Router();
-  api.use(express.json({ limit: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, type: () => true }));
+  // Only application/json: a page of another origin cannot send it without a CORS preflight,
+  // which this server never grants, so it cannot spend a visitor's room quota.
+  api.use((req, res, next) => {
+    if (req.method === 'POST' && !req.is('application/json')) return sendError(res, 415, 'bad-content-type', 'the room API takes Content-Type: application/json');
+    next();
+  });
+  api.use(express.json({ limit: limits.maxBodyBytes }));
   const origin = (req: Request): string => options.publicUrl ?? `${scheme}://${req.headers.host ?? `localhost:${port()}`}`;
   const body = (req: Request): Record<string, unknown> =>
     typeof req.body === 'object' && req.body !== null && !Array.isArray(req.body) ? (req.body as Record<string, unknown>) : {};
   const bearer = (req: Request): string | undefined => /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
 
   api.post('/rooms', (req, res) => {
-    const created = rooms.create();
+    const created = rooms.create(clientKey(req.socket.remoteAddress));
     const joinUrl = `${origin(req)}/?room=${encodeURIComponent(created.roomId)}&token=${encodeURIComponent(created.joinToken)}`;
     res.status(201).json({ ...created, joinUrl, peer: { path: PEER_PATH, key: PEER_KEY } });
   });
@@ -177,10 +229,10 @@ export async function startSignalingServer(options: ServerOptions_ = {}): Promis
   api.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof RoomError) return sendError(res, err.status, err.code, err.message);
     const e = err as { type?: string; status?: number; message?: string };
-    if (e.type === 'entity.too.large') return sendError(res, 413, 'too-large', `request body over ${options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES} bytes`);
+    if (e.type === 'entity.too.large') return sendError(res, 413, 'too-large', `request body over ${limits.maxBodyBytes} bytes (maxBodyBytes)`);
     if (e.type === 'entity.parse.failed') return sendError(res, 400, 'bad-json', 'request body is not valid JSON');
     if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return sendError(res, e.status, 'bad-request', e.message ?? 'bad request');
-    console.error('[signaling] internal error:', err);
+    log(`internal error: ${(err as Error)?.stack ?? String(err)}`);
     return sendError(res, 500, 'internal', 'internal server error');
   });
   app.use('/api', api);

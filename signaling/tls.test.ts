@@ -14,7 +14,7 @@ const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-node
 
 function request(url: string, ca: string, method = 'GET'): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = https.request(url, { method, ca }, (res) => {
+    const req = https.request(url, { method, ca, headers: { 'content-type': 'application/json' } }, (res) => {
       let body = '';
       res.on('data', (c) => (body += c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
