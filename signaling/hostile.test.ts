@@ -54,12 +54,14 @@ async function room(workers: number, base = server.url) {
 const socketUrl = (query: string, base = server.url) => `${base.replace('http', 'ws')}${PEER_PATH}/peerjs?${query}`;
 const query = (id: string, token: string) => `key=${PEER_KEY}&id=${encodeURIComponent(id)}&token=${encodeURIComponent(token)}&version=1.5.5`;
 
-/** Opens a socket; resolves once it is OPEN (PeerServer's first message) or refused. */
+/** Opens a socket; resolves once it is OPEN (PeerServer's first message) or refused. A socket
+ *  taking over a connected id with its token gets no OPEN: it resolves 300 ms after the upgrade. */
 function connect(url: string): Promise<{ ws: WebSocket; refused?: string; received: Json[]; closed: Promise<number> }> {
   return new Promise((resolve) => {
     const ws = new WebSocket(url);
     const received: Json[] = [];
     const closed = new Promise<number>((r) => ws.on('close', (code) => r(code)));
+    ws.on('open', () => setTimeout(() => resolve({ ws, received, closed }), 300));
     ws.on('message', (m) => {
       const msg = JSON.parse(String(m)) as Json;
       if (msg.type === 'OPEN') resolve({ ws, received, closed });
@@ -121,6 +123,28 @@ describe('the signaling server under attack', () => {
     await sleep(100);
     expect(real.received.map((m) => [m.type, m.src, m.payload?.sdp])).toEqual([['OFFER', created.hostPeerId, 'for the victim']]);
     for (const p of [host, real]) p.ws.close();
+  });
+
+  it('admission races: the same id twice at once, and a socket racing its own revocation', async () => {
+    const { created, joined } = await room(1);
+    const worker = joined[0]!;
+    // Two sockets of one id at once (a reload racing the old tab): the newer one is the peer.
+    const [first, second] = await Promise.all([connect(socketUrl(query(worker.peerId, worker.peerToken))), connect(socketUrl(query(worker.peerId, worker.peerToken)))]);
+    expect([first.refused, second.refused]).toEqual([undefined, undefined]);
+    const host = await connect(socketUrl(query(created.hostPeerId, created.hostPeerToken)));
+    host.ws.send(JSON.stringify({ type: 'OFFER', dst: worker.peerId, payload: { sdp: 'one copy' } }));
+    await sleep(200);
+    expect(first.received.length + second.received.length, 'one socket, not both, gets the signal').toBe(1);
+    // Leaving while sockets of that id connect: once the leave is answered, every socket of it is
+    // closed and no new one is admitted.
+    const racing = Array.from({ length: 5 }, () => connect(socketUrl(query(worker.peerId, worker.peerToken))));
+    const left = await post(`/rooms/${created.roomId}/leave`, { peerId: worker.peerId, peerToken: worker.peerToken });
+    expect(left.status).toBe(204);
+    const raced = await Promise.all(racing);
+    await sleep(200);
+    for (const p of [first, second, ...raced]) expect(p.ws.readyState === WebSocket.OPEN && p.refused === undefined, 'no socket of a revoked id stays open').toBe(false);
+    expect((await connect(socketUrl(query(worker.peerId, worker.peerToken)))).refused).toBe('HTTP 401');
+    host.ws.close();
   });
 
   it('holds a bounded number of bytes for an absent peer, and closes a flooding socket', async () => {

@@ -132,6 +132,9 @@ export async function startSignalingServer(options: ServerOptions_ = {}): Promis
 
   // ---- PeerJS: only issued peer ids get a socket ----
   const liveClients = new Map<string, IClient>();
+  // The one socket each peer id holds. PeerServer lets a newer socket of an id take over without
+  // closing the older one, which would go on sending as that id, even after the id is revoked.
+  const socketOf = new Map<string, WebSocket>();
   const guard = new SignalGuard({ limits, roomOfPeer: (id) => rooms.roomOfPeer(id), isConnected: (id) => liveClients.has(id) });
   const admitted = (url: string | undefined): string | null => {
     const q = parsePeerQuery(url);
@@ -154,6 +157,9 @@ export async function startSignalingServer(options: ServerOptions_ = {}): Promis
           return false;
         }
         guardMessages(socket, id, guard);
+        socketOf.get(id)?.terminate();
+        socketOf.set(id, socket);
+        socket.once('close', () => socketOf.get(id) === socket && socketOf.delete(id));
         return true;
       }, {
         ...wsOptions,
@@ -180,7 +186,7 @@ export async function startSignalingServer(options: ServerOptions_ = {}): Promis
   });
   const disconnect = (peerIds: string[]): void => {
     for (const id of peerIds) {
-      liveClients.get(id)?.getSocket()?.terminate();
+      socketOf.get(id)?.terminate();
       guard.forget(id);
     }
   };
@@ -282,7 +288,7 @@ export async function startSignalingServer(options: ServerOptions_ = {}): Promis
     close: () =>
       new Promise<void>((resolve) => {
         clearInterval(sweepTimer);
-        for (const c of liveClients.values()) c.getSocket()?.terminate();
+        for (const socket of socketOf.values()) socket.terminate();
         server.closeAllConnections();
         server.close(() => resolve());
       }),
