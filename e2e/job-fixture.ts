@@ -3,8 +3,10 @@
  * WebGPU): the model package, compiled here from the compiler's random-weight tiny package
  * (src/model/testing/) and served from the app's dist/ (so the tests never depend on training),
  * picked with `?model=`; the Node in-process render of a job (onnxruntime-node, the reference the
- * browser's file must match); the host's form; and fetching the host's muxed file and decoding it
- * against the reference (e2e/job-fixtures/decode-harness.ts: frame count, size, timestamps, PSNR).
+ * browser's file must match) and of two wrong versions of it (negative controls the file must not
+ * match, so the PSNR bound is shown to reject a wrong video); the host's form; and fetching the
+ * host's muxed file and decoding it against the reference and the controls
+ * (e2e/job-fixtures/decode-harness.ts: frame count, size, timestamps, PSNR).
  */
 import { expect, type Browser, type Page } from '@playwright/test';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
@@ -13,11 +15,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ortNode from 'onnxruntime-node';
+import type { Collective } from '../src/engine/collective.js';
 import { denoise } from '../src/engine/denoise.js';
-import { loadEngineModel } from '../src/engine/engine-model.js';
+import { loadEngineModel, type EngineModel } from '../src/engine/engine-model.js';
 import type { JobParams } from '../src/engine/job-state.js';
 import { partitionFrames } from '../src/engine/partition.js';
 import { SessionRunner, type OrtModule } from '../src/engine/session-runner.js';
+import { CorruptingCollective } from '../src/engine/testing/corrupting-collective.js';
 import { compileModelPackage } from '../src/model/compile/compile-model.js';
 import { writeTinyPackage } from '../src/model/testing/tiny-model.js';
 import { createInProcessCollectives } from '../src/net/in-process-collective.js';
@@ -26,6 +30,12 @@ import { bundleHarness, startTestServer, type TestServer } from './harness-media
 import { openTab, serverUrl } from './room-fixture.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * The bound every job-render check holds the browser's file to (PSNR min over frames, after the
+ * codec, against the Node render), and the one each negative control must fall below.
+ */
+export const MATCH_DB = 35;
 
 /** `[tag] +12.3 s what`, seconds since the spec module loaded. */
 export function specLog(tag: string): (what: string) => void {
@@ -78,12 +88,28 @@ export interface Reference {
   readonly fps: number;
   /** The shortest clip a rank may own (largest halo): the partition's minimum. */
   readonly minClipFrames: number;
+  /**
+   * Renders of the same job done wrong, laid out like `rgb`: the browser's file must score below
+   * MATCH_DB against each, or the bound could not tell a wrong video from the right one.
+   */
+  readonly controls: readonly { readonly name: string; readonly rgb: Uint8Array }[];
+  /** Wall time of the reference render and of the controls' renders (ms), for the spec's log. */
+  readonly renderMs: { readonly reference: number; readonly controls: number };
 }
 
 /**
  * Renders `spec` in process on onnxruntime-node (CPU, segmented graph) over `ranks` in-process
  * ranks with the partition the host computes for an even split. The video does not depend on the
  * partition, so it is the reference for any split.
+ *
+ * With it, the negative controls on the same ranks (`ranks` ≥ 2):
+ * - isolated: no exchanges at all (each clip its own video), what a mesh that never delivers
+ *   anything would render;
+ * - one halo zeroed: rank 1 receives zeros instead of rank 0's frames in the first temporal-conv
+ *   halo of step 0, once. That is what a real exchange bug produces (a dropped or misaddressed
+ *   message standing in for the video-end zeros, a buffer read at the wrong offset), and it is the
+ *   smallest wrong render this bound can see: the same corruption in the last step moves frames by
+ *   only 46–59 dB on the random-weight package (measured), which the unit tests' latent bounds catch.
  */
 export async function renderReference(pkgDir: string, spec: JobSpec, ranks: number): Promise<Reference> {
   const runner = new SessionRunner(ortNode as unknown as OrtModule, { executionProviders: ['cpu'], sessionOptions: { extra: { session: { intra_op: { allow_spinning: '0' } } } } });
@@ -95,11 +121,34 @@ export async function renderReference(pkgDir: string, spec: JobSpec, ranks: numb
     sampler: { kind: 'ddim', eta: 0 }, dualScope: { window: d.local_window_p, topK: d.global_top_k, phaseTimestep: d.phase_t, phaseBias: d.phase_bias },
     fps: model.manifest.frame_rate, partition: partitionFrames(spec.frames, ranks, minClipFrames),
   };
-  const results = await Promise.all(createInProcessCollectives(ranks).map((c) => denoise(model, job, c)));
+  const t0 = performance.now();
+  const { rgb, side } = await renderRgb(model, job, ranks);
+  const t1 = performance.now();
+  const controls: { name: string; rgb: Uint8Array }[] = [];
+  if (ranks >= 2) {
+    controls.push({ name: 'isolated clips (no exchanges)', rgb: (await renderRgb(model, { ...job, exchangeMode: 'isolated' }, ranks)).rgb });
+    const pointId = model.plan.exchangePoints.findIndex((p) => p.kind === 'halo');
+    const corrupting: CorruptingCollective[] = [];
+    const wrong = await renderRgb(model, job, ranks, (c) => {
+      if (c.rank !== 1) return c;
+      const w = new CorruptingCollective(c, { step: 0, pointId, side: 'left' });
+      corrupting.push(w);
+      return w;
+    });
+    // A control that corrupted nothing would be the reference itself: say so rather than fail obscurely.
+    if (corrupting.length !== 1 || corrupting[0]!.hits !== 1) throw new Error(`negative control: the halo at exchange point ${pointId} of step 0 was not corrupted exactly once`);
+    controls.push({ name: `rank 1's halo from rank 0 zeroed once (step 0, ${model.plan.exchangePoints[pointId]!.id})`, rgb: wrong.rgb });
+  }
+  return { rgb, side, fps: model.manifest.frame_rate, minClipFrames, controls, renderMs: { reference: t1 - t0, controls: performance.now() - t1 } };
+}
+
+/** Every rank of `job` in process (`wrap`: a rank's collective as that rank should see it). */
+async function renderRgb(model: EngineModel, job: JobParams, ranks: number, wrap: (c: Collective) => Collective = (c) => c): Promise<{ rgb: Uint8Array; side: number }> {
+  const results = await Promise.all(createInProcessCollectives(ranks).map((c) => denoise(model, job, wrap(c))));
   const side = results[0]!.frames!.width;
-  const rgb = new Uint8Array(spec.frames * side * side * 3);
+  const rgb = new Uint8Array(job.totalFrames * side * side * 3);
   for (const r of results) rgb.set(r.frames!.data, r.range.start * side * side * 3);
-  return { rgb, side, fps: model.manifest.frame_rate, minClipFrames };
+  return { rgb, side };
 }
 
 /** The decode harness's own server (mediabunny + WebCodecs in a page). */
@@ -169,10 +218,16 @@ export async function decodeResult(host: Page, decodePage: Page, o: DecodeOption
   o.log('file fetched');
   await decodePage.goto(o.decoder.url);
   await decodePage.waitForFunction(() => 'decodeHarness' in window);
+  const controls = o.reference.controls;
   const r = await decodePage.evaluate(
-    ([f, ref, side, scale, fps]) => window.decodeHarness.decode(f, ref, side, scale, fps),
-    [fileB64, Buffer.from(o.reference.rgb).toString('base64'), o.reference.side, o.spec.scale, o.reference.fps] as const,
+    ([f, ref, side, scale, fps, wrong]) => window.decodeHarness.decode(f, ref, side, scale, fps, wrong),
+    [fileB64, Buffer.from(o.reference.rgb).toString('base64'), o.reference.side, o.spec.scale, o.reference.fps, controls.map((c) => Buffer.from(c.rgb).toString('base64'))] as const,
   );
   o.log(`decoded: ${mime} ${JSON.stringify(r)}`);
+  // Negative controls: the same file against renders of the job done wrong must fall below the
+  // bound the caller then holds it to against the right one; otherwise that check proves nothing.
+  const scores = controls.map((c, i) => `${c.name} ${r.controlPsnrMin[i]!.toFixed(1)} dB`);
+  o.log(`PSNR min ${r.psnrMin.toFixed(1)} dB against the Node render; negative controls (must be < ${MATCH_DB} dB): ${scores.join('; ') || 'none'}`);
+  controls.forEach((c, i) => expect(r.controlPsnrMin[i], `the file against the negative control '${c.name}'`).toBeLessThan(MATCH_DB));
   return { ...r, mime };
 }

@@ -7,7 +7,9 @@
  * engine worker over the mesh and encodes it with WebCodecs; workers send the encoded bytes; the
  * host muxes one file. The file must decode to 48 frames and match the Node in-process render of
  * the same job (onnxruntime-node, 3 even in-process ranks: the video does not depend on the
- * partition) at ≥ 35 dB PSNR after the codec. The same job in one tab (the host computing alone,
+ * partition) at ≥ 35 dB PSNR after the codec, and score below 35 dB against two wrong renders of it
+ * (the clips isolated; one halo exchange zeroed: e2e/job-fixture.ts), so the bound is shown to tell
+ * a wrong video from the right one in every check. The same job in one tab (the host computing alone,
  * whole-graph UNet) must match too; so must the video of a job whose worker tab closed mid-render
  * (resumed on the host and the other worker from the checkpoints after step 1) or hung at once
  * (restarted from step 0), and of one whose only worker closed (this tab renders the rest alone from
@@ -24,7 +26,7 @@
 import { expect, test, type Browser, type Page } from '@playwright/test';
 import { partitionFrames } from '../src/engine/partition.js';
 import type { TestServer } from './harness-media/test-server.js';
-import { decodeResult as decodeAgainst, fillJob as fillForm, openHost as openHostOn, ranksSeen, renderReference, serveTinyPackage, specLog, startDecoder, type JobSpec, type Reference, type ServedPackage } from './job-fixture.js';
+import { decodeResult as decodeAgainst, fillJob as fillForm, MATCH_DB, openHost as openHostOn, ranksSeen, renderReference, serveTinyPackage, specLog, startDecoder, type JobSpec, type Reference, type ServedPackage } from './job-fixture.js';
 import { openTab } from './room-fixture.js';
 
 const log = specLog('job-render');
@@ -56,7 +58,7 @@ test.beforeAll(async () => {
   // Node in-process render of the same job: 3 ranks, the partition the host computes.
   reference = await renderReference(pkg.dir, JOB, 3);
   minClipFrames = reference.minClipFrames;
-  log('Node reference rendered');
+  log(`Node reference rendered in ${(reference.renderMs.reference / 1000).toFixed(1)} s, its ${reference.controls.length} negative controls in ${(reference.renderMs.controls / 1000).toFixed(1)} s`);
 });
 
 test.afterAll(async () => {
@@ -123,7 +125,7 @@ test('members report their speed before Start; the host (rank 0) and 2 workers r
   expect(r.frames).toBe(FRAMES);
   expect([r.width, r.height]).toEqual([reference.side * SCALE, reference.side * SCALE]);
   expect(r.timestampsOk).toBe(true);
-  expect(r.psnrMin).toBeGreaterThanOrEqual(35);
+  expect(r.psnrMin).toBeGreaterThanOrEqual(MATCH_DB);
   await expect(host.getByTestId('step-chart')).toBeVisible();
   // The job measured every member at its own clip length; the next partition by speed uses these.
   for (const rank of ranks) {
@@ -152,7 +154,7 @@ test('the same room, workers only, even partition: Start finds the models loaded
     await expect(w.getByTestId('worker-rank')).toHaveText(`${ranks.findIndex((x) => x.name === `w${i}`)} of 2`);
   }
   expect(r.frames).toBe(FRAMES);
-  expect(r.psnrMin).toBeGreaterThanOrEqual(35);
+  expect(r.psnrMin).toBeGreaterThanOrEqual(MATCH_DB);
   for (const page of [host, ...workers]) await page.context().close();
   room = null;
 });
@@ -165,7 +167,7 @@ test('one tab (the host computing alone, whole-graph UNet): Start waits for its 
   await expect(host.getByTestId('waiting-for')).toContainText('this tab (host) (');
   const r = await decodeResult(host, await (await browser.newContext()).newPage());
   expect(r.frames).toBe(FRAMES);
-  expect(r.psnrMin).toBeGreaterThanOrEqual(35);
+  expect(r.psnrMin).toBeGreaterThanOrEqual(MATCH_DB);
 });
 
 // Closed: its goodbye closes its links at once. Hung: no goodbye; the mesh and the control link see it
@@ -200,7 +202,7 @@ for (const how of ['closed', 'hung'] as const) test(`a worker ${how} mid-job: th
   const r = await decodeResult(host, await (await browser.newContext()).newPage());
   console.log(`[job-render] after the restart: ${((Date.now() - t0) / 1000).toFixed(1)} s from Start to file, PSNR min ${r.psnrMin.toFixed(1)} dB`);
   expect(r.frames).toBe(FRAMES);
-  expect(r.psnrMin).toBeGreaterThanOrEqual(35); // the Node render of 3 ranks: the partition does not change the video
+  expect(r.psnrMin).toBeGreaterThanOrEqual(MATCH_DB); // the Node render of 3 ranks: the partition does not change the video
   // the steps the job ran after the restart: only the last one when it resumed
   const stepsRun = await host.evaluate(() => (document.querySelector('vi-host') as unknown as { renderJob: { state: { stepStats: { step: number }[] } } }).renderJob.state.stepStats.map((s) => s.step));
   expect(stepsRun).toEqual(how === 'closed' ? [1] : [0, 1]);
@@ -226,7 +228,7 @@ test('the only worker closed mid-job: this tab renders the rest alone from the c
   const r = await decodeResult(host, await (await browser.newContext()).newPage());
   console.log(`[job-render] resumed alone: PSNR min ${r.psnrMin.toFixed(1)} dB`);
   expect(r.frames).toBe(FRAMES);
-  expect(r.psnrMin).toBeGreaterThanOrEqual(35); // the mesh's first step, re-cut, then the whole graph: the same video
+  expect(r.psnrMin).toBeGreaterThanOrEqual(MATCH_DB); // the mesh's first step, re-cut, then the whole graph: the same video
   const seen = await host.evaluate(() => (document.querySelector('vi-host') as unknown as { renderJob: { state: { mode: string; stepStats: { step: number }[] } } }).renderJob.state);
   expect(seen.mode).toBe('alone');
   expect(seen.stepStats.map((x) => x.step)).toEqual([1]);
@@ -249,7 +251,7 @@ test('the host tab reloaded mid-render: it offers the unfinished render saved in
   const r = await decodeResult(host, await (await browser.newContext()).newPage());
   console.log(`[job-render] host reloaded after step ${saved}, resumed: PSNR min ${r.psnrMin.toFixed(1)} dB`);
   expect(r.frames).toBe(FRAMES);
-  expect(r.psnrMin).toBeGreaterThanOrEqual(35);
+  expect(r.psnrMin).toBeGreaterThanOrEqual(MATCH_DB);
   const stepsRun = await host.evaluate(() => (document.querySelector('vi-host') as unknown as { renderJob: { state: { stepStats: { step: number }[] } } }).renderJob.state.stepStats.map((x) => x.step));
   expect(stepsRun).toEqual(saved === 1 ? [1] : []); // only what was left
   const joinUrl = await host.getByTestId('join-link').inputValue();
@@ -285,7 +287,7 @@ test('the host tab reloaded mid-render with a worker: the room is reopened, the 
   const r = await decodeResult(host, await (await browser.newContext()).newPage());
   console.log(`[job-render] host reloaded after step ${saved} with a worker, resumed on the host and the same worker: PSNR min ${r.psnrMin.toFixed(1)} dB`);
   expect(r.frames).toBe(FRAMES);
-  expect(r.psnrMin).toBeGreaterThanOrEqual(35);
+  expect(r.psnrMin).toBeGreaterThanOrEqual(MATCH_DB);
   expect((await ranksSeen(host)).map((x) => x.name)).toEqual(['this tab (host)', 'w0']);
   const stepsRun = await host.evaluate(() => (document.querySelector('vi-host') as unknown as { renderJob: { state: { stepStats: { step: number }[] } } }).renderJob.state.stepStats.map((x) => x.step));
   expect(stepsRun).toEqual(saved === 1 ? [1] : []);

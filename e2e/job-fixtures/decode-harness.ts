@@ -1,7 +1,8 @@
 /**
  * Browser side of e2e/job-render.spec.ts: decodes an exported video file with mediabunny and
  * WebCodecs and scores every frame against a reference (model-resolution RGB frames, upscaled
- * nearest-neighbour as the export does). Bundled by the spec and served by its own test server.
+ * nearest-neighbour as the export does), and in the same pass against the negative controls (renders
+ * of wrong jobs, which the file must not match). Bundled by the spec and served by its own test server.
  */
 import { upscaleNearest } from '../../src/app/media/frame-scale.js';
 import { type DecodedVideoScore, decodeAndScore } from '../harness-media/decoded-video.js';
@@ -16,10 +17,9 @@ function fromBase64(b64: string): Uint8Array {
 }
 
 /** Reference RGB frames [F, side, side, 3] scaled as the export scales; black past the last one. */
-function decode(fileB64: string, refB64: string, side: number, scale: number, fps: number): Promise<DecodeResult> {
-  const ref = fromBase64(refB64);
+function framesOf(ref: Uint8Array, side: number, scale: number): (f: number) => Uint8ClampedArray {
   const frameBytes = side * side * 3;
-  const expected = (f: number): Uint8ClampedArray => {
+  return (f) => {
     const rgba = new Uint8ClampedArray(side * side * 4);
     for (let p = 0, r = f * frameBytes; p < side * side && r < ref.length; p++, r += 3) {
       rgba[p * 4] = ref[r]!;
@@ -29,7 +29,12 @@ function decode(fileB64: string, refB64: string, side: number, scale: number, fp
     }
     return upscaleNearest(rgba, side, side, scale);
   };
-  return decodeAndScore(fromBase64(fileB64).buffer as ArrayBuffer, fps, expected);
+}
+
+/** Scores the file against `refB64` and each of `controlsB64` (same layout as the reference). */
+function decode(fileB64: string, refB64: string, side: number, scale: number, fps: number, controlsB64: readonly string[] = []): Promise<DecodeResult> {
+  const controls = controlsB64.map((c) => framesOf(fromBase64(c), side, scale));
+  return decodeAndScore(fromBase64(fileB64).buffer as ArrayBuffer, fps, framesOf(fromBase64(refB64), side, scale), controls);
 }
 
 declare global {
