@@ -1,6 +1,7 @@
 // Host plus three worker tabs through the real signaling server: room, full mesh, the shared
 // Collective contract suite on the WebRTC mesh (bit-exact tensors, >1 MB chunked), refusal of a
-// wrong join token, malformed frames rejected while the mesh stays up, and tabs leaving: closed
+// wrong join token, malformed frames rejected while the mesh stays up, links with an unexpected
+// label or flooded before anyone claims them closed (MESH_LIMITS), and tabs leaving: closed
 // (seen at once), hung (seen by missing heartbeats), the host closed (seen by the workers at once)
 // the host crashed (seen once ICE has stayed disconnected for ICE_DISCONNECTED_GRACE_MS) and the
 // host hung (seen by the control link's heartbeat, CONTROL_SILENCE_MS).
@@ -99,6 +100,37 @@ test('malformed frames are rejected with an error and the mesh stays up', async 
   const phases = await inAll(byRank, (h) => h.worker!.state.phase, null);
   expect(phases).toEqual(['in-mesh', 'in-mesh', 'in-mesh']);
   await expect(room.host.getByTestId('host-log')).toContainText('bad-message');
+});
+
+test('a link with a label the tab does not expect, or flooded before anyone claims it, is closed; the mesh stays up', async () => {
+  const refusals: string[] = [];
+  byRank[1]!.on('console', (m) => m.text().startsWith('peer-hub: closed link') && refusals.push(m.text()));
+  const victim = await byRank[1]!.evaluate(() => window.__vi!.worker!.state.peerId!);
+  const outcome = await byRank[0]!.evaluate(async (peerId) => {
+    const hub = window.__vi!.worker!.peerHub!;
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const settle = (link: ReturnType<typeof hub.dial>) => Promise.race([link.opened.then(() => 'open', () => 'refused'), sleep(5_000).then(() => 'timeout')]);
+    const strange = hub.dial(peerId, 'x-probe', 'raw');
+    const strangeOpened = await settle(strange);
+    await sleep(1_000);
+    // An expected label nobody will claim, flooded with up to 4 MiB (the cap is 64 KiB).
+    const flood = hub.dial(peerId, 'vi-mesh:never-claimed', 'raw');
+    const floodOpened = await settle(flood);
+    const piece = new ArrayBuffer(16 * 1024);
+    let sent = 0;
+    for (; !flood.isClosed && flood.conn.dataChannel.readyState === 'open' && sent < 4 * 1024 * 1024; sent += piece.byteLength) flood.conn.dataChannel.send(piece);
+    for (let i = 0; i < 50 && !flood.isClosed; i++) await sleep(100);
+    return { strange: { opened: strangeOpened, closed: strange.isClosed }, flood: { opened: floodOpened, closed: flood.isClosed } };
+  }, victim);
+  console.log(`[mesh] unexpected links: ${JSON.stringify(outcome)}\n${refusals.join('\n')}`);
+  expect(outcome.strange.opened === 'open' && !outcome.strange.closed).toBe(false);
+  expect(outcome.flood.closed).toBe(true);
+  expect(refusals.join('\n')).toContain("'x-probe'");
+  expect(refusals.join('\n')).toMatch(/'vi-mesh:never-claimed' from .* \(limit earlyLinkBytes = 65536\)/);
+  // The mesh is untouched: nobody was lost and tensors still flow.
+  const results = await inAll(byRank, (h, a) => h.runContractCase(a.name, { timeoutMs: a.timeoutMs, jobOffset: 2000 }), { name: 'halo exchange, small float32', timeoutMs: TIMEOUT_MS });
+  for (const r of results) expect(r.error ?? 'ok').toBe('ok');
+  expect(await inAll(byRank, (h) => h.worker!.state.phase, null)).toEqual(['in-mesh', 'in-mesh', 'in-mesh']);
 });
 
 test('closing a tab is seen as a lost peer by the others and the host', async () => {

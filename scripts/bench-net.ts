@@ -106,7 +106,7 @@ function table(title: string, head: string[], rows: Row[]): string {
 async function main(): Promise<void> {
   const build = spawnSync(process.execPath, [path.join(root, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--logLevel', 'warn'], { cwd: root, stdio: 'inherit' });
   if (build.status !== 0) process.exit(build.status ?? 1);
-  // Every tab of the run comes from 127.0.0.1, and the suite makes a room per test.
+  // Every tab of the run comes from 127.0.0.1, and each measured configuration makes a room.
   const server = await startSignalingServer({ port: 0, distDir: path.join(root, 'dist'), limits: { roomsPerClientPerHour: 10_000 } });
   const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
   const out = { thr: [] as Row[], rtt: [] as Row[], halo: [] as Row[] };

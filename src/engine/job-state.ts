@@ -130,7 +130,8 @@ export function recutStates(states: readonly ClipState[], ranges: readonly Frame
  * the array), lastModelOutput: bool }.
  */
 const WIRE_MAGIC = 0x53434956; // 'VICS' read as a little-endian u32
-const MAX_HEADER_BYTES = 16 * 1024;
+/** The wire form's header is small; a bigger one is refused (a receiver also bounds a whole state's size by it). */
+export const MAX_HEADER_BYTES = 16 * 1024;
 
 export function encodeClipState(state: ClipState): Uint8Array {
   const { lastModelOutput, ...scheduler } = state.scheduler as SchedulerState & { lastModelOutput?: Float32Array | null };

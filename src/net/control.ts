@@ -8,12 +8,13 @@
  * link, to the host peer id the room API gave it, and ignores commands from anything else.
  * Reports: only a member sends `member-report` (`MEMBER_REPORTS`); the host refuses one from
  * anything but a room member (acceptWorkers) and a worker refuses one from the host.
+ * Job messages (those naming a job id) count only from that job's roster, each for the sender's
+ * own rank (src/app/services/job-scope.ts): job ids are guessable and prove nothing.
  * To extend: add a message interface to `ControlMessage` and a validator to `VALIDATORS`; a
  * validator answers true, false, or why the message is malformed.
  */
-import type { PeerHub, PeerLink } from './mesh/peer-hub.js';
+import { CONTROL_LABEL, type PeerHub, type PeerLink } from './mesh/peer-hub.js';
 
-export const CONTROL_LABEL = 'vi-control';
 /** Sent in `join` and `member-report`; a peer speaking another version is refused (reload the tab). */
 export const CONTROL_VERSION = 4;
 /**
@@ -176,6 +177,8 @@ export interface StartMessage {
 /** A piece of the state a rank resumes from (RenderTask.resumeFromStep): the host's re-cut checkpoint, base64. */
 export interface ResumeChunkMessage { readonly type: 'resume-chunk'; readonly jobId: number; readonly rank: number; readonly index: number; readonly count: number; readonly base64: string }
 export interface CancelMessage { readonly type: 'cancel'; readonly jobId: number; readonly reason: string }
+/** The longest `reason` a cancel may carry; a sender cuts it (an error's message may be longer), or the worker drops the cancel. */
+export const MAX_CANCEL_REASON_CHARS = 1024;
 /** The heartbeat; both sides send it, no handler sees it. */
 export interface PingMessage { readonly type: 'ping' }
 
@@ -304,7 +307,7 @@ const VALIDATORS: Record<ControlType, (m: Obj) => boolean | string> = {
     isObj(m.task) &&
     ((m.task.kind === 'mesh-check' && isUint(m.task.probeBytes) && m.task.probeBytes <= 64 * 1024 * 1024) || m.task.kind === 'mesh' || (m.task.kind === 'render' && isRenderTask(m.task))) &&
     (m.timeoutMs === undefined || (isUint(m.timeoutMs) && m.timeoutMs >= 100 && m.timeoutMs <= 3_600_000)),
-  cancel: (m) => isUint(m.jobId) && isStr(m.reason, 1024),
+  cancel: (m) => isUint(m.jobId) && isStr(m.reason, MAX_CANCEL_REASON_CHARS),
   ping: (m) => Object.keys(m).length === 1,
 };
 

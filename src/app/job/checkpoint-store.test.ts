@@ -69,3 +69,24 @@ describe('checkpoint store', () => {
     expect(store.latestCommonStep()).toBe(1);
   });
 });
+
+describe('checkpoint store: a member cannot pile up pieces', () => {
+  it('refuses a checkpoint of more pieces than a state of the rank\'s frames can fill', () => {
+    const store = new CheckpointStore(job, ranges, PER_FRAME);
+    const pieces = toBase64Pieces(wire(0, 1)).length;
+    expect(() => store.addChunk(0, 1, 0, 100 * pieces, 'AAAA')).toThrow(/rank 0: \d+ pieces, a state of its frames fills at most \d+/);
+    send(store, 0, 1); // a real one still fits
+    send(store, 1, 1);
+    expect(store.latestCommonStep()).toBe(1);
+  });
+
+  it('keeps at most two checkpoints arriving per rank: pieces of older unfinished ones are dropped', () => {
+    const store = new CheckpointStore(job, ranges, PER_FRAME);
+    const [first] = toBase64Pieces(wire(0, 1));
+    for (const step of [1, 2, 3, 4]) store.addChunk(0, step, 0, first!.count, first!.base64); // never completed
+    const arriving = (store as unknown as { arriving: Map<number, unknown>[] }).arriving[0]!;
+    expect([...arriving.keys()]).toEqual([3, 4]);
+    send(store, 0, 5);
+    expect(arriving.size).toBe(0);
+  });
+});

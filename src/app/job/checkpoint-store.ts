@@ -5,8 +5,9 @@
  * members left, instead of from step 0; the video is the same (job-state.ts).
  * Framework-free logic; the bytes are the engine's clip-state wire form, checked on arrival.
  */
-import { decodeClipState, encodeClipState, recutStates, type ClipState, type JobParams } from '../../engine/job-state.js';
+import { decodeClipState, encodeClipState, MAX_HEADER_BYTES, recutStates, type ClipState, type JobParams } from '../../engine/job-state.js';
 import type { FrameRange } from '../../engine/partition.js';
+import { CLIP_CHUNK_BASE64_CHARS } from '../../net/control.js';
 import { ChunkedBytes } from './chunked-bytes.js';
 
 /** Complete checkpoints kept per rank: the latest may be one step ahead of a rank that was lost mid-step. */
@@ -27,10 +28,18 @@ export class CheckpointStore {
     this.arriving = ranges.map(() => new Map());
   }
 
-  /** One piece of rank `rank`'s checkpoint; throws (naming the problem) when it is malformed or not that rank's. */
+  /**
+   * One piece of rank `rank`'s checkpoint; throws (naming the problem) when it is malformed or not
+   * that rank's. A rank sends its checkpoints one after another, so the host holds at most
+   * KEEP_STEPS of them arriving (a newer one evicts the oldest), each of at most the pieces such a
+   * state can fill: a member cannot make the host keep an unbounded pile of pieces that never complete.
+   */
   addChunk(rank: number, nextStep: number, index: number, count: number, base64: string): void {
     const pending = this.arriving[rank];
     if (!pending) throw new Error(`checkpoint from rank ${rank}: the job has ${this.ranges.length} ranks`);
+    const most = this.maxPieces(this.ranges[rank]!);
+    if (count > most) throw new Error(`checkpoint from rank ${rank}: ${count} pieces, a state of its frames fills at most ${most}`);
+    if (!pending.has(nextStep) && pending.size >= KEEP_STEPS) pending.delete(Math.min(...pending.keys()));
     const blob = pending.get(nextStep) ?? new ChunkedBytes(count);
     pending.set(nextStep, blob);
     if (!blob.add(index, count, base64)) return;
@@ -62,6 +71,12 @@ export class CheckpointStore {
       return s;
     });
     return recutStates(states, ranges, this.perFrame).map(encodeClipState);
+  }
+
+  /** Pieces of the largest state of `range`: its latents and the solver's last output, plus the header. */
+  private maxPieces(range: FrameRange): number {
+    const bytes = 8 + MAX_HEADER_BYTES + 2 * (range.end - range.start) * this.perFrame * 4;
+    return Math.ceil((4 * Math.ceil(bytes / 3)) / CLIP_CHUNK_BASE64_CHARS);
   }
 
   private keep(rank: number, state: ClipState): void {

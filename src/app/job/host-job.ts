@@ -29,8 +29,9 @@ import { ChunkedBytes, toBase64Pieces } from './chunked-bytes.js';
 import { EngineHandle, providersFromUrl, type UnetGraph } from './engine-handle.js';
 import { EngineReadiness, toMemberEngine } from './engine-readiness.js';
 import { LOSS_CODES, describePreparing, hasFailed, isReady, jobSpeed, lostBeforeDelivery, partitionWeights, stillPreparing, survivors, type JobMember, type PartitionChoice } from './job-members.js';
+import { checkpointStepProblem, clipRangeProblem, previewFrame, stepReportProblem } from './rank-reports.js';
 import { discardUnfinishedRender, modelIdentity, SAVED_RENDER_SCHEMA, saveUnfinishedRender, type SavedRender } from './saved-render.js';
-import { buildRenderTask, fetchModelFacts, fromBase64, jobParamsOf, latentValuesPerFrame, rgbToRgbaFrames, type ModelFacts, type RenderSettings } from './render-spec.js';
+import { buildRenderTask, fetchModelFacts, jobParamsOf, latentValuesPerFrame, rgbToRgbaFrames, type ModelFacts, type RenderSettings } from './render-spec.js';
 
 /** The host may compute a clip of a mesh (segmented) or the whole video alone (whole graph). */
 export const HOST_GRAPHS: readonly UnetGraph[] = ['segmented', 'whole'];
@@ -147,8 +148,8 @@ export class HostRenderJob extends EventTarget {
   private savedStep = 0;
   /** Saves and discards of the saved copy, in order. */
   private saving: Promise<void> = Promise.resolve();
-  /** The host's own encoded clip by rank (it never crosses the network). */
-  private readonly ownClips = new Map<number, EncodedClip>();
+  /** Every rank's encoded clip once it is complete and checked: the host's own, and the workers' as parsed from their chunks. */
+  private readonly clips = new Map<number, EncodedClip>();
   private hostComputes = false;
   private readonly perStep = new Map<number, Map<number, StepProgress | StepReport>>();
   private controlJobId: number | null = null;
@@ -205,7 +206,7 @@ export class HostRenderJob extends EventTarget {
     if (this.busy) throw new Error('a render is already running: cancel it first');
     if (this._state.video) URL.revokeObjectURL(this._state.video.url);
     this.chunks.clear();
-    this.ownClips.clear();
+    this.clips.clear();
     this.perStep.clear();
     this.checkpoints = null;
     this.checkpointChars.clear();
@@ -345,6 +346,8 @@ export class HostRenderJob extends EventTarget {
       for (const piece of toBase64Pieces(resume[rank]!)) this.host.sendTo(m.peerId, { type: 'resume-chunk', jobId: renderJobId, rank, ...piece });
     });
     const job = await started;
+    // Failed or cancelled while the members joined: the job is ended everywhere (its members told to cancel).
+    if (!this.isCurrent(renderJobId)) return this.host.finishJob(job.jobId, this._state.error ?? 'the render ended while its members joined');
     this.controlJobId = job.jobId;
     if (job.status === 'failed') throw new Error(job.error ?? 'the workers did not start');
     this.onHostState();
@@ -371,7 +374,7 @@ export class HostRenderJob extends EventTarget {
         width: f.width, height: f.height, fps: task.job.fps, codec: task.export.codec, scale: task.export.scale, firstFrameIndex: out.range.start,
       });
       if (!current()) return;
-      this.ownClips.set(rank, clip);
+      this.clips.set(rank, clip);
       this.onClipComplete(rank);
     } catch (e) {
       // A lost peer fails this tab's collective calls too: onHostState decides (restart or fail).
@@ -398,33 +401,53 @@ export class HostRenderJob extends EventTarget {
     if (this._state.phase === 'running' && this._state.ranks.every((r) => r.clipReceived)) void this.muxMesh();
   }
 
+  /**
+   * A worker's report of the running render. HostService passed on only those of the current job
+   * from its members at their own rank; the checks here are the render's own.
+   */
   private onControl(peerId: string, m: ControlMessage): void {
     const s = this._state;
     if (s.mode !== 'mesh' || s.phase !== 'running' || !('jobId' in m) || m.jobId !== s.renderJobId) return;
     const job = this.host.state.job;
     const rank = job?.roster.indexOf(peerId) ?? -1;
     if (!('rank' in m) || m.rank !== rank) return; // a worker speaks only for its own rank
+    const steps = s.steps ?? 0;
     if (m.type === 'engine') this.patchRank(rank, { provider: m.provider, fallbackReason: m.fallbackReason });
-    else if (m.type === 'step') {
-      const p = m.preview;
-      this.patchRank(rank, {
-        stepsDone: m.step + 1, lastStepMs: m.stepMs,
-        ...(p && p.rgbBase64.length > 0 && { preview: { globalFrame: p.globalFrame, width: p.width, height: p.height, rgba: rgbToRgbaFrames(fromBase64(p.rgbBase64), 1, p.width, p.height)[0]! } }),
-      });
-      this.recordStep(m.step, rank, { stepMs: m.stepMs, computeMs: m.computeMs, networkWaitMs: m.networkWaitMs, bytesSent: m.bytesSent });
-    } else if (m.type === 'checkpoint-chunk') {
+    else if (m.type === 'step') this.onStepReport(peerId, rank, m, steps);
+    else if (m.type === 'checkpoint-chunk') {
+      const problem = checkpointStepProblem(m.nextStep, steps);
+      if (problem) return this.host.noteRefused(peerId, m.type, problem);
       const row = this.checkpointChars.get(m.nextStep - 1) ?? new Map<number, number>();
       row.set(rank, (row.get(rank) ?? 0) + m.base64.length);
       this.checkpointChars.set(m.nextStep - 1, row);
       this.keepCheckpoint(rank, () => this.checkpoints?.addChunk(rank, m.nextStep, m.index, m.count, m.base64));
-    } else if (m.type === 'clip-chunk') {
-      const clip = this.chunks.get(rank) ?? new ChunkedBytes(m.count);
-      this.chunks.set(rank, clip);
-      try {
-        if (clip.add(m.index, m.count, m.base64)) this.onClipComplete(rank);
-      } catch (e) {
-        this.fail(`rank ${rank}'s clip: ${toErrorReport(e).message}`);
-      }
+    } else if (m.type === 'clip-chunk') this.onClipChunk(peerId, rank, m);
+  }
+
+  private onStepReport(peerId: string, rank: number, m: Extract<ControlMessage, { type: 'step' }>, steps: number): void {
+    const problem = stepReportProblem(m, steps);
+    if (problem) return this.host.noteRefused(peerId, m.type, problem);
+    const preview = m.preview && previewFrame(m.preview);
+    if (m.preview && !preview) this.host.noteRefused(peerId, m.type, `its preview is not ${m.preview.width}×${m.preview.height} RGB pixels`);
+    this.patchRank(rank, { stepsDone: m.step + 1, lastStepMs: m.stepMs, ...(preview && { preview }) });
+    this.recordStep(m.step, rank, { stepMs: m.stepMs, computeMs: m.computeMs, networkWaitMs: m.networkWaitMs, bytesSent: m.bytesSent });
+  }
+
+  /** A piece of a worker's encoded clip; the whole clip is parsed and checked against the rank's frames once it is in. */
+  private onClipChunk(peerId: string, rank: number, m: Extract<ControlMessage, { type: 'clip-chunk' }>): void {
+    if (this.clips.has(rank)) return this.host.noteRefused(peerId, m.type, `rank ${rank}'s clip is complete already`);
+    const pieces = this.chunks.get(rank) ?? new ChunkedBytes(m.count);
+    this.chunks.set(rank, pieces);
+    try {
+      if (!pieces.add(m.index, m.count, m.base64)) return;
+      const clip = parseEncodedClip(pieces.bytes(), `rank ${rank}'s clip`);
+      const problem = clipRangeProblem(clip, this._state.ranks[rank]!.range);
+      if (problem) throw new Error(problem);
+      this.chunks.delete(rank);
+      this.clips.set(rank, clip);
+      this.onClipComplete(rank);
+    } catch (e) {
+      this.fail(`rank ${rank}'s clip: ${toErrorReport(e).message}`);
     }
   }
 
@@ -445,7 +468,7 @@ export class HostRenderJob extends EventTarget {
   private async muxMesh(): Promise<void> {
     this.replace({ ...this._state, phase: 'muxing' });
     try {
-      const clips: EncodedClip[] = this._state.ranks.map((r) => this.ownClips.get(r.rank) ?? parseEncodedClip(this.chunks.get(r.rank)!.bytes(), `rank ${r.rank}'s clip`));
+      const clips: EncodedClip[] = this._state.ranks.map((r) => this.clips.get(r.rank)!);
       await this.finish(clips);
       if (this.controlJobId !== null) this.host.finishJob(this.controlJobId);
       this.noteJobSpeeds();
@@ -504,7 +527,7 @@ export class HostRenderJob extends EventTarget {
     this.host.cancel(`lost ${lost.map((l) => l.name).join(', ')}: restarting on the others`);
     if (this.hostComputes) void this.engine.engine.cancel('restarting without a lost member').catch(() => undefined);
     this.chunks.clear();
-    this.ownClips.clear();
+    this.clips.clear();
     this.perStep.clear();
     this.checkpoints = null;
     this.checkpointChars.clear();

@@ -40,9 +40,18 @@ export interface WorkerJobState {
   readonly error?: string;
 }
 
+/** One run's cancellation: why the host cancelled it, or null while it may go on. */
+interface RunToken {
+  cancelled: string | null;
+}
+
 export class RenderWorkerJob extends EventTarget implements RenderTaskRunner {
   private _state: WorkerJobState = { phase: 'idle' };
-  private cancelled: string | null = null;
+  /**
+   * The latest run's token, made when the run is asked for: a cancel that arrives while it still
+   * waits for the previous run to end stops it too (a flag reset when the run began would lose it).
+   */
+  private token: RunToken = { cancelled: null };
   /** The previous run, settled: a restarted job's start can arrive while a cancelled render still ends. */
   private previous: Promise<void> = Promise.resolve();
   /** The state a restarted job resumes from, as the host sends it. */
@@ -57,7 +66,9 @@ export class RenderWorkerJob extends EventTarget implements RenderTaskRunner {
   }
 
   run(task: RenderTask, mesh: MeshCollective, send: (m: ControlMessage) => void): Promise<void> {
-    const run = this.previous.then(() => this.runOne(task, mesh, send));
+    const token: RunToken = { cancelled: null };
+    this.token = token;
+    const run = this.previous.then(() => this.runOne(task, mesh, send, token));
     this.previous = run.catch(() => undefined);
     return run;
   }
@@ -67,19 +78,22 @@ export class RenderWorkerJob extends EventTarget implements RenderTaskRunner {
     this.resumes.accept(m);
   }
 
-  private async runOne(task: RenderTask, mesh: MeshCollective, send: (m: ControlMessage) => void): Promise<void> {
+  private async runOne(task: RenderTask, mesh: MeshCollective, send: (m: ControlMessage) => void, token: RunToken): Promise<void> {
     const jobId = task.job.jobId;
     const rank = mesh.rank;
-    this.cancelled = null;
+    const throwIfCancelled = () => {
+      if (token.cancelled !== null) throw Object.assign(new Error(`cancelled: ${token.cancelled}`), { code: 'aborted' });
+    };
     const range = task.job.partition.ranges[rank];
     this.set({ phase: 'loading-model', jobId, rank, range, step: undefined, steps: task.job.steps, preview: undefined, error: undefined });
     try {
+      throwIfCancelled(); // cancelled while the previous run ended
       // 1. Model: loaded when the tab joined (worker-readiness.ts), so this shares that load; it
       //    loads here only if the job names another package (then the handle refuses: reload).
       const { info, fallbackReason } = await this.engine.load(task.packageUrl, WORKER_GRAPHS);
       this.set({ provider: info.provider, fallbackReason });
       send({ type: 'engine', jobId, rank, provider: info.provider, loadMs: info.loadMs, ...(fallbackReason && { fallbackReason: fallbackReason.slice(0, 1000) }) });
-      this.throwIfCancelled();
+      throwIfCancelled();
 
       // 2. Render this rank's clip over the mesh.
       this.set({ phase: 'rendering' });
@@ -95,14 +109,14 @@ export class RenderWorkerJob extends EventTarget implements RenderTaskRunner {
         });
       };
       const resume = task.resumeFromStep !== undefined ? await this.resumes.take(jobId, rank) : undefined;
-      this.throwIfCancelled();
+      throwIfCancelled();
       // Each step's checkpoint goes to the host before the step's report (one ordered channel).
       const onCheckpoint = (c: CheckpointEvent) => {
         for (const piece of toBase64Pieces(c.bytes)) send({ type: 'checkpoint-chunk', jobId, rank, nextStep: c.nextStep, ...piece });
       };
       const input = { job: jobParamsOf(task), mode: 'collective' as const, rank, worldSize: mesh.worldSize, warmUp: true, checkpoints: true, ...(resume && { resume }) };
       const out = await this.engine.engine.render(input, onProgress, mesh, { transferResults: true, onCheckpoint });
-      this.throwIfCancelled();
+      throwIfCancelled();
 
       // 3. Encode (WebCodecs; the first frame is a key frame) and send the encoded bytes.
       this.set({ phase: 'encoding' });
@@ -110,13 +124,13 @@ export class RenderWorkerJob extends EventTarget implements RenderTaskRunner {
       const clip = await encodeClip(rgbToRgbaFrames(f.data, f.frames, f.width, f.height), {
         width: f.width, height: f.height, fps: task.job.fps, codec: task.export.codec, scale: task.export.scale, firstFrameIndex: out.range.start,
       });
-      this.throwIfCancelled();
+      throwIfCancelled();
       this.set({ phase: 'sending' });
       for (const piece of toBase64Pieces(serializeEncodedClip(clip))) send({ type: 'clip-chunk', jobId, rank, ...piece });
       this.set({ phase: 'done' });
     } catch (e) {
-      if (this.cancelled !== null) {
-        this.set({ phase: 'cancelled', error: `cancelled by the host: ${this.cancelled}` });
+      if (token.cancelled !== null) {
+        this.set({ phase: 'cancelled', error: `cancelled by the host: ${token.cancelled}` });
         return;
       }
       this.set({ phase: 'failed', error: toErrorReport(e).message });
@@ -125,13 +139,9 @@ export class RenderWorkerJob extends EventTarget implements RenderTaskRunner {
   }
 
   cancel(reason: string): void {
-    this.cancelled = reason;
+    this.token.cancelled = reason;
     this.resumes.cancel(reason);
     if (this._state.phase === 'rendering' || this._state.phase === 'loading-model') void this.engine.engine.cancel(reason).catch(() => undefined);
-  }
-
-  private throwIfCancelled(): void {
-    if (this.cancelled !== null) throw Object.assign(new Error(`cancelled: ${this.cancelled}`), { code: 'aborted' });
   }
 
   private set(patch: Partial<WorkerJobState>): void {

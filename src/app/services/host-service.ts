@@ -5,10 +5,12 @@
  * computes too. Framework-free; `ServiceController` bridges its `change` events to lit.
  */
 import { CollectiveError } from '../../engine/collective.js';
-import { acceptWorkers, toErrorReport, type AdapterReport, type ControlEndpoint, type ControlMessage, type ErrorReport, type PairMeasurement, type SpeedReport, type StartMessage } from '../../net/control.js';
+import { acceptWorkers, MAX_CANCEL_REASON_CHARS, toErrorReport, type AdapterReport, type ControlEndpoint, type ControlMessage, type ErrorReport, type PairMeasurement, type SpeedReport, type StartMessage } from '../../net/control.js';
 import { MeshCollective } from '../../net/mesh/mesh-collective.js';
 import type { PeerHub } from '../../net/mesh/peer-hub.js';
 import { CollectivePeerEvent } from '../../net/tagged-collective.js';
+import { LOSS_CODES } from '../job/job-members.js';
+import { judgeJobMessage } from './job-scope.js';
 import { memberEngineOf, type MemberEngine } from './member-engine-report.js';
 import { forgetHostRoom, recallHostRoom, rememberHostRoom } from './host-room-memory.js';
 import { openPeer } from './peer-session.js';
@@ -35,6 +37,8 @@ export interface WorkerEntry {
 export interface JobState {
   readonly jobId: number;
   readonly kind: StartMessage['task']['kind'];
+  /** A render's task job id: its engine, step, clip and checkpoint messages carry it. */
+  readonly taskJobId?: number;
   readonly roster: readonly string[];
   readonly claimed: readonly number[];
   readonly status: 'starting' | 'running' | 'done' | 'failed';
@@ -73,7 +77,11 @@ export class HostService extends EventTarget {
   private jobWaiters: (() => void)[] = [];
   /** The host's own place in the current job's mesh, when it computes a clip too. */
   private _mesh: MeshCollective | null = null;
-  /** Observers of every validated control message from a worker (the render job, src/app/job/). */
+  /** The job whose members were told to cancel it (each job is cancelled once). */
+  private cancelledJobId: number | null = null;
+  /** Drops already logged for the current job (peer and type): a peer repeating a refused message logs it once. */
+  private readonly droppedNoted = new Set<string>();
+  /** Observers of every control message from a worker that the current job accepts (the render job, src/app/job/). */
   readonly controlTaps = new Set<(peerId: string, m: ControlMessage) => void>();
 
   get state(): HostState {
@@ -165,7 +173,8 @@ export class HostService extends EventTarget {
     if (this._state.job && (this._state.job.status === 'starting' || this._state.job.status === 'running')) this.cancel('replaced by a new job');
     this.closeMesh('a new job started');
     const jobId = this.nextJobId++;
-    this.set({ job: { jobId, kind: task.kind, roster, claimed: [], status: 'starting', reported: [] } });
+    this.droppedNoted.clear();
+    this.set({ job: { jobId, kind: task.kind, ...(task.kind === 'render' && { taskJobId: task.job.jobId }), roster, claimed: [], status: 'starting', reported: [] } });
     const start: StartMessage = { type: 'start', jobId, roster, task, ...(timeoutMs !== undefined && { timeoutMs }) };
     for (const peerId of workers) this.endpoints.get(peerId)!.send(start);
     if (options.hostComputes) void this.joinMesh(jobId, roster, timeoutMs);
@@ -173,7 +182,7 @@ export class HostService extends EventTarget {
       const j = this._state.job;
       if (j?.jobId === jobId && j.status === 'starting') {
         const missing = roster.map((_, r) => r).filter((r) => !j.claimed.includes(r));
-        this.set({ job: { ...j, status: 'failed', error: `ranks [${missing.join(', ')}] did not join the mesh within ${CLAIM_TIMEOUT_MS} ms` } });
+        this.failJob(j, `ranks [${missing.join(', ')}] did not join the mesh within ${CLAIM_TIMEOUT_MS} ms`);
       }
     }, CLAIM_TIMEOUT_MS);
     const job = await this.waitForJob((j) => j.jobId === jobId && (j.status !== 'starting' || j.claimed.length === roster.length));
@@ -187,22 +196,39 @@ export class HostService extends EventTarget {
     return this.waitForJob((j) => j.jobId === job.jobId && j.status !== 'starting' && j.status !== 'running');
   }
 
-  /** Ends the current job (the render job calls this when the file is muxed or a step failed). */
+  /**
+   * Ends the current job (the render job calls this when the file is muxed or the render failed).
+   * A failed job is cancelled on every member, whatever failed it: otherwise they render on.
+   */
   finishJob(jobId: number, error?: string): void {
     const job = this._state.job;
     if (job?.jobId !== jobId) return;
     // A failed job's mesh goes now (also after a worker's error already failed it); a finished
     // one stays until the next job, as the workers keep theirs: closing it would only make every
     // worker report the host as a lost peer right after a good render.
-    if (error !== undefined) this.closeMesh(error);
+    if (error !== undefined) {
+      this.closeMesh(error);
+      this.cancelMembers(job, error);
+    }
     if (job.status !== 'starting' && job.status !== 'running') return;
     this.set({ job: { ...job, status: error === undefined ? 'done' : 'failed', ...(error !== undefined && { error }) } });
+  }
+
+  /**
+   * Logs that a message of `type` from `peerId` was dropped, and why: once per job, peer and type,
+   * so a peer repeating it (with any values) cannot flood the log.
+   */
+  noteRefused(peerId: string, type: ControlMessage['type'], why: string): void {
+    const key = `${peerId} ${type}`;
+    if (this.droppedNoted.has(key)) return;
+    this.droppedNoted.add(key);
+    this.log(`dropped '${type}' from ${peerId}: ${why}`);
   }
 
   cancel(reason: string): void {
     const job = this._state.job;
     if (!job) return;
-    for (const peerId of job.roster) this.endpoints.get(peerId)?.send({ type: 'cancel', jobId: job.jobId, reason });
+    this.cancelMembers(job, reason);
     this.closeMesh(`cancelled: ${reason}`);
     this.set({ job: { ...job, status: 'failed', error: `cancelled: ${reason}` } });
   }
@@ -215,6 +241,23 @@ export class HostService extends EventTarget {
 
   // ---------------------------------------------------------------- internals
 
+  /**
+   * Fails the current job. Its members are told to cancel it at once, except when a render lost
+   * a member: the render job then restarts it on the others (cancelling it first) or fails it.
+   */
+  private failJob(job: JobState, error: string, errorCode?: string): void {
+    this.set({ job: { ...job, status: 'failed', error, ...(errorCode !== undefined && { errorCode }) } });
+    if (job.kind !== 'render' || !LOSS_CODES.has(errorCode ?? '')) this.cancelMembers(job, error);
+  }
+
+  /** Tells every member of `job` to stop it, once per job (the host's own rank is not a link). */
+  private cancelMembers(job: JobState, reason: string): void {
+    if (this.cancelledJobId === job.jobId) return;
+    this.cancelledJobId = job.jobId;
+    const cancel: ControlMessage = { type: 'cancel', jobId: job.jobId, reason: reason.slice(0, MAX_CANCEL_REASON_CHARS) };
+    for (const peerId of job.roster) this.sendTo(peerId, cancel);
+  }
+
   /** The host's side of a render mesh: rank 0, claimed here as the workers claim theirs. */
   private async joinMesh(jobId: number, roster: readonly string[], timeoutMs: number | undefined): Promise<void> {
     try {
@@ -225,7 +268,7 @@ export class HostService extends EventTarget {
         const err = (e as CollectivePeerEvent).error;
         this.log(`mesh (this tab, rank ${mesh.rank}): ${e.type}: ${err.message}`);
         const j = this._state.job;
-        if (e.type === 'peer-lost' && j?.jobId === jobId && (j.status === 'starting' || j.status === 'running')) this.set({ job: { ...j, status: 'failed', error: err.message, errorCode: err.code } });
+        if (e.type === 'peer-lost' && j?.jobId === jobId && (j.status === 'starting' || j.status === 'running')) this.failJob(j, err.message, err.code);
       };
       mesh.addEventListener('peer-error', report);
       mesh.addEventListener('peer-lost', report);
@@ -234,7 +277,7 @@ export class HostService extends EventTarget {
     } catch (e) {
       const j = this._state.job;
       const message = e instanceof CollectiveError ? e.message : `this tab could not join the mesh: ${toErrorReport(e).message}`;
-      if (j?.jobId === jobId && j.status === 'starting') this.set({ job: { ...j, status: 'failed', error: message } });
+      if (j?.jobId === jobId && j.status === 'starting') this.failJob(j, message);
     }
   }
 
@@ -297,7 +340,8 @@ export class HostService extends EventTarget {
     this.set({ workers });
   }
 
-  private onWorker(ep: ControlEndpoint): void {
+  /** A worker's control link, once the room admitted it (acceptWorkers). */
+  onWorker(ep: ControlEndpoint): void {
     this.endpoints.set(ep.peerId, ep);
     ep.onMessage((m) => this.onControl(ep.peerId, m));
     ep.onError((e, from) => this.log(`control from ${from}: ${e.message}`));
@@ -310,8 +354,11 @@ export class HostService extends EventTarget {
 
   private onControl(peerId: string, m: ControlMessage): void {
     const job = this._state.job;
+    const verdict = judgeJobMessage(job, peerId, m);
+    if (verdict.kind === 'drop') return this.noteRefused(peerId, m.type, verdict.why);
+    if (verdict.kind === 'other-job') return; // an earlier job's late message, or a guess: nothing of the current job
     const rankOf = (id: string) => job?.roster.indexOf(id) ?? -1;
-    for (const tap of this.controlTaps) tap(peerId, m);
+    for (const tap of this.controlTaps) this.runTap(tap, peerId, m);
     switch (m.type) {
       case 'join':
         this.patchWorker(peerId, { controlOpen: true, name: m.name, adapter: m.adapter, lostReason: undefined });
@@ -328,7 +375,8 @@ export class HostService extends EventTarget {
       case 'mesh-check-result':
         if (job && m.jobId === job.jobId && rankOf(peerId) === m.rank && !job.reported?.includes(m.rank)) {
           const reported = [...(job.reported ?? []), m.rank];
-          const pairs = [...(job.pairs ?? []), ...m.pairs.filter((p) => p.fromRank === m.rank)].sort((a, b) => a.fromRank - b.fromRank || a.toRank - b.toRank);
+          const theirs = m.pairs.filter((p) => p.fromRank === m.rank && p.toRank !== m.rank && p.toRank < job.roster.length); // pairs of its own, to ranks that exist
+          const pairs = [...(job.pairs ?? []), ...theirs].sort((a, b) => a.fromRank - b.fromRank || a.toRank - b.toRank);
           this.set({ job: { ...job, reported, pairs, status: reported.length === job.roster.length ? 'done' : job.status } });
         }
         return;
@@ -336,15 +384,25 @@ export class HostService extends EventTarget {
         this.patchWorker(peerId, { lastError: m.error });
         this.log(`worker ${peerId}: ${m.error.code}: ${m.error.message}`);
         // A bad frame is dropped and reported; the job goes on. Anything else ends it.
-        if (job && m.jobId === job.jobId && m.error.code !== 'bad-message' && (job.status === 'starting' || job.status === 'running')) this.set({ job: { ...job, status: 'failed', error: m.error.message, errorCode: m.error.code } });
+        if (job && m.jobId === job.jobId && m.error.code !== 'bad-message' && (job.status === 'starting' || job.status === 'running')) this.failJob(job, m.error.message, m.error.code);
         return;
       case 'progress':
       case 'engine':
       case 'step':
       case 'clip-chunk':
+      case 'checkpoint-chunk':
         return; // the render job (controlTaps) handles these
       default:
         this.log(`unexpected '${m.type}' from worker ${peerId}`);
+    }
+  }
+
+  /** A tap that throws on a peer's message must not stop the host from handling it. */
+  private runTap(tap: (peerId: string, m: ControlMessage) => void, peerId: string, m: ControlMessage): void {
+    try {
+      tap(peerId, m);
+    } catch (e) {
+      this.log(`'${m.type}' from ${peerId}: ${toErrorReport(e).message}`);
     }
   }
 

@@ -164,7 +164,9 @@ export class WorkerService extends EventTarget {
   private async onStart(m: StartMessage): Promise<void> {
     this._mesh?.close('a new job started');
     this._mesh = null;
-    this.set({ phase: 'forming-mesh', jobId: m.jobId, meshCheck: undefined });
+    // The rank of an earlier job is not this one's: an error before the mesh forms names no rank.
+    this.set({ phase: 'forming-mesh', jobId: m.jobId, rank: undefined, worldSize: undefined, meshCheck: undefined });
+    let rank: number | undefined;
     try {
       const mesh = await MeshCollective.connect({ hub: this.hub!, roster: m.roster, meshId: `job-${m.jobId}`, timeoutMs: m.timeoutMs });
       if (this._state.jobId !== m.jobId) return mesh.close('the job ended while the mesh formed'); // cancelled, replaced, or the host went away
@@ -176,7 +178,8 @@ export class WorkerService extends EventTarget {
       mesh.addEventListener('peer-error', report);
       mesh.addEventListener('peer-lost', report);
       this._mesh = mesh;
-      this.set({ phase: 'in-mesh', rank: mesh.rank, worldSize: mesh.worldSize });
+      rank = mesh.rank;
+      this.set({ phase: 'in-mesh', rank, worldSize: mesh.worldSize });
       this.control!.send({ type: 'claim', jobId: m.jobId, rank: mesh.rank });
       if (m.task.kind === 'mesh-check') {
         const pairs = await runMeshCheck(mesh, m.jobId, m.task.probeBytes);
@@ -187,7 +190,8 @@ export class WorkerService extends EventTarget {
         await this.renderer.run(m.task, mesh, (msg) => this.control?.send(msg));
       }
     } catch (e) {
-      const error = toErrorReport(e, { rank: this._state.rank });
+      // This job's rank, not the state's: a newer job may have replaced it meanwhile, and the host drops an error naming a rank not the sender's.
+      const error = toErrorReport(e, { rank });
       this.note(`job ${m.jobId}: ${error.message}`);
       this.control?.send({ type: 'error', jobId: m.jobId, error });
       const current = this._state.jobId === m.jobId; // not cancelled or replaced by a newer job meanwhile

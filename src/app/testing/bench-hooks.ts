@@ -6,7 +6,7 @@
  */
 import type { MessageTag } from '../../engine/collective.js';
 import type { MeshCollective } from '../../net/mesh/mesh-collective.js';
-import type { PeerHub, PeerLink } from '../../net/mesh/peer-hub.js';
+import { BENCH_LABEL_PREFIX, type PeerHub, type PeerLink } from '../../net/mesh/peer-hub.js';
 import { DEFAULT_CHUNK_BYTES } from '../../net/mesh/chunker.js';
 import { DEFAULT_HIGH_WATER_BYTES, DEFAULT_LOW_WATER_BYTES } from '../../net/mesh/send-queue.js';
 import { tensorOverBuffer } from '../../net/wire-tensor.js';
@@ -78,7 +78,7 @@ export class BenchHooks {
   async bareOpen(peerRank: number): Promise<void> {
     const m = this.mesh();
     const peerId = m.roster.peerIds[peerRank]!;
-    const label = `vi-bench:${m.rank < peerRank ? m.rank : peerRank}-${m.rank < peerRank ? peerRank : m.rank}`;
+    const label = `${BENCH_LABEL_PREFIX}${m.rank < peerRank ? m.rank : peerRank}-${m.rank < peerRank ? peerRank : m.rank}`;
     const link = m.rank < peerRank ? this.hub().dial(peerId, label, 'raw') : await this.hub().accept(label, peerId, 30_000);
     await link.opened;
     link.setDataHandler(() => undefined); // bypass PeerJS events: listen on the channel itself

@@ -3,12 +3,16 @@
  *
  * Sender: `MessageChunker` yields one encoded frame at a time (lazily, so a queued message costs
  * no extra memory until it is actually sent), always into the same scratch buffer: a frame is
- * valid until the next call, which is all RTCDataChannel.send needs (it copies synchronously). Receiver: `Reassembler` (one per peer connection)
- * checks each chunk against the first chunk of its message and copies it into one preallocated
- * buffer; a message is handed out only when every byte has arrived, so an inconsistent stream
- * yields an error, never a wrong tensor.
+ * valid until the next call, which is all RTCDataChannel.send needs (it copies synchronously).
+ *
+ * Receiver: `Reassembler` (one per peer connection) checks each chunk against the first chunk of
+ * its message and keeps a copy of it; a message is handed out, in one buffer, only when every byte
+ * has arrived, so an inconsistent stream yields an error, never a wrong tensor. A declared size is
+ * only a claim: it is checked against the peer's in-flight limit before anything is kept, memory
+ * grows with the bytes that actually arrive, and a message not completed in time is dropped.
  */
 import { encodeFrameInto, FrameError, headerBytes, type Frame, type FrameHeader } from './framing.js';
+import { MESH_LIMITS } from './limits.js';
 
 /**
  * 64 KiB: Chromium's SCTP maxMessageSize is 256 KiB and a larger 'raw' send closes the channel
@@ -67,53 +71,132 @@ export interface CompleteMessage {
   readonly payload: ArrayBuffer;
 }
 
+/** A message whose first chunk has arrived. */
 interface Partial {
   readonly first: FrameHeader;
-  readonly buffer: Uint8Array;
+  /** Copies of the chunks so far: memory follows the bytes the peer actually sent, never the size it declared. */
+  readonly parts: Uint8Array[];
   offset: number;
   nextIndex: number;
+  /** now() after which the message is dropped (expire, or its next chunk). */
+  readonly deadline: number;
+}
+
+/** A message refused or dropped part-way: its remaining chunks are dropped quietly, so one refusal is one report. */
+interface Discard {
+  readonly chunkCount: number;
+  readonly deadline: number;
 }
 
 export interface ReassemblerLimits {
-  /** Messages in flight at once from one peer (ordered channel: 1 normally, plus pings). */
-  readonly maxPartialMessages: number;
-  /** Bytes allocated for incomplete messages from one peer. */
-  readonly maxPendingBytes: number;
+  /** Messages in flight at once from one peer. */
+  readonly maxIncompleteMessages: number;
+  /** Declared bytes of one peer's incomplete messages, together; checked before anything is kept. */
+  readonly maxInFlightBytes: number;
+  /** From a message's first chunk to its last. */
+  readonly incompleteMessageMs: number;
 }
 
-export const DEFAULT_REASSEMBLER_LIMITS: ReassemblerLimits = { maxPartialMessages: 16, maxPendingBytes: 1024 * 1024 * 1024 };
+export const DEFAULT_REASSEMBLER_LIMITS: ReassemblerLimits = {
+  maxIncompleteMessages: MESH_LIMITS.maxIncompleteMessages,
+  maxInFlightBytes: MESH_LIMITS.maxMessageBytes,
+  incompleteMessageMs: MESH_LIMITS.incompleteMessageMs,
+};
 
 const SAME_FIELDS = ['frameType', 'kind', 'dtype', 'fromRank', 'jobId', 'step', 'pointId', 'chunkCount', 'payloadBytes'] as const;
 
 export class Reassembler {
   private readonly partials = new Map<number, Partial>();
+  private readonly discards = new Map<number, Discard>();
   private pendingBytes = 0;
+  private heldBytes = 0;
 
-  constructor(private readonly limits: ReassemblerLimits = DEFAULT_REASSEMBLER_LIMITS) {}
+  constructor(
+    private readonly limits: ReassemblerLimits = DEFAULT_REASSEMBLER_LIMITS,
+    private readonly now: () => number = Date.now,
+  ) {}
 
-  /** Takes one validated frame; returns the message when it is complete. Throws FrameError. */
+  /**
+   * Takes one validated frame; returns the message when it is complete, null while it is not (or
+   * when the frame belongs to a message already refused). Throws FrameError.
+   */
   accept(frame: Frame): CompleteMessage | null {
     const h = frame.header;
-    let p = this.partials.get(h.messageId);
-    if (h.chunkIndex === 0) {
-      if (p) {
-        this.drop(h.messageId);
-        throw new FrameError('bad-chunk', `message ${h.messageId} restarted at chunk 0 before it was complete`);
-      }
-      if (h.chunkCount === 1) {
-        if (frame.chunk.byteLength !== h.payloadBytes) throw new FrameError('bad-length', `single-chunk message carries ${frame.chunk.byteLength} of ${h.payloadBytes} bytes`);
-        const payload = new Uint8Array(h.payloadBytes);
-        payload.set(frame.chunk);
-        return { header: h, payload: payload.buffer };
-      }
-      if (this.partials.size >= this.limits.maxPartialMessages) throw new FrameError('bad-chunk', `more than ${this.limits.maxPartialMessages} incomplete messages from one peer`);
-      if (this.pendingBytes + h.payloadBytes > this.limits.maxPendingBytes) throw new FrameError('too-large', `incomplete messages would hold over ${this.limits.maxPendingBytes} bytes`);
-      p = { first: h, buffer: new Uint8Array(h.payloadBytes), offset: 0, nextIndex: 0 };
-      this.partials.set(h.messageId, p);
-      this.pendingBytes += h.payloadBytes;
-    } else if (!p) {
-      throw new FrameError('bad-chunk', `chunk ${h.chunkIndex} of message ${h.messageId}, whose first chunk never came`);
+    if (h.chunkIndex === 0) return this.acceptFirst(frame);
+    if (this.skipDiscarded(h)) return null;
+    const p = this.partials.get(h.messageId);
+    if (!p) throw new FrameError('bad-chunk', `chunk ${h.chunkIndex} of message ${h.messageId}, whose first chunk never came`);
+    if (this.now() > p.deadline) {
+      this.abandon(h.messageId);
+      throw new FrameError('expired', `message ${h.messageId}: chunk ${h.chunkIndex} of ${h.chunkCount} came after the ${this.limits.incompleteMessageMs} ms limit to complete a message (incompleteMessageMs); dropped`);
     }
+    return this.append(p, frame);
+  }
+
+  /** Drops the incomplete messages past their time limit, freeing their memory; one error for each. */
+  expire(): FrameError[] {
+    const now = this.now();
+    for (const [id, d] of this.discards) if (now > d.deadline) this.discards.delete(id);
+    const errors: FrameError[] = [];
+    for (const [id, p] of this.partials) {
+      if (now <= p.deadline) continue;
+      this.abandon(id);
+      errors.push(new FrameError('expired', `message ${id} got ${p.nextIndex} of ${p.first.chunkCount} chunks (${p.offset} of ${p.first.payloadBytes} bytes) within the ${this.limits.incompleteMessageMs} ms limit to complete a message (incompleteMessageMs); dropped`));
+    }
+    return errors;
+  }
+
+  /** Declared bytes of the incomplete messages (what the in-flight limit counts). */
+  get pending(): number {
+    return this.pendingBytes;
+  }
+
+  /** Bytes actually held for incomplete messages. */
+  get held(): number {
+    return this.heldBytes;
+  }
+
+  clear(): void {
+    this.partials.clear();
+    this.discards.clear();
+    this.pendingBytes = 0;
+    this.heldBytes = 0;
+  }
+
+  private acceptFirst(frame: Frame): CompleteMessage | null {
+    const h = frame.header;
+    this.discards.delete(h.messageId); // the id is reused by a new message
+    if (this.partials.has(h.messageId)) {
+      this.abandon(h.messageId);
+      throw new FrameError('bad-chunk', `message ${h.messageId} restarted at chunk 0 before it was complete`);
+    }
+    if (h.chunkCount === 1) {
+      if (frame.chunk.byteLength !== h.payloadBytes) throw new FrameError('bad-length', `single-chunk message carries ${frame.chunk.byteLength} of ${h.payloadBytes} bytes`);
+      return { header: h, payload: frame.chunk.slice().buffer };
+    }
+    this.admit(h);
+    const p: Partial = { first: h, parts: [], offset: 0, nextIndex: 0, deadline: this.now() + this.limits.incompleteMessageMs };
+    this.partials.set(h.messageId, p);
+    this.pendingBytes += h.payloadBytes;
+    return this.append(p, frame);
+  }
+
+  /** Refuses a new chunked message over a limit on its declared size, before a byte of it is kept. */
+  private admit(h: FrameHeader): void {
+    const L = this.limits;
+    let refusal: FrameError | null = null;
+    if (this.partials.size >= L.maxIncompleteMessages) {
+      refusal = new FrameError('bad-chunk', `message ${h.messageId}: more than ${L.maxIncompleteMessages} incomplete messages from one peer (maxIncompleteMessages); refused`);
+    } else if (this.pendingBytes + h.payloadBytes > L.maxInFlightBytes) {
+      refusal = new FrameError('too-large', `message ${h.messageId} declares ${h.payloadBytes} bytes; with ${this.pendingBytes} already in flight that is over the ${L.maxInFlightBytes}-byte in-flight limit per peer (maxInFlightBytes); refused`);
+    }
+    if (!refusal) return;
+    this.discard(h.messageId, h.chunkCount);
+    throw refusal;
+  }
+
+  private append(p: Partial, frame: Frame): CompleteMessage | null {
+    const h = frame.header;
     for (const f of SAME_FIELDS) {
       if (h[f] !== p.first[f]) {
         this.drop(h.messageId);
@@ -134,22 +217,35 @@ export class Reassembler {
       this.drop(h.messageId);
       throw new FrameError('bad-length', `message ${h.messageId}: chunk ${h.chunkIndex} ends at byte ${end} of ${h.payloadBytes}`);
     }
-    p.buffer.set(frame.chunk, p.offset);
+    p.parts.push(frame.chunk.slice()); // the frame is a view of the received buffer
+    this.heldBytes += frame.chunk.byteLength;
     p.offset = end;
     p.nextIndex++;
     if (!last) return null;
     this.drop(h.messageId);
-    return { header: p.first, payload: p.buffer.buffer as ArrayBuffer };
+    return { header: p.first, payload: joinParts(p.parts, h.payloadBytes) };
   }
 
-  /** Bytes held for incomplete messages. */
-  get pending(): number {
-    return this.pendingBytes;
+  /** Drops an incomplete message and quietly drops the rest of its chunks. */
+  private abandon(messageId: number): void {
+    const p = this.partials.get(messageId);
+    if (!p) return;
+    this.drop(messageId);
+    this.discard(messageId, p.first.chunkCount);
   }
 
-  clear(): void {
-    this.partials.clear();
-    this.pendingBytes = 0;
+  private discard(messageId: number, chunkCount: number): void {
+    // Bounded like the partials: the oldest record goes first (its later chunks are then reported).
+    if (this.discards.size >= this.limits.maxIncompleteMessages) this.discards.delete(this.discards.keys().next().value!);
+    this.discards.set(messageId, { chunkCount, deadline: this.now() + this.limits.incompleteMessageMs });
+  }
+
+  /** True when `h` belongs to a discarded message (forgotten after its last chunk). */
+  private skipDiscarded(h: FrameHeader): boolean {
+    const d = this.discards.get(h.messageId);
+    if (!d) return false;
+    if (h.chunkIndex >= d.chunkCount - 1) this.discards.delete(h.messageId);
+    return true;
   }
 
   private drop(messageId: number): void {
@@ -157,5 +253,17 @@ export class Reassembler {
     if (!p) return;
     this.partials.delete(messageId);
     this.pendingBytes -= p.first.payloadBytes;
+    this.heldBytes -= p.offset;
   }
+}
+
+/** One buffer of its own (aligned for any typed array) holding the parts in order. */
+function joinParts(parts: readonly Uint8Array[], bytes: number): ArrayBuffer {
+  const out = new Uint8Array(bytes);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.byteLength;
+  }
+  return out.buffer;
 }

@@ -55,7 +55,7 @@ export interface Frame {
 }
 
 export interface FrameLimits {
-  /** Largest whole message accepted (the receiver allocates this much). */
+  /** Largest whole message accepted (MESH_LIMITS.maxMessageBytes unless the mesh's owner chose another). */
   readonly maxMessageBytes: number;
   /** Ranks are 0..worldSize−1. */
   readonly worldSize: number;
@@ -72,7 +72,8 @@ export type FrameErrorCode =
   | 'bad-length'
   | 'bad-chunk'
   | 'bad-rank'
-  | 'too-large';
+  | 'too-large'
+  | 'expired';
 
 /** A frame that fails validation; the mesh reports it as a `bad-message` for that peer. */
 export class FrameError extends Error {

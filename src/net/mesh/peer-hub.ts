@@ -1,12 +1,16 @@
 /**
- * `PeerHub`: the one owner of a tab's PeerJS `Peer`. Browser-only.
+ * `PeerHub`: the one owner of a tab's PeerJS `Peer`. Browser-only (tested in Node with a fake Peer).
  *
  * PeerJS emits `connection` and `data` events whether or not anyone listens yet, so a fast peer's
  * first frames could be lost while this tab is still setting up. The hub listens from the first
  * moment: every connection becomes a `PeerLink` that buffers data and close until its owner
- * (a mesh, the control channel) claims it by label.
+ * (a mesh, the control channel) claims it by label. Anyone on the signaling server can dial, so
+ * what waits is bounded (MESH_LIMITS): a link with a label or serialization no owner here would take
+ * is closed at once; one unclaimed for `unclaimedLinkMs`, or holding over `earlyLinkBytes` before
+ * its owner takes the data, is closed, and the hub's log names the peer, the label and the limit.
  */
 import type { DataConnection, Peer } from 'peerjs';
+import { MESH_LIMITS } from './limits.js';
 
 /**
  * A link whose ICE stays 'disconnected' this long is closed. A peer whose tab crashed or whose
@@ -16,10 +20,42 @@ import type { DataConnection, Peer } from 'peerjs';
  */
 export const ICE_DISCONNECTED_GRACE_MS = 10_000;
 
+/** The control channel between the host and each worker (control.ts). */
+export const CONTROL_LABEL = 'vi-control';
+/** A mesh's links: `vi-mesh:<meshId>` (mesh-collective.ts). */
+export const MESH_LABEL_PREFIX = 'vi-mesh:';
+/** The network benchmark's bare channels (src/app/testing/bench-hooks.ts). */
+export const BENCH_LABEL_PREFIX = 'vi-bench:';
+
+/**
+ * The serialization a link with this label must use, or null for a label no owner in this app would
+ * ever take. The serialization matters too: PeerJS's 'binary' reassembles chunks itself, without a
+ * bound, before any of our checks see a byte.
+ */
+export function expectedSerialization(label: string): 'raw' | 'json' | null {
+  if (label === CONTROL_LABEL) return 'json';
+  if (label.startsWith(MESH_LABEL_PREFIX) || label.startsWith(BENCH_LABEL_PREFIX)) return 'raw';
+  return null;
+}
+
+export type LinkLog = (line: string) => void;
+
+/** Approximate size of one received message: binary length, or the length of its JSON text. */
+function approximateBytes(data: unknown): number {
+  if (data instanceof ArrayBuffer || ArrayBuffer.isView(data)) return data.byteLength;
+  if (typeof data === 'string') return data.length;
+  try {
+    return JSON.stringify(data)?.length ?? 0;
+  } catch {
+    return Number.POSITIVE_INFINITY; // not plain data: never worth holding
+  }
+}
+
 export class PeerLink {
   readonly opened: Promise<void>;
   private dataHandler: ((data: unknown) => void) | null = null;
   private readonly early: unknown[] = [];
+  private earlyBytes = 0;
   private closeHandlers: ((reason: string) => void)[] = [];
   private closedReason: string | null = null;
   private localCloseReason: string | null = null;
@@ -27,11 +63,14 @@ export class PeerLink {
   /** Date.now() of the last data received (or of creation): what heartbeats are judged by. */
   lastDataAt = Date.now();
 
-  constructor(readonly conn: DataConnection) {
+  constructor(
+    readonly conn: DataConnection,
+    private readonly log: LinkLog = (line) => console.warn(line),
+  ) {
     conn.on('data', (d) => {
       this.lastDataAt = Date.now();
       if (this.dataHandler) this.dataHandler(d);
-      else this.early.push(d);
+      else this.holdEarly(d);
     });
     this.opened = new Promise<void>((resolve, reject) => {
       if (conn.open) resolve();
@@ -64,7 +103,15 @@ export class PeerLink {
   /** Installs the data handler and replays what arrived before it. */
   setDataHandler(handler: (data: unknown) => void): void {
     this.dataHandler = handler;
+    this.earlyBytes = 0;
     for (const d of this.early.splice(0)) handler(d);
+  }
+
+  /** Closes the link for the reason given and logs who it was (peer id, label) and why. */
+  refuse(reason: string): void {
+    if (this.isClosed) return;
+    this.log(`peer-hub: closed link '${this.label}' from ${this.peerId}: ${reason}`);
+    this.close(reason);
   }
 
   /** Called once with the reason; at once if the link is already closed. */
@@ -94,6 +141,18 @@ export class PeerLink {
     this.closed(reason);
   }
 
+  /** Data before anyone takes it waits here, up to MESH_LIMITS.earlyLinkBytes (then the link is closed). */
+  private holdEarly(data: unknown): void {
+    if (this.isClosed) return;
+    this.earlyBytes += approximateBytes(data);
+    if (this.earlyBytes > MESH_LIMITS.earlyLinkBytes) {
+      this.early.length = 0;
+      this.refuse(`${this.earlyBytes} bytes arrived before its owner took them (limit earlyLinkBytes = ${MESH_LIMITS.earlyLinkBytes})`);
+      return;
+    }
+    this.early.push(data);
+  }
+
   private stopDisconnectedTimer(): void {
     if (this.disconnectedTimer !== null) clearTimeout(this.disconnectedTimer);
     this.disconnectedTimer = null;
@@ -109,13 +168,24 @@ export class PeerLink {
 
 type IncomingHandler = (link: PeerLink) => boolean;
 
+export interface PeerHubOptions {
+  /** Where refused links are reported (peer id, label, limit); the console by default. */
+  readonly log?: LinkLog;
+}
+
 export class PeerHub {
-  private readonly unclaimed: PeerLink[] = [];
+  /** Incoming links nobody has claimed yet, each with the timer that closes it after unclaimedLinkMs. */
+  private readonly unclaimed = new Map<PeerLink, ReturnType<typeof setTimeout>>();
   private readonly handlers: IncomingHandler[] = [];
   private readonly waiters: { match: (l: PeerLink) => boolean; resolve: (l: PeerLink) => void }[] = [];
+  private readonly log: LinkLog;
 
-  constructor(readonly peer: Peer) {
-    peer.on('connection', (conn) => this.incoming(new PeerLink(conn)));
+  constructor(
+    readonly peer: Peer,
+    options: PeerHubOptions = {},
+  ) {
+    this.log = options.log ?? ((line) => console.warn(line));
+    peer.on('connection', (conn) => this.incoming(new PeerLink(conn, this.log)));
   }
 
   get peerId(): string {
@@ -124,14 +194,14 @@ export class PeerHub {
 
   /** Opens a connection to `peerId`; await `link.opened`. */
   dial(peerId: string, label: string, serialization: 'raw' | 'json', metadata?: unknown): PeerLink {
-    return new PeerLink(this.peer.connect(peerId, { label, serialization, reliable: true, metadata }));
+    return new PeerLink(this.peer.connect(peerId, { label, serialization, reliable: true, metadata }), this.log);
   }
 
   /** Waits for (or takes an already arrived) incoming link with this label from this peer. */
   accept(label: string, fromPeerId: string, timeoutMs: number): Promise<PeerLink> {
     const match = (l: PeerLink) => l.label === label && l.peerId === fromPeerId && !l.isClosed;
-    const i = this.unclaimed.findIndex(match);
-    if (i >= 0) return Promise.resolve(this.unclaimed.splice(i, 1)[0]!);
+    const arrived = [...this.unclaimed.keys()].find(match);
+    if (arrived) return Promise.resolve(this.claim(arrived));
     return new Promise<PeerLink>((resolve, reject) => {
       const waiter = {
         match,
@@ -151,7 +221,7 @@ export class PeerHub {
   /** A standing handler for incoming links (e.g. the host's control channel); return true to claim. */
   onIncoming(handler: IncomingHandler): void {
     this.handlers.push(handler);
-    for (const l of [...this.unclaimed]) if (handler(l)) this.unclaimed.splice(this.unclaimed.indexOf(l), 1);
+    for (const l of [...this.unclaimed.keys()]) if (handler(l)) this.claim(l);
   }
 
   /**
@@ -165,18 +235,37 @@ export class PeerHub {
   }
 
   destroy(): void {
-    for (const l of this.unclaimed.splice(0)) l.close();
+    for (const l of [...this.unclaimed.keys()]) this.claim(l).close();
     this.peer.destroy();
   }
 
   private incoming(link: PeerLink): void {
+    const serialization = expectedSerialization(link.label);
+    if (serialization === null) return link.refuse(`label '${link.label}' is not one this tab expects`);
+    if (link.conn.serialization !== serialization) return link.refuse(`serialization '${link.conn.serialization}', this label uses '${serialization}'`);
     const w = this.waiters.findIndex((x) => x.match(link));
     if (w >= 0) return this.waiters.splice(w, 1)[0]!.resolve(link);
     for (const h of this.handlers) if (h(link)) return;
-    this.unclaimed.push(link);
-    link.onClose(() => {
-      const i = this.unclaimed.indexOf(link);
-      if (i >= 0) this.unclaimed.splice(i, 1);
-    });
+    this.holdUnclaimed(link);
+  }
+
+  /** Keeps an expected link for an owner that has not asked yet, for MESH_LIMITS.unclaimedLinkMs at most. */
+  private holdUnclaimed(link: PeerLink): void {
+    const limitMs = MESH_LIMITS.unclaimedLinkMs;
+    this.unclaimed.set(
+      link,
+      setTimeout(() => {
+        this.claim(link);
+        link.refuse(`nobody claimed it within ${limitMs} ms (limit unclaimedLinkMs)`);
+      }, limitMs),
+    );
+    link.onClose(() => this.claim(link));
+  }
+
+  /** Takes `link` out of the unclaimed set (and stops its timer); returns it. */
+  private claim(link: PeerLink): PeerLink {
+    clearTimeout(this.unclaimed.get(link));
+    this.unclaimed.delete(link);
+    return link;
   }
 }

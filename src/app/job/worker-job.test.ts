@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import type { RenderTask } from '../../net/control.js';
+import type { MeshCollective } from '../../net/mesh/mesh-collective.js';
+import type { EngineHandle } from './engine-handle.js';
+import { RenderWorkerJob } from './worker-job.js';
+
+const task = (jobId: number): RenderTask => ({
+  kind: 'render', packageUrl: '/models/tiny/', export: { codec: 'vp8', scale: 1 },
+  job: {
+    jobId, totalFrames: 16, promptSchedule: { entries: [{ fromFrame: 0, prompt: 'a red circle' }] }, seed: 1, steps: 2, guidanceScale: 3,
+    sampler: { kind: 'ddim', eta: 0 }, dualScope: { window: 4, topK: 2, phaseTimestep: 500, phaseBias: 0 }, fps: 8, partition: { ranges: [{ start: 0, end: 8 }, { start: 8, end: 16 }] },
+  },
+});
+
+/** An engine whose renders end only when the test says (a cancelled render ends a while after the cancel). */
+function slowEngine() {
+  const ends: (() => void)[] = [];
+  const calls = { load: 0, render: 0 };
+  const engine = {
+    load: async () => {
+      calls.load++;
+      return { info: { provider: 'wasm', loadMs: 1 }, fallbackReason: undefined };
+    },
+    engine: {
+      render: () => {
+        calls.render++;
+        return new Promise((_, reject) => ends.push(() => reject(Object.assign(new Error('render cancelled'), { code: 'aborted' }))));
+      },
+      cancel: async () => undefined,
+    },
+  };
+  return { handle: engine as unknown as EngineHandle, calls, endRender: () => ends.shift()?.() };
+}
+
+const mesh = { rank: 1, worldSize: 2 } as unknown as MeshCollective;
+const settle = () => new Promise((r) => setTimeout(r, 0));
+
+describe('a worker\'s render job: the host\'s cancel stops it', () => {
+  it('a cancel that arrives while the run still waits for the previous one to end stops it before it renders', async () => {
+    const { handle, calls, endRender } = slowEngine();
+    const job = new RenderWorkerJob(handle);
+    const first = job.run(task(1), mesh, () => undefined);
+    await settle();
+    expect(job.state).toMatchObject({ phase: 'rendering', jobId: 1 });
+    job.cancel('restarting without a lost member');
+    const second = job.run(task(2), mesh, () => undefined); // the restart's start, before the first render ended
+    job.cancel('the restarted job failed too');
+    endRender();
+    await first;
+    await settle();
+    expect(calls.render).toBe(1);
+    expect(job.state).toMatchObject({ phase: 'cancelled', jobId: 2, error: 'cancelled by the host: the restarted job failed too' });
+    await second;
+  });
+});
