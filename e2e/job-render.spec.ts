@@ -194,7 +194,7 @@ for (const how of ['closed', 'hung'] as const) test(`a worker ${how} mid-job: th
   const lostAt = Date.now();
   // Closed after every rank's first step: all step-1 checkpoints are at the host, so the others resume
   // after step 1. Hung at once: no step finished, so the job starts again from step 0.
-  await expect(host.getByTestId('restarts')).toContainText(how === 'closed' ? /w1 \(connection closed\) lost at step 1\/2; resumed after step 1 on 2 members/ : /w1 \(.+\) lost at step 0\/2; restarted from step 0 on 2 members/, { timeout: 45_000 });
+  await expect(host.getByTestId('restarts')).toContainText(how === 'closed' ? /w1 \((connection closed|left the room)\) lost at step 1\/2; resumed after step 1 on 2 members/ : /w1 \(.+\) lost at step 0\/2; restarted from step 0 on 2 members/, { timeout: 45_000 });
   console.log(`[job-render] w1 ${how} ${((lostAt - t0) / 1000).toFixed(1)} s after Start; restart seen after ${((Date.now() - lostAt) / 1000).toFixed(1)} s: ${await host.getByTestId('restarts').textContent()}`);
   await expect.poll(async () => (await ranksSeen(host)).map((r) => r.name)).toEqual(['this tab (host)', 'w0']);
   const ranks = await ranksSeen(host);
@@ -224,7 +224,7 @@ test('the only worker closed mid-job: this tab renders the rest alone from the c
   const stepsDone = () => host.evaluate(() => (document.querySelector('vi-host') as unknown as { renderJob: { state: { ranks: { stepsDone: number }[] } } }).renderJob.state.ranks.map((r) => r.stepsDone));
   await expect.poll(async () => Math.min(...(await stepsDone())), { intervals: [50], timeout: 60_000 }).toBeGreaterThanOrEqual(1);
   await worker.context().close();
-  await expect(host.getByTestId('restarts')).toContainText(/w0 \(connection closed\) lost at step 1\/2; resumed after step 1 on 1 member\b/, { timeout: 45_000 });
+  await expect(host.getByTestId('restarts')).toContainText(/w0 \((connection closed|left the room)\) lost at step 1\/2; resumed after step 1 on 1 member\b/, { timeout: 45_000 });
   const r = await decodeResult(host, await (await browser.newContext()).newPage());
   console.log(`[job-render] resumed alone: PSNR min ${r.psnrMin.toFixed(1)} dB`);
   expect(r.frames).toBe(FRAMES);

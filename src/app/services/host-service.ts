@@ -332,7 +332,7 @@ export class HostService extends EventTarget {
         // gives up (tens of seconds): treat leaving signaling as leaving the room.
         if (was?.signaling && was.controlOpen && !m.connected) {
           this.log(`worker ${m.peerId} disconnected (left signaling)`);
-          this.endpoints.get(m.peerId)?.link.close();
+          this.endpoints.get(m.peerId)?.link.close('left the room');
           return { ...was, signaling: false, controlOpen: false };
         }
         return { controlOpen: false, ...was, peerId: m.peerId, name: m.name, joinedAt: m.joinedAt, signaling: m.connected };
