@@ -20,8 +20,12 @@ import { checkTag, checkTensor, copyTensor, describeTag, tagKey, tensorOverBuffe
 
 /** Generous default: a step of a large model on a slow GPU can take tens of seconds per segment. */
 export const DEFAULT_TIMEOUT_MS = 120_000;
-/** Unclaimed bytes held per peer; more means a confused or hostile peer (bad-message). */
-export const DEFAULT_MAX_INBOX_BYTES = 1024 * 1024 * 1024;
+/**
+ * Unclaimed bytes held per peer; more means a confused or hostile peer (bad-message). Every
+ * exchange waits for its partners, so an honest peer is at most about one exchange ahead: the
+ * mesh's largest message (256 MiB) is ample, and a tab cannot be made to hold a GiB per peer.
+ */
+export const DEFAULT_MAX_INBOX_BYTES = 256 * 1024 * 1024;
 
 export interface TaggedCollectiveOptions {
   readonly timeoutMs?: number;
