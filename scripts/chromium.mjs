@@ -70,14 +70,20 @@ export function ensureChromium(log = (line) => console.log(line)) {
 
   log(`No Chromium found (${SYSTEM_CHROMIUM}, Playwright's ${playwrightChromium() ?? 'cache'}); installing one.`);
   log('Trying the Playwright-managed Chromium:');
-  if (run(log, 'npx', ['playwright', 'install', 'chromium']) && findChromium()) return findChromium();
+  if (run(log, 'npx', ['playwright', 'install', 'chromium'])) {
+    const managed = findChromium();
+    if (managed) return managed;
+  }
 
   const apt = aptGet();
   if (apt === null) {
     log('Cannot use apt-get: not on this machine, or not root and sudo asks for a password.');
   } else {
     log("Trying Debian/Ubuntu's chromium package:");
-    if (apt(log, ['update', '-qq']) && apt(log, ['install', '-y', '-qq', 'chromium']) && findChromium()) return findChromium();
+    if (apt(log, ['update', '-qq']) && apt(log, ['install', '-y', '-qq', 'chromium'])) {
+      const packaged = findChromium();
+      if (packaged) return packaged;
+    }
   }
   throw new Error(
     `No Chromium at ${SYSTEM_CHROMIUM}, and installing one failed (see above).\n` +

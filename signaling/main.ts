@@ -13,7 +13,7 @@
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { resolveLimits, type ServerLimits } from './limits.js';
+import type { ServerLimits } from './limits.js';
 import { readTls, startSignalingServer } from './server.js';
 
 const { values } = parseArgs({
@@ -61,13 +61,8 @@ const limits: Partial<ServerLimits> = {
   ...(perClient !== undefined && { roomsPerClientPerHour: perClient }),
   ...(maxBodyBytes !== undefined && { maxBodyBytes }),
 };
-try {
-  resolveLimits(limits);
-} catch (e) {
-  console.error(`${(e as Error).message} (a zero limit would make the server refuse everything)`);
-  process.exit(2);
-}
 
+// The server checks the limits (each a positive integer); a bad one is a usage error, not a crash.
 const server = await startSignalingServer({
   host: values.host ?? env.VI_HOST ?? '127.0.0.1',
   port: int('port', values.port ?? env.VI_PORT, 8080),
@@ -75,6 +70,10 @@ const server = await startSignalingServer({
   distDir: path.resolve(values.dist ?? env.VI_DIST ?? 'dist'),
   publicUrl: values['public-url'] ?? env.VI_PUBLIC_URL,
   limits,
+}).catch((e: unknown) => {
+  if (!(e instanceof RangeError)) throw e;
+  console.error(`${e.message} (a zero limit would make the server refuse everything)`);
+  return process.exit(2);
 });
 
 // One line a script can parse (scripts/start.mjs, e2e, bench), then the human hint.

@@ -109,7 +109,6 @@ export class Reassembler {
   private readonly partials = new Map<number, Partial>();
   private readonly discards = new Map<number, Discard>();
   private pendingBytes = 0;
-  private heldBytes = 0;
 
   constructor(
     private readonly limits: ReassemblerLimits = DEFAULT_REASSEMBLER_LIMITS,
@@ -153,14 +152,15 @@ export class Reassembler {
 
   /** Bytes actually held for incomplete messages. */
   get held(): number {
-    return this.heldBytes;
+    let bytes = 0;
+    for (const p of this.partials.values()) bytes += p.offset;
+    return bytes;
   }
 
   clear(): void {
     this.partials.clear();
     this.discards.clear();
     this.pendingBytes = 0;
-    this.heldBytes = 0;
   }
 
   private acceptFirst(frame: Frame): CompleteMessage | null {
@@ -218,7 +218,6 @@ export class Reassembler {
       throw new FrameError('bad-length', `message ${h.messageId}: chunk ${h.chunkIndex} ends at byte ${end} of ${h.payloadBytes}`);
     }
     p.parts.push(frame.chunk.slice()); // the frame is a view of the received buffer
-    this.heldBytes += frame.chunk.byteLength;
     p.offset = end;
     p.nextIndex++;
     if (!last) return null;
@@ -253,7 +252,6 @@ export class Reassembler {
     if (!p) return;
     this.partials.delete(messageId);
     this.pendingBytes -= p.first.payloadBytes;
-    this.heldBytes -= p.offset;
   }
 }
 
