@@ -1,6 +1,6 @@
 import { defineConfig } from 'vite';
 
-// COOP/COEP make the page cross-origin isolated (wasm threads; ecosystem §1.8). The signaling
+// COOP/COEP make the page cross-origin isolated (ORT's wasm runs threads only then). The signaling
 // server sends the same headers for the built app; these cover `vite` dev and `vite preview`.
 const isolation = {
   'Cross-Origin-Opener-Policy': 'same-origin',

@@ -64,9 +64,9 @@ test('a tab outside the job sends forged errors for job ids 1..20 all through th
     const send = () => {
       const w = window.__vi!.worker!;
       for (let jobId = 1; jobId <= 20; jobId++) {
-        w.sendToHost({ type: 'error', jobId, error: { code: 'forged', message: `forged failure of job ${jobId}` } });
-        w.sendToHost({ type: 'error', jobId, error: { code: 'forged', message: `forged failure of rank 0 in job ${jobId}`, rank: 0 } });
-        w.sendToHost({ type: 'claim', jobId, rank: 0 });
+        w.sendToHost({ type: 'error', meshJobId: jobId, error: { code: 'forged', message: `forged failure of job ${jobId}` } });
+        w.sendToHost({ type: 'error', meshJobId: jobId, error: { code: 'forged', message: `forged failure of rank 0 in job ${jobId}`, rank: 0 } });
+        w.sendToHost({ type: 'claim', meshJobId: jobId, rank: 0 });
       }
     };
     send();
@@ -110,8 +110,8 @@ test('a worker in the job that reports an error fails it, and the other member i
   // w0, a real member, reports a failure of its own rank in the current job.
   const sent = await workers[0]!.evaluate(() => {
     const w = window.__vi!.worker!;
-    const { jobId, rank } = w.state;
-    w.sendToHost({ type: 'error', jobId: jobId!, error: { code: 'engine-failed', message: 'w0 cannot go on', rank: rank! } });
+    const { meshJobId: jobId, rank } = w.state;
+    w.sendToHost({ type: 'error', meshJobId: jobId!, error: { code: 'engine-failed', message: 'w0 cannot go on', rank: rank! } });
     return { jobId, rank };
   });
   log(`w0 reported an error for job ${sent.jobId} as rank ${sent.rank}`);
@@ -121,7 +121,7 @@ test('a worker in the job that reports an error fails it, and the other member i
 
   // w1 got the host's cancel: it left the job (no job id, phase ready) and its render stopped.
   const w1 = workers[1]!;
-  await expect.poll(() => w1.evaluate(() => window.__vi!.worker!.state.jobId ?? null), { timeout: 30_000 }).toBeNull();
+  await expect.poll(() => w1.evaluate(() => window.__vi!.worker!.state.meshJobId ?? null), { timeout: 30_000 }).toBeNull();
   await expect(w1.getByTestId('worker-phase')).toHaveAttribute('data-phase', 'ready');
   await expect(w1.getByTestId('render-phase')).toHaveAttribute('data-phase', /cancelled|failed/);
   const w1Step = await w1.evaluate(() => (document.querySelector('vi-worker') as unknown as { renderJob?: { state: { step?: number } } }).renderJob?.state.step);

@@ -306,8 +306,8 @@ test('a worker that is not the host can neither start nor cancel a job', async (
     const link = hub.dial(peerId, 'vi-control', 'json');
     const opened = await Promise.race([link.opened.then(() => 'open'), new Promise((r) => setTimeout(() => r('timeout'), 5_000))]).catch(() => 'refused');
     if (opened === 'open' && !link.isClosed) {
-      void link.conn.send({ type: 'start', jobId: 99, roster: [hub.peerId, peerId], task: { kind: 'mesh' } });
-      void link.conn.send({ type: 'cancel', jobId: 99, reason: 'not the host' });
+      void link.conn.send({ type: 'start', meshJobId: 99, roster: [hub.peerId, peerId], task: { kind: 'mesh' } });
+      void link.conn.send({ type: 'cancel', meshJobId: 99, reason: 'not the host' });
     }
     await new Promise((r) => setTimeout(r, 2_000));
     return { opened, closed: link.isClosed };
@@ -316,7 +316,7 @@ test('a worker that is not the host can neither start nor cancel a job', async (
   // The victim refuses every control link but the host's: it never opens, or is closed at once.
   expect(outcome.opened === 'open' && !outcome.closed).toBe(false);
   await expect(workers[1]!.getByTestId('worker-phase')).toHaveAttribute('data-phase', 'ready');
-  expect(await workers[1]!.evaluate(() => window.__vi!.worker!.state.jobId)).toBeUndefined();
+  expect(await workers[1]!.evaluate(() => window.__vi!.worker!.state.meshJobId)).toBeUndefined();
   // The host still commands it.
   await expect.poll(() => host.evaluate(() => window.__vi!.host!.readyWorkers().length)).toBe(2);
 });

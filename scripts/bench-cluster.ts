@@ -14,7 +14,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { RankView, StepStat } from '../src/app/job/host-job.js';
+import type { RankView, StepStat } from '../src/app/job/render-view.js';
 import { globalFrameIndices } from '../src/engine/dual-scope.js';
 import type { SegmentPlan } from '../src/model/segment-plan.js';
 

@@ -20,7 +20,7 @@ import { chromium, type Browser, type Page } from '@playwright/test';
 import { startSignalingServer, type SignalingServer } from '../signaling/server.js';
 import { ensureAppBuilt } from './app-build.mjs';
 import { CHROMIUM_ARGS, ensureChromium } from './chromium.mjs';
-import type { RenderJobState } from '../src/app/job/host-job.js';
+import type { RenderJobState } from '../src/app/job/render-view.js';
 import { SAMPLER_NAMES } from '../src/app/job/render-spec.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

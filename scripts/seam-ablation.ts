@@ -1,5 +1,5 @@
 // Seam ablation: what the exchanges buy. Renders the same job twice over in-process ranks,
-//   exact:    every exchange point on (the contract, DESIGN §1);
+//   exact:    every exchange point on (the contract: the same video on any partition);
 //   isolated: no exchanges — each clip rendered alone, as if it were an independent video
 //             (same per-frame noise and prompts, so the exchanges are the only difference),
 // and prints the seam score = mean |frame difference| across clip borders ÷ the same inside clips

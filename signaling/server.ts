@@ -107,7 +107,7 @@ function guardMessages(socket: WebSocket, senderId: string, guard: SignalGuard):
   }) as typeof socket.emit;
 }
 
-/** Cross-origin isolation for wasm threads (ecosystem §1.8), on every response. */
+/** Cross-origin isolation on every response (ORT's wasm runs threads only in an isolated page). */
 function isolationHeaders(_req: Request, res: Response, next: NextFunction): void {
   res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
   res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
@@ -262,7 +262,8 @@ export async function startSignalingServer(options: ServerOptions_ = {}): Promis
       res.status(503).type('text/plain').send(`The app is not built (no ${distDir ?? 'dist'}/index.html). Run: npm run build (npm start does it for you).`);
     });
   }
-  // No SPA fallback: a missing .wasm must be a 404, never index.html (ecosystem §1.7).
+  // No SPA fallback: a missing .wasm must be a 404, never index.html (ORT would fail on the HTML
+  // with "expected magic word" instead of naming the missing file).
   app.use((_req, res) => {
     res.status(404).type('text/plain').send('not found');
   });

@@ -1,4 +1,4 @@
-"""Dual-scope temporal attention index maths, twin of src/engine/dual-scope.ts (DESIGN §1).
+"""Dual-scope temporal attention index maths, twin of src/engine/dual-scope.ts (same sets, same bias).
 
 Owns: the global frame set, a clip's key list and its [F, S] logit bias with the phase rule, so
 the reference renderer (one clip = the whole video) and the engine (one clip per tab) build the

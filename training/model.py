@@ -34,7 +34,7 @@ class UNetConfig:
     out_channels: int = 48
     down_block_types: tuple = ("CrossAttnDownBlock3D", "DownBlock3D")
     up_block_types: tuple = ("UpBlock3D", "CrossAttnUpBlock3D")
-    block_out_channels: tuple = (64, 64)  # C0 must exceed in_channels (48): see the note in docs §1
+    block_out_channels: tuple = (64, 64)  # C0 must exceed in_channels (48): docs/model-architecture.md §1
     layers_per_block: int = 1
     downsample_padding: int = 1
     mid_block_scale_factor: int = 1
@@ -76,7 +76,7 @@ class TextConfig:
 
 @dataclass
 class TemporalScope:
-    """Dual-scope temporal attention over a whole video of N frames (DESIGN §1).
+    """Dual-scope temporal attention over a whole video of N frames (the reference semantics).
 
     global_idx: int64 [G] frames appended to the keys of every temporal attention.
     bias: float [N, N + G] additive logits for keys [all N frames | G global frames]; -inf outside the

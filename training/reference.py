@@ -1,5 +1,5 @@
-"""Reference renderer: the full-video semantics of DESIGN §1 in one process (the correctness contract
-that the distributed TypeScript engine is tested against).
+"""Reference renderer: the full-video semantics (docs/design.md, "Reference semantics") in one
+process, the correctness contract that the distributed TypeScript engine is tested against.
 
     /usr/bin/python3 training/reference.py --prompt "a red circle bouncing on a blue background" \
         --frames 64 --seed 1 --steps 25 --guidance 7.5 --sampler dpm++ --out /tmp/red

@@ -2,7 +2,7 @@
 
 Owns: the noise of the whole system. Every random number in a render is a pure function of
 (seed, purpose, step, global frame, element index), so the video does not depend on which tab
-(or which process) draws it (DESIGN §1). Imports numpy only.
+(or which process) draws it. Imports numpy only.
 
 Bit-exactness rules (see docs/rng.md): integer hashing in uint32 with wraparound; the float part
 uses only IEEE float64 +, -, *, /, sqrt and exact power-of-two scaling, in one fixed order, with

@@ -8,7 +8,8 @@ import './components/vi-pair-table.js';
 import { ServiceController } from './controllers/service-controller.js';
 import { HostService } from './services/host-service.js';
 import { recallHostRoom } from './services/host-room-memory.js';
-import { HostRenderJob, THIS_TAB } from './job/host-job.js';
+import { HostRenderJob } from './job/host-job.js';
+import { THIS_TAB } from './job/render-attempt.js';
 import { toMemberEngine } from './job/engine-readiness.js';
 import { joinLinkWithPackage } from './job/package-link.js';
 import { DEFAULT_PACKAGE_URL, type SamplerName } from './job/render-spec.js';
@@ -101,7 +102,7 @@ export class ViHost extends LitElement {
         <button data-testid="mesh-check" ?disabled=${this.service.readyWorkers().length < 2 || job?.status === 'starting' || job?.status === 'running'} @click=${this._onMeshCheck}>
           Measure every pair
         </button>
-        <span data-testid="job-status">${job ? `job ${job.jobId} (${job.kind}): ${job.status}${job.error ? `: ${job.error}` : ''}` : ''}</span>
+        <span data-testid="job-status">${job ? `job ${job.meshJobId} (${job.kind}): ${job.status}${job.error ? `: ${job.error}` : ''}` : ''}</span>
         ${job?.pairs?.length ? html`<vi-pair-table .pairs=${job.pairs}></vi-pair-table>` : ''}
       </section>
       <section>

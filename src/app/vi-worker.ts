@@ -7,7 +7,7 @@ import { backendName, fmtSpeed } from './components/member-engine-text.js';
 import { EngineHandle, providersFromUrl } from './job/engine-handle.js';
 import { EngineReadiness } from './job/engine-readiness.js';
 import { DEFAULT_PACKAGE_URL } from './job/render-spec.js';
-import { RenderWorkerJob, WORKER_GRAPHS } from './job/worker-job.js';
+import { RankRunner, WORKER_GRAPHS } from './job/rank-runner.js';
 import { WorkerReadiness } from './job/worker-readiness.js';
 import { ServiceController } from './controllers/service-controller.js';
 import { HOST_RETURN_WINDOW_MS, WorkerService, type WorkerPhase } from './services/worker-service.js';
@@ -25,7 +25,7 @@ const PHASE_TEXT = {
 /**
  * A worker tab: connection state, rank, GPU adapter, the model (loaded and timed as soon as the
  * tab has joined: "loading model… / ready on WebGPU|WASM at N frames/s") and its part of a render.
- * Renders WorkerService, EngineReadiness and RenderWorkerJob state.
+ * Renders WorkerService, EngineReadiness and RankRunner state.
  */
 @customElement('vi-worker')
 export class ViWorker extends LitElement {
@@ -48,8 +48,8 @@ export class ViWorker extends LitElement {
   private readonly engine = new EngineHandle(providersFromUrl());
   /** The model loaded and timed before any job (the host weights the partition by the speed). */
   readonly readiness = new EngineReadiness(this.engine, WORKER_GRAPHS);
-  /** This tab's share of render jobs: engine worker, clip, encode (src/app/job/worker-job.ts). */
-  readonly renderJob = new RenderWorkerJob(this.engine);
+  /** This tab's rank of render jobs: engine worker, clip, encode (src/app/job/rank-runner.ts). */
+  readonly renderJob = new RankRunner(this.engine, WORKER_GRAPHS);
   private readonly _jobCtl = new ServiceController(this, this.renderJob);
   private readonly _readyCtl = new ServiceController(this, this.readiness);
   private _reporter: WorkerReadiness | null = null;

@@ -1,5 +1,6 @@
 /**
- * The engine's import boundary (DESIGN §3, STYLE rule 1): no peerjs, lit, onnxruntime-web/node,
+ * The engine's import boundary (it runs in a Web Worker and in Node, and reaches the network only
+ * through the Collective contract): no peerjs, lit, onnxruntime-web/node,
  * src/net or src/app anywhere under src/engine; ONNX Runtime only through onnxruntime-common, and
  * value imports of it only in session-runner.ts (type-only imports are fine anywhere).
  */

@@ -1,5 +1,5 @@
 /**
- * Exchange points over the `Collective` (DESIGN §2, docs/exchange-points.md): what a clip sends and
+ * Exchange points over the `Collective` (docs/exchange-points.md): what a clip sends and
  * how it assembles what it receives into the next segment's input. The segment executor talks to
  * an `Exchanger`; `ClipExchange` is the network one, and parity tests can plug in a fixture-backed
  * one instead and reuse the real executor.

@@ -1,5 +1,6 @@
 /**
- * The `Collective` contract: how the ranks of one job exchange tensors (DESIGN §2).
+ * The `Collective` contract: how the ranks of one job exchange tensors (halo, global gather, stats
+ * all-reduce: the context the UNet needs across clip borders).
  *
  * The engine talks to the network only through this interface. Implementations live in
  * `src/net/` (in-process ranks for tests and one-tab runs; the WebRTC mesh between tabs) and are

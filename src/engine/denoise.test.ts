@@ -1,7 +1,8 @@
 /**
- * The headline property (DESIGN §1, STYLE rule 20): the video does not depend on how many ranks
- * compute it or how the frames are split. Runs the real loop, executor and exchanges over the
- * in-process collective on the compiler's random-weight tiny model (onnxruntime-node, CPU).
+ * The headline property, the correctness contract of the whole design: the video does not depend on
+ * how many ranks compute it or how the frames are split. Runs the real loop, executor and exchanges
+ * over the in-process collective on the compiler's random-weight tiny model (onnxruntime-node,
+ * CPU).
  *
  * Tolerances. One UNet call differs between partitions only by float32 roundoff (reduction order
  * of GroupNorm statistics and softmax sums): measured ~4e-6 on noise_pred, checked at 2e-5 on both

@@ -1,6 +1,7 @@
 /**
- * The denoising loop of one rank (STYLE rule 7; diffusers' text-to-video `__call__`): read top to
- * bottom, it is the whole algorithm of DESIGN §1–2 for this rank's clip.
+ * The denoising loop of one rank, in numbered sections like diffusers' text-to-video `__call__` so
+ * that no step hides behind a callback: read top to bottom, it is the whole algorithm for this
+ * rank's clip (the reference semantics and clip parallelism of docs/design.md).
  *
  *   0. validate            4. timesteps
  *   1. partition → clip    5. initial latents (counter RNG, by global frame)
@@ -18,13 +19,13 @@
 import { ClipExchange } from './clip-exchange.js';
 import type { Collective } from './collective.js';
 import { decodeLatents, previewFrameIndices, type RgbFrames } from './decode.js';
-import { validateDualScopeParams } from './dual-scope.js';
 import type { EngineModel } from './engine-model.js';
-import { check, EngineError, isPositiveInteger, isUint32 } from './errors.js';
+import { check, EngineError } from './errors.js';
+import { parseJobParams } from './job-params.js';
 import { cfgBatch, cfgEncoderHiddenStates, combineGuidance } from './guidance.js';
 import { checkClipState, type ClipState, type JobParams } from './job-state.js';
 import { partitionFrames, validatePartition, type FrameRange } from './partition.js';
-import { PromptEmbeddingCache, UNCOND_PROMPT, validatePromptSchedule } from './prompt-schedule.js';
+import { PromptEmbeddingCache, UNCOND_PROMPT } from './prompt-schedule.js';
 import { initialLatent, samplerNoise } from './rng.js';
 import { createScheduler } from './schedulers/create-scheduler.js';
 import type { UNetCallResult } from './segment-executor.js';
@@ -87,7 +88,7 @@ export async function denoise(model: EngineModel, job: JobParams, collective: Co
   const perFrame = C * H * W;
 
   // 0. Validate the job (names the argument, its value and the rule).
-  checkJob(job);
+  parseJobParams(job, 'denoise');
   check(graph === 'segmented' || graph === 'whole', EngineError, 'denoise', 'options.graph', graph, "'segmented' or 'whole'");
   if (graph === 'whole') {
     check(worldSize === 1, EngineError, 'denoise', 'worldSize', worldSize, "1 with graph 'whole' (one rank renders the whole video)");
@@ -197,18 +198,6 @@ export function denoiseWhole(model: EngineModel, job: JobParams, options: Omit<D
 
 // ---------------------------------------------------------------- helpers
 
-function checkJob(job: JobParams): void {
-  const where = 'denoise';
-  check(isUint32(job?.jobId), EngineError, where, 'job.jobId', job?.jobId, 'a uint32');
-  check(isPositiveInteger(job.totalFrames), EngineError, where, 'job.totalFrames', job.totalFrames, 'an integer >= 1');
-  check(isUint32(job.seed), EngineError, where, 'job.seed', job.seed, 'a uint32');
-  check(isPositiveInteger(job.steps) && job.steps <= 1000, EngineError, where, 'job.steps', job.steps, 'an integer in [1, 1000]');
-  check(Number.isFinite(job.guidanceScale), EngineError, where, 'job.guidanceScale', job.guidanceScale, 'a finite number');
-  check(Number.isFinite(job.fps) && job.fps > 0, EngineError, where, 'job.fps', job.fps, 'a number > 0');
-  check(['exact', 'isolated', undefined].includes(job.exchangeMode), EngineError, where, 'job.exchangeMode', job.exchangeMode, "'exact' or 'isolated'");
-  validatePromptSchedule(job.promptSchedule, job.totalFrames);
-  validateDualScopeParams(job.dualScope);
-}
 
 function scale(x: Float32Array, s: number): Float32Array {
   if (s !== 1) for (let i = 0; i < x.length; i++) x[i] = x[i]! * s;

@@ -1,8 +1,8 @@
 /**
- * Dual-scope temporal attention, the parts that are pure index maths (DESIGN §1, Video-Infinity
- * §3.2–3.3, docs/model-architecture.md §3): the global frame set, which global frames a clip owns,
- * a clip's key list and its [F, S] logit bias with the phase rule. Twin of training/dual_scope.py.
- * Imports only `errors.ts` and the `FrameRange` type.
+ * Dual-scope temporal attention, the parts that are pure index maths (Video-Infinity §3.2–3.3,
+ * docs/model-architecture.md §3, the same for every partition): the global frame set, which global
+ * frames a clip owns, a clip's key list and its [F, S] logit bias with the phase rule. Twin of
+ * training/dual_scope.py. Imports only `errors.ts` and the `FrameRange` type.
  *
  * Key list of a clip [start, end) (S = L + G columns):
  *   [ local frames keyStart .. keyEnd−1 | global frames g_0 .. g_{G−1} ]

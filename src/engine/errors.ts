@@ -1,8 +1,8 @@
 /**
  * Typed errors of the engine's building blocks (RNG, schedulers, prompt schedule, partition,
  * dual-scope attention). Each carries a string `code` that survives crossing a worker or peer
- * boundary as data (`{code, message}`, STYLE rule 10); messages name the function, the argument,
- * its value and the rule it broke. Imports nothing.
+ * boundary as data (`{code, message}`, never `toString()` text, which loses the code); messages
+ * name the function, the argument, its value and the rule it broke. Imports nothing.
  */
 
 export type EngineErrorCode =

@@ -2,7 +2,7 @@
  * Parity with the PyTorch reference (training/reference.py, fixtures from training/write_goldens.py):
  * the embedded model (public/models/vi-shapes-tiny, compiled here by the current compiler) run by
  * this engine, on any partition, against the single-process PyTorch render of the same job
- * (DESIGN §1, docs/exchange-points.md "Golden fixtures").
+ * (the reference semantics are the correctness contract; docs/exchange-points.md "Golden fixtures").
  *
  * (The text encoder and single-clip parity are also src/model/compile/golden.test.ts's; this file adds
  * multi-rank calls over the collective and the whole render loop.)

@@ -1,8 +1,8 @@
 /**
- * Classifier-free guidance with one [uncond, cond] batch (DESIGN §1; diffusers' text-to-video
- * pipeline): the UNet sees batch 2 (uncond first, cond second, batch outermost), and the noise
- * prediction is uncond + scale·(cond − uncond). Owns the batch layout helpers; imports only
- * `errors.ts` and the scheduler's array type.
+ * Classifier-free guidance with one [uncond, cond] batch (the uncond half is the empty prompt;
+ * diffusers' text-to-video pipeline): the UNet sees batch 2 (uncond first, cond second, batch
+ * outermost), and the noise prediction is uncond + scale·(cond − uncond). Owns the batch layout
+ * helpers; imports only `errors.ts` and the scheduler's array type.
  *
  * Layouts (diffusers UNet3D, one tab's clip of F frames):
  *   sample / noise_pred   [2, C, F, H, W]  (b = 0 uncond, b = 1 cond)

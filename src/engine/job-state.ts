@@ -1,12 +1,12 @@
 /**
- * The job description and the per-rank checkpoint of the denoising loop (DESIGN §5: a job survives
+ * The job description and the per-rank checkpoint of the denoising loop (so that a job survives
  * losing a tab). Both are plain objects with typed arrays, so they cross a worker boundary by
  * structured clone and can be stored in IndexedDB as they are.
  *
  * The checkpoint after step s holds the clip's latents x_{t_s} (frame-major [F, C, H, W]), the
  * scheduler state (whose arrays are elementwise per frame, same layout) and the index of the next
  * step. Because every random number is keyed by global frame and every operation is partition
- * independent (DESIGN §1), resuming from it gives the identical result, and checkpoints of several
+ * independent, resuming from it gives the identical result, and checkpoints of several
  * clips can be re-cut for a different partition (`recutStates`). Imports only engine contracts.
  */
 
@@ -17,7 +17,7 @@ import type { PromptSchedule } from './prompt-schedule.js';
 import type { SamplerSpec, SchedulerState } from './schedulers/scheduler.js';
 import type { ExchangeMode } from './clip-exchange.js';
 
-/** Everything the video is a function of (DESIGN §1), plus how the work is split. */
+/** Everything the video is a function of (never the partition), plus how the work is split. */
 export interface JobParams {
   /** uint32 tag of the job's messages. */
   readonly jobId: number;
@@ -70,7 +70,7 @@ export function checkClipState(state: ClipState, job: JobParams, range: FrameRan
   if (!same) fail('was saved for a different job (frames, seed, steps, guidance, fps, prompts, sampler, attention or mode differ)');
 }
 
-/** What the video is a function of (DESIGN §1), as one string: two jobs with equal ones render the same video. */
+/** What the video is a function of, as one string: two jobs with equal ones render the same video. */
 export function videoIdentity(job: JobParams): string {
   const { totalFrames, seed, steps, guidanceScale, fps, promptSchedule, sampler, dualScope } = job;
   return JSON.stringify([totalFrames, seed, steps, guidanceScale, fps, promptSchedule, sampler, dualScope, job.exchangeMode ?? 'exact']);

@@ -1,8 +1,8 @@
 /**
- * The partition of a video's frames over the ranks of a job (DESIGN §2): contiguous half-open
+ * The partition of a video's frames over the ranks of a job (clip parallelism): contiguous half-open
  * ranges in rank order, even or weighted by a speed per rank, each at least `minClipFrames` long
  * (the largest halo), so every halo comes from the direct neighbours. Any partition gives the same
- * video (DESIGN §1). Imports only `errors.ts`.
+ * video (the video is a function of the job, never of the split). Imports only `errors.ts`.
  */
 
 import { check, isPositiveInteger, PartitionError } from './errors.js';

@@ -1,6 +1,7 @@
 /**
- * The frame-indexed prompt schedule (DESIGN §1): entries (fromFrame, prompt) in increasing
- * fromFrame, the first at frame 0; frame j is conditioned on the last entry with fromFrame ≤ j.
+ * The frame-indexed prompt schedule (part of what the video is a function of): entries
+ * (fromFrame, prompt) in increasing fromFrame, the first at frame 0; frame j is conditioned on the
+ * last entry with fromFrame ≤ j.
  * Text embeddings are computed once per distinct prompt (`PromptEmbeddingCache`). The CFG uncond
  * half always uses the empty prompt "". Imports only `errors.ts`.
  */

@@ -1,5 +1,6 @@
 /**
- * The engine's one door to ONNX Runtime (STYLE rules 1, 12, 13). Owns session creation with
+ * The engine's one door to ONNX Runtime (so the rest of the engine runs without ORT, concurrent runs
+ * cannot collide, and the provider actually in use is recorded). Owns session creation with
  * execution-provider fallback, the single run queue, device-resident outputs and readback, and
  * run timings. Every other engine file sees only `HostTensor` (plain typed arrays) and the opaque
  * `RunnerTensor`; none of them imports the ORT API.

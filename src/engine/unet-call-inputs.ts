@@ -9,8 +9,8 @@
  *              l = min(p, start), r = min(p, N − end) (frames outside the video do not exist)
  *   whole:     [ all frames 0..N−1 | global g_0..g_{G−1} ]
  * dual-scope.ts `attentionBias` orders the local keys by frame instead; the values per key are the
- * same (DESIGN §1: local key j masked unless |i − j| ≤ p; phase bias +b on global keys when
- * t ≥ T_phase, else on local keys).
+ * same (the reference semantics: local key j masked unless |i − j| ≤ p; phase bias +b on global
+ * keys when t ≥ T_phase, else on local keys).
  */
 
 import type { SegmentPlan } from '../model/segment-plan.js';

@@ -1,5 +1,6 @@
-// Import rules (STYLE rules 1 and 24): the net layer knows nothing of UNets or the app, and the
-// signaling server imports nothing from src/. Checked on the source text, so a violation fails CI.
+// Import rules: the net layer knows nothing of UNets or the app (it only moves tagged tensors), and
+// the signaling server imports nothing from src/ (it stays small and standalone). Checked on the
+// source text, so a violation fails CI; src/app/boundaries.test.ts checks the whole layering.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';

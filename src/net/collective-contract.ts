@@ -1,5 +1,6 @@
 /**
- * The shared contract suite for every `Collective` (STYLE rule 3). Each case runs on every rank at
+ * The shared contract suite for every `Collective` (one suite, so the mesh is held to exactly what
+ * the in-process reference does). Each case runs on every rank at
  * once and throws on a violation. Vitest runs it against `InProcessCollective`
  * (in-process-collective.test.ts); the e2e runs the same cases against `MeshCollective` in real
  * tabs (e2e/mesh.spec.ts through window.__vi). No test-framework imports: it is bundled into the app.

@@ -1,6 +1,6 @@
 import { LitElement, css, html } from 'lit';
 import { customElement, property } from 'lit/decorators.js';
-import type { AdapterReport } from '../../net/control.js';
+import type { AdapterReport } from '../protocol.js';
 import { adapterName } from '../services/adapter-probe.js';
 
 /** A GPU adapter report: name, shader-f16, limits; or a plain "no WebGPU: WASM" with the reason. */

@@ -1,6 +1,6 @@
 import { LitElement, css, html } from 'lit';
 import { customElement, property, state } from 'lit/decorators.js';
-import type { RenderJobState } from '../job/host-job.js';
+import type { RenderJobState } from '../job/render-view.js';
 import type { PartitionChoice } from '../job/job-members.js';
 import { parseScheduleText, SAMPLER_NAMES, type RenderSettings, type SamplerName } from '../job/render-spec.js';
 import { fmtSpeed } from './member-engine-text.js';

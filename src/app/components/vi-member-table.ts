@@ -1,7 +1,7 @@
 import { LitElement, css, html } from 'lit';
 import { customElement, property } from 'lit/decorators.js';
 import { adapterName } from '../services/adapter-probe.js';
-import type { WorkerEntry } from '../services/host-service.js';
+import type { WorkerEntry } from '../services/room-members.js';
 import type { MemberEngine } from '../services/member-engine-report.js';
 import { engineText, fmtSpeed, speedText } from './member-engine-text.js';
 

@@ -1,6 +1,6 @@
 import { LitElement, css, html } from 'lit';
 import { customElement, property } from 'lit/decorators.js';
-import type { PairMeasurement } from '../../net/control.js';
+import type { PairMeasurement } from '../protocol.js';
 
 /** Mesh-check results: RTT and throughput for every pair of ranks. */
 @customElement('vi-pair-table')

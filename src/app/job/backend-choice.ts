@@ -7,7 +7,7 @@
  * since tabs now load and time the model as soon as they join, a software adapter would keep the
  * CPU busy for minutes before anyone pressed Start.
  */
-import type { AdapterReport } from '../../net/control.js';
+import type { AdapterReport } from '../protocol.js';
 import type { LoadModelOut } from '../../engine/worker/protocol.js';
 
 export interface BackendChoice {

@@ -6,7 +6,7 @@
  */
 import { EngineClient } from '../../engine/worker/engine-client.js';
 import type { LoadModelOut } from '../../engine/worker/protocol.js';
-import type { AdapterReport } from '../../net/control.js';
+import type { AdapterReport } from '../protocol.js';
 import { probeAdapter } from '../services/adapter-probe.js';
 import { chooseBackend, describeFallback } from './backend-choice.js';
 

@@ -8,7 +8,7 @@
  * Framework-free; views render `state` (replaced, never mutated) through ServiceController.
  */
 import type { MeasureSpeedOut } from '../../engine/worker/protocol.js';
-import { toErrorReport, type SpeedReport } from '../../net/control.js';
+import { toErrorReport, type SpeedReport } from '../protocol.js';
 import type { MemberEngine } from '../services/member-engine-report.js';
 import type { EngineHandle, UnetGraph } from './engine-handle.js';
 
@@ -86,7 +86,7 @@ export class EngineReadiness extends EventTarget {
   }
 
   private replace(next: EngineReadinessState): void {
-    this._state = next; // replaced, never mutated (STYLE rule 16)
+    this._state = next; // replaced, never mutated: lit re-renders only when the identity changes
     this.dispatchEvent(new Event('change'));
   }
 }

@@ -1,8 +1,8 @@
 /**
  * The tab's engine worker entry (a module Worker): injects onnxruntime-web's native WebGPU build
- * (WASM inside it is the fallback, ecosystem §1.1, §1.9) and the model-cache loader (IndexedDB or
- * server, every file sha256-checked) into the engine's EngineWorker. Vite bundles this file and
- * ORT's .wasm as worker assets (ecosystem §1.7), so no wasmPaths are needed.
+ * (the long-term WebGPU path; WASM inside it is the fallback) and the model-cache loader (IndexedDB
+ * or server, every file sha256-checked) into the engine's EngineWorker. Vite bundles this file and
+ * ORT's .wasm as worker assets, so no wasmPaths are needed.
  */
 import * as ort from 'onnxruntime-web/webgpu';
 import { EngineWorker } from '../../engine/worker/engine-worker.js';

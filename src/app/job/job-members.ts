@@ -4,7 +4,7 @@
  * the partition weights. The partition itself is the engine's `partitionFrames` (speed weights,
  * minimum clip = the largest halo); any partition gives the same video.
  */
-import type { SpeedReport } from '../../net/control.js';
+import type { SpeedReport } from '../protocol.js';
 import type { MemberEngine } from '../services/member-engine-report.js';
 
 /** "even", "by measured speed", or by speed when every member reported one (the default). */

@@ -7,7 +7,7 @@
  * undefined when it is fine.
  */
 import type { FrameRange } from '../../engine/partition.js';
-import type { StepMessage } from '../../net/control.js';
+import type { StepMessage } from '../protocol.js';
 import { fromBase64, rgbToRgbaFrames } from './render-spec.js';
 
 /** A step report must name a step of this job and the job's step count, and no negative time (the stats and the ETA average them). */

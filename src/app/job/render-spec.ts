@@ -8,7 +8,7 @@ import type { JobParams } from '../../engine/job-state.js';
 import { partitionFrames } from '../../engine/partition.js';
 import { parseManifest, type ModelManifest } from '../../model/manifest.js';
 import { WordTokenizer } from '../../model/tokenizer.js';
-import type { RenderTask } from '../../net/control.js';
+import type { RenderTask } from '../protocol.js';
 import type { ExportCodec } from '../media/index.js';
 
 export const DEFAULT_PACKAGE_URL = '/models/vi-shapes-tiny/';

@@ -1,17 +1,15 @@
 /**
- * A worker tab's mailbox for the state a restarted job resumes from (`resume-chunk`s from the host).
- * The pieces follow the job's start on the control channel, so they may arrive before the run asks
- * (the mesh is still forming) or after; `take` waits for the whole state of (job, rank), and fails
- * after `waitMs` or when the run is cancelled. Only the latest job's pieces are kept.
+ * A worker tab's mailbox for the state a restarted job resumes from (a `resume` blob from the host
+ * on the bulk link). It is sent right after the job's start, so it may arrive before the run asks
+ * (the mesh is still forming) or after; `take` waits for the state of (job, rank), and fails after
+ * `waitMs` or when the run is cancelled. Only the latest state is kept.
  */
-import type { ResumeChunkMessage } from '../../net/control.js';
-import { ChunkedBytes } from './chunked-bytes.js';
 
 /** How long a resumed job waits for the host's state after its start (sent right after it). */
 export const RESUME_WAIT_MS = 60_000;
 
 interface Waiter {
-  readonly jobId: number;
+  readonly renderJobId: number;
   readonly rank: number;
   readonly resolve: (bytes: Uint8Array) => void;
   readonly reject: (e: Error) => void;
@@ -19,27 +17,25 @@ interface Waiter {
 }
 
 export class ResumeInbox {
-  private arriving: { jobId: number; rank: number; blob: ChunkedBytes } | null = null;
+  private arrived: { renderJobId: number; rank: number; bytes: Uint8Array } | null = null;
   private waiter: Waiter | null = null;
 
   constructor(private readonly waitMs = RESUME_WAIT_MS) {}
 
-  accept(m: ResumeChunkMessage): void {
-    const a = this.arriving;
-    const blob = a?.jobId === m.jobId && a.rank === m.rank && a.blob.count === m.count ? a.blob : new ChunkedBytes(m.count);
-    this.arriving = { jobId: m.jobId, rank: m.rank, blob };
-    if (blob.add(m.index, m.count, m.base64)) this.deliver();
+  accept(renderJobId: number, rank: number, bytes: Uint8Array): void {
+    this.arrived = { renderJobId, rank, bytes };
+    this.deliver();
   }
 
-  /** The whole state for (jobId, rank), once all its pieces are in. */
-  take(jobId: number, rank: number): Promise<Uint8Array> {
+  /** The state for (renderJobId, rank), once it is here. */
+  take(renderJobId: number, rank: number): Promise<Uint8Array> {
     this.cancel('a newer run asked');
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiter = null;
         reject(Object.assign(new Error(`the host's resume state did not arrive within ${this.waitMs / 1000} s`), { code: 'timeout' }));
       }, this.waitMs);
-      this.waiter = { jobId, rank, resolve, reject, timer };
+      this.waiter = { renderJobId, rank, resolve, reject, timer };
       this.deliver();
     });
   }
@@ -55,11 +51,11 @@ export class ResumeInbox {
 
   private deliver(): void {
     const w = this.waiter;
-    const a = this.arriving;
-    if (!w || a?.jobId !== w.jobId || a.rank !== w.rank || !a.blob.complete) return;
+    const a = this.arrived;
+    if (!w || a?.renderJobId !== w.renderJobId || a.rank !== w.rank) return;
     this.waiter = null;
-    this.arriving = null;
+    this.arrived = null;
     clearTimeout(w.timer);
-    w.resolve(a.blob.bytes());
+    w.resolve(a.bytes);
   }
 }

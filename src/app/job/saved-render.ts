@@ -1,6 +1,6 @@
 /**
  * The host's unfinished render, kept in this browser after every step so that a reloaded or crashed
- * host tab can resume it (DESIGN §5: a job survives losing a tab, the host's included). One record
+ * host tab can resume it (a job survives losing a tab, the host's included). One record
  * (idb-keyval, database 'vi-renders', store 'saved', key 'unfinished'): the settings, the model it was
  * made with, and the whole video's checkpoint after its last finished step (the engine's clip-state
  * wire form, as a Blob). Written by HostRenderJob, removed when the video is done or the user cancels.

@@ -74,7 +74,7 @@ export class MediaExportError extends Error {
     super(message);
   }
 
-  /** The form that crosses worker and peer boundaries (STYLE rule 10). */
+  /** The form that crosses worker and peer boundaries: data, so that the code survives. */
   toData(): { code: MediaExportErrorCode; message: string } {
     return { code: this.code, message: this.message };
   }

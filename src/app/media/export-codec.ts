@@ -2,12 +2,12 @@
  * Which codec and container an export uses, and the exact WebCodecs encoder configuration every
  * worker derives from it, so that independently encoded clips fit in one track.
  *
- * Decision (ecosystem notes §4, pitfall 26): H.264 in MP4 where the browser can encode it (plays
- * everywhere), else VP9 in WebM, else VP8 in WebM. The host calls `chooseExportCodec` once per job
- * and sends the result to every worker. H.264 is encoded as Annex B so each clip's key frame
- * carries its own SPS/PPS in-band; the muxer (video-muxer.ts) then writes 'avc1' when all clips'
- * parameter sets are identical and 'avc3' (parameter sets in-band) when they are not, so clips from
- * different encoders (another browser, a hardware encoder) still decode. VP8/VP9 need no
+ * Decision (some Chromium builds lack an H.264 encoder): H.264 in MP4 where the browser can encode
+ * it (plays everywhere), else VP9 in WebM, else VP8 in WebM. The host calls `chooseExportCodec`
+ * once per job and sends the result to every worker. H.264 is encoded as Annex B so each clip's key
+ * frame carries its own SPS/PPS in-band; the muxer (video-muxer.ts) then writes 'avc1' when all
+ * clips' parameter sets are identical and 'avc3' (parameter sets in-band) when they are not, so
+ * clips from different encoders (another browser, a hardware encoder) still decode. VP8/VP9 need no
  * description at all.
  *
  * Browser only where it touches WebCodecs (`chooseExportCodec`); the rest is pure.

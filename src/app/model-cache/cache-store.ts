@@ -10,7 +10,7 @@
  *                                              (lets a page load the model while offline)
  *
  * Blobs, not ArrayBuffers: an ephemeral (incognito) context rejects single values above ~127 MiB,
- * and Blob chunks of ≤ 64 MiB are stored everywhere (ecosystem notes §5, pitfall 22).
+ * and Blob chunks of ≤ 64 MiB are stored everywhere.
  * Everything here may vanish at any time (eviction): callers treat a missing key as a cache miss.
  */
 import { createStore, delMany, get, getMany, keys, set, type UseStore } from 'idb-keyval';

@@ -1,6 +1,7 @@
 /**
  * Typed errors of the model loader (model-cache.ts). Each carries a string `code` that survives a
- * worker boundary as data (STYLE rule 10); messages name the package, the file and the values.
+ * worker boundary as data (text from `toString()` would lose the code); messages name the package,
+ * the file and the values.
  */
 export type ModelCacheErrorCode =
   | 'invalid-argument' // a caller's option breaks a stated rule

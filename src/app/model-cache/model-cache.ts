@@ -1,14 +1,15 @@
 /**
  * Loads a model package (docs/model-package.md: `manifest.json` plus the files it lists, each with
  * `bytes` and `sha256`) for ONNX Runtime, from IndexedDB when it is there and intact, else from the
- * server, verifying every file's sha256 before use and before caching (DESIGN §5).
+ * server, verifying every file's sha256 before use and before caching (a corrupt or tampered file
+ * never reaches ORT or the cache).
  *
  *   const pkg = await loadModelPackage('/models/vi-tiny/', { onProgress: (p) => bar(p.loadedBytes / p.totalBytes) });
  *   const unet = await ort.InferenceSession.create(pkg.files.get(pkg.manifest.unet.onnx_whole)!.bytes, opts);
  *   if (pkg.cache.warnings.length) showNotice(pkg.cache.warnings.join('\n'));
  *
  * - Files come back as Uint8Array, which `InferenceSession.create` and `externalData[].data` accept.
- *   Never hand ORT a Blob (it throws, ecosystem §1.4); for a URL use
+ *   Never hand ORT a Blob (`InferenceSession.create` throws on one); for a URL use
  *   `URL.createObjectURL(new Blob([file.bytes]))`.
  * - Per file: a cached copy is read and re-hashed; if it does not match (bit rot, a bad write,
  *   tampering) its entry is deleted and the file is fetched again (`cache.repaired`). A fetched file
@@ -100,7 +101,8 @@ export interface LoadModelOptions {
 const VERSION_PATTERN = /^[A-Za-z0-9._+-]{1,64}$/;
 /**
  * Largest file the loader takes: ORT reads a model or external-data file into one ArrayBuffer and
- * the wasm heap is 4 GiB (ecosystem §1.4), so packages split weights into files under 2 GiB.
+ * the wasm heap is 4 GiB (Chrome's ArrayBuffer limit is about 2 GB), so packages split weights
+ * into files under 2 GiB.
  */
 export const MAX_FILE_BYTES = 2 ** 31;
 

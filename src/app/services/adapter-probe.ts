@@ -1,7 +1,7 @@
 /** What GPU this tab would compute on: WebGPU adapter info, shader-f16, limits; or why it falls back to WASM. */
-import type { AdapterReport } from '../../net/control.js';
+import type { AdapterReport } from '../protocol.js';
 
-/** The limits that decide partition sizes (ecosystem §1.4). */
+/** The limits that decide partition sizes (a tensor over `maxBufferSize` fails on the GPU). */
 const LIMIT_NAMES = ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup', 'maxStorageBuffersPerShaderStage'] as const;
 
 export async function probeAdapter(): Promise<AdapterReport> {

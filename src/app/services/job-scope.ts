@@ -1,17 +1,20 @@
 /**
  * Which peers may speak for a job. A job-scoped control message (one that names a job id: claim,
- * progress, mesh-check-result, error, engine, step, clip-chunk, checkpoint-chunk) counts only when
+ * mesh-check-result, error, engine, step) or blob (checkpoint, clip) counts only when
  * its sender is in that job's roster and any rank it names is the sender's own. Job ids are easy
  * to guess (the host counts them from 1), so the id alone proves nothing: without this check any
  * tab in the room could fail a job it is not in, or report steps and clips for another rank.
  */
-import type { ControlMessage } from '../../net/control.js';
+import type { ControlMessage, RenderBlob } from '../protocol.js';
+
+/** What may speak for a job: a control message, or a blob on a bulk link. */
+type JobReport = ControlMessage | RenderBlob;
 
 /** The ids a job's messages may carry and who is in it, by rank. */
 export interface JobScope {
-  readonly jobId: number;
-  /** A render's own messages (engine, step, clip and checkpoint chunks) carry its task's job id. */
-  readonly taskJobId?: number;
+  readonly meshJobId: number;
+  /** A render's own reports (engine, step, checkpoint and clip blobs) carry its attempt's id. */
+  readonly renderJobId?: number;
   readonly roster: readonly string[];
 }
 
@@ -23,25 +26,27 @@ export type JobMessageVerdict =
   /** Names the current job but may not speak for it: `why` says who and why. */
   | { readonly kind: 'drop'; readonly why: string };
 
-/** The job id a message names, when it is job-scoped. */
-export function jobIdNamed(m: ControlMessage): number | undefined {
-  return 'jobId' in m ? m.jobId : undefined;
+/** Whether a message is job-scoped, and then whether it names `job` (by the id of its kind). */
+export function namesJob(m: JobReport, job: JobScope | undefined): boolean | undefined {
+  if ('meshJobId' in m && m.meshJobId !== undefined) return m.meshJobId === job?.meshJobId;
+  if ('renderJobId' in m) return job?.renderJobId !== undefined && m.renderJobId === job.renderJobId;
+  return undefined;
 }
 
 /** The rank a message speaks for, when it names one (an error's rank is inside its report). */
-export function rankNamed(m: ControlMessage): number | undefined {
+export function rankNamed(m: JobReport): number | undefined {
   if (m.type === 'error') return m.error.rank;
   return 'rank' in m ? m.rank : undefined;
 }
 
 /** Whether `peerId` may send `m` while `job` is the host's current job. */
-export function judgeJobMessage(job: JobScope | undefined, peerId: string, m: ControlMessage): JobMessageVerdict {
-  const jobId = jobIdNamed(m);
-  if (jobId === undefined) return { kind: 'accept' };
-  if (!job || (jobId !== job.jobId && jobId !== job.taskJobId)) return { kind: 'other-job' };
+export function judgeJobMessage(job: JobScope | undefined, peerId: string, m: JobReport): JobMessageVerdict {
+  const named = namesJob(m, job);
+  if (named === undefined) return { kind: 'accept' };
+  if (!named || !job) return { kind: 'other-job' };
   const rank = job.roster.indexOf(peerId);
-  if (rank < 0) return { kind: 'drop', why: `${peerId} is not in job ${job.jobId}` };
-  const named = rankNamed(m);
-  if (named !== undefined && named !== rank) return { kind: 'drop', why: `${peerId} is rank ${rank} of job ${job.jobId}, the message names rank ${named}` };
+  if (rank < 0) return { kind: 'drop', why: `${peerId} is not in job ${job.meshJobId}` };
+  const rankInIt = rankNamed(m);
+  if (rankInIt !== undefined && rankInIt !== rank) return { kind: 'drop', why: `${peerId} is rank ${rank} of job ${job.meshJobId}, the message names rank ${rankInIt}` };
   return { kind: 'accept' };
 }

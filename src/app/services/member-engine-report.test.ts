@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CONTROL_VERSION, MEMBER_REPORT_LIMITS, parseControlMessage, type MemberReportMessage } from '../../net/control.js';
+import { CONTROL_VERSION, MEMBER_REPORT_LIMITS, type MemberReportMessage } from '../protocol.js';
+import { parseControlMessage } from '../protocol-check.js';
 import { memberEngineOf, memberReport, type MemberEngine } from './member-engine-report.js';
 
 /** What the host makes of `m`: the report through JSON, the net layer's validation and back. */

@@ -4,7 +4,8 @@
  * `member-report` message of src/net/control.ts, validated there on receipt. These two functions
  * map one onto the other; texts are cut to the message's limits before sending.
  */
-import { CONTROL_VERSION, MEMBER_REPORT_LIMITS, parseControlMessage, type EngineBackend, type MemberReportMessage, type MemberReportPhase } from '../../net/control.js';
+import { CONTROL_VERSION, MEMBER_REPORT_LIMITS, type EngineBackend, type MemberReportMessage, type MemberReportPhase } from '../protocol.js';
+import { parseControlMessage } from '../protocol-check.js';
 
 export interface MemberSpeed {
   /** The graph that was timed ('segmented' on workers and the host alike). */

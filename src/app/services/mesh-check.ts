@@ -3,7 +3,7 @@
  * global order, rank a measures the small-message RTT and the throughput to rank b while the
  * others wait at a barrier, so pairs don't compete for the link. Each rank reports its own pairs.
  */
-import type { PairMeasurement } from '../../net/control.js';
+import type { PairMeasurement } from '../protocol.js';
 import type { MeshCollective } from '../../net/mesh/mesh-collective.js';
 
 const RTT_SAMPLES = 10;

@@ -4,7 +4,10 @@
  * Framework-free; `ServiceController` bridges its `change` events to lit.
  */
 import { CollectiveError } from '../../engine/collective.js';
-import { connectToHost, CONTROL_VERSION, refuseControlLinks, toErrorReport, type AdapterReport, type ControlEndpoint, type ControlMessage, type PairMeasurement, type ResumeChunkMessage, type StartMessage } from '../../net/control.js';
+import { dialBulk, refuseBulkLinks, type BulkLink } from '../../net/bulk-link.js';
+import { connectToHost, refuseControlLinks, type ControlEndpoint } from '../../net/control-link.js';
+import { FROM_HOST } from '../protocol-check.js';
+import { CONTROL_VERSION, toErrorReport, type AdapterReport, type ControlMessage, type PairMeasurement, type StartMessage } from '../protocol.js';
 import { MeshCollective } from '../../net/mesh/mesh-collective.js';
 import type { PeerHub } from '../../net/mesh/peer-hub.js';
 import { CollectivePeerEvent } from '../../net/tagged-collective.js';
@@ -12,6 +15,8 @@ import { probeAdapter } from './adapter-probe.js';
 import { runMeshCheck } from './mesh-check.js';
 import { openPeer } from './peer-session.js';
 import { roomApi, type JoinedRoom } from './room-api.js';
+import type { RankReports } from '../job/rank-runner.js';
+import { workerReports } from '../job/worker-reports.js';
 
 export type WorkerPhase = 'joining' | 'connecting' | 'ready' | 'forming-mesh' | 'in-mesh' | 'host-lost' | 'failed';
 
@@ -31,7 +36,7 @@ export interface WorkerState {
   readonly error?: string;
   readonly peerId?: string;
   readonly adapter?: AdapterReport;
-  readonly jobId?: number;
+  readonly meshJobId?: number;
   readonly rank?: number;
   readonly worldSize?: number;
   readonly meshCheck?: readonly PairMeasurement[];
@@ -43,18 +48,20 @@ export interface WorkerState {
 
 const MAX_EVENTS = 50;
 
-/** Runs a 'render' task on the formed mesh (src/app/job/worker-job.ts); set by the app entry. */
+/** Runs a 'render' task on the formed mesh (src/app/job/rank-runner.ts); set by the app entry. */
 export interface RenderTaskRunner {
-  run(task: Extract<StartMessage['task'], { kind: 'render' }>, mesh: MeshCollective, send: (m: ControlMessage) => void): Promise<void>;
-  /** A piece of the state a restarted render resumes from; may arrive before its run starts. */
-  acceptResumeChunk(m: ResumeChunkMessage): void;
+  run(task: Extract<StartMessage['task'], { kind: 'render' }>, mesh: MeshCollective, reports: RankReports): Promise<void>;
+  /** The state a restarted render resumes from (the host's `resume` blob); may arrive before its run starts. */
+  acceptResume(renderJobId: number, rank: number, bytes: Uint8Array): void;
   cancel(reason: string): void;
 }
 
 export class WorkerService extends EventTarget {
   private _state: WorkerState;
   private hub: PeerHub | null = null;
-  private control: ControlEndpoint | null = null;
+  private control: ControlEndpoint<ControlMessage> | null = null;
+  /** Blobs to and from the host: checkpoints and clips out, resume states in. */
+  private bulk: BulkLink | null = null;
   private joined: JoinedRoom | null = null;
   private _mesh: MeshCollective | null = null;
   private left = false;
@@ -87,20 +94,36 @@ export class WorkerService extends EventTarget {
       this.set({ phase: 'connecting', peerId: this.joined.peerId, adapter: await adapterP });
       this.hub = await openPeer(this.joined.peerId, this.joined.peerToken, this.joined.peer);
       refuseControlLinks(this.hub);
+      refuseBulkLinks(this.hub);
       await this.connectControl(HOST_DIAL_TIMEOUT_MS);
     } catch (e) {
       this.set({ phase: 'failed', error: e instanceof Error ? e.message : String(e) });
     }
   }
 
-  /** Dials the host, says who this tab is, and is ready for its commands. */
+  /** Dials the host (its control and bulk links), says who this tab is, and is ready for its commands. */
   private async connectControl(timeoutMs: number): Promise<void> {
-    const control = await connectToHost(this.hub!, this.joined!.hostPeerId, timeoutMs);
-    if (this.left) return control.link.close('leaving');
+    const control = await connectToHost(this.hub!, this.joined!.hostPeerId, timeoutMs, FROM_HOST);
+    const bulk = await dialBulk(this.hub!, this.joined!.hostPeerId, timeoutMs).catch((e: unknown) => {
+      control.link.close('its bulk link did not open');
+      throw e;
+    });
+    if (this.left) return (control.link.close('leaving'), bulk.close('leaving'));
     this.control = control;
+    this.bulk = bulk;
     control.onMessage((m) => void this.onControl(m));
     control.onError((e) => this.note(`control: ${e.message}`));
-    control.link.onClose((reason) => this.onHostLost(reason));
+    bulk.onMessage((tag, bytes) => {
+      if (tag.kind === 'resume') this.renderer?.acceptResume(tag.jobId, tag.rank, bytes);
+      else this.note(`bulk: dropped a '${tag.kind}' blob from the host: only resume states come from it`);
+    });
+    bulk.onError((problem) => this.note(`bulk: ${problem}`));
+    // One link without the other is no host: either closing is the host lost.
+    bulk.link.onClose((reason) => control.link.close(`its bulk link closed: ${reason}`));
+    control.link.onClose((reason) => {
+      bulk.close(reason);
+      this.onHostLost(reason);
+    });
     control.send({ type: 'join', v: CONTROL_VERSION, name: this._state.name, adapter: this._state.adapter! });
     this.set({ phase: 'ready', error: undefined, hostLinks: this._state.hostLinks + 1 });
   }
@@ -115,7 +138,7 @@ export class WorkerService extends EventTarget {
     this.renderer?.cancel(`lost the host: ${reason}`);
     this._mesh?.close(`lost the host: ${reason}`);
     this._mesh = null;
-    this.set({ phase: 'host-lost', error: `lost the host: ${reason}`, jobId: undefined, rank: undefined, worldSize: undefined });
+    this.set({ phase: 'host-lost', error: `lost the host: ${reason}`, meshJobId: undefined, rank: undefined, worldSize: undefined });
     void this.awaitHost(reason);
   }
 
@@ -152,12 +175,11 @@ export class WorkerService extends EventTarget {
 
   private async onControl(m: ControlMessage): Promise<void> {
     if (m.type === 'start') await this.onStart(m);
-    else if (m.type === 'resume-chunk') this.renderer?.acceptResumeChunk(m);
-    else if (m.type === 'cancel' && m.jobId === this._state.jobId) {
+    else if (m.type === 'cancel' && m.meshJobId === this._state.meshJobId) {
       this.renderer?.cancel(m.reason);
       this._mesh?.close(`cancelled by host: ${m.reason}`);
       this._mesh = null;
-      this.set({ phase: 'ready', jobId: undefined, rank: undefined, worldSize: undefined });
+      this.set({ phase: 'ready', meshJobId: undefined, rank: undefined, worldSize: undefined });
     }
   }
 
@@ -165,36 +187,36 @@ export class WorkerService extends EventTarget {
     this._mesh?.close('a new job started');
     this._mesh = null;
     // The rank of an earlier job is not this one's: an error before the mesh forms names no rank.
-    this.set({ phase: 'forming-mesh', jobId: m.jobId, rank: undefined, worldSize: undefined, meshCheck: undefined });
+    this.set({ phase: 'forming-mesh', meshJobId: m.meshJobId, rank: undefined, worldSize: undefined, meshCheck: undefined });
     let rank: number | undefined;
     try {
-      const mesh = await MeshCollective.connect({ hub: this.hub!, roster: m.roster, meshId: `job-${m.jobId}`, timeoutMs: m.timeoutMs });
-      if (this._state.jobId !== m.jobId) return mesh.close('the job ended while the mesh formed'); // cancelled, replaced, or the host went away
+      const mesh = await MeshCollective.connect({ hub: this.hub!, roster: m.roster, meshId: `job-${m.meshJobId}`, timeoutMs: m.timeoutMs });
+      if (this._state.meshJobId !== m.meshJobId) return mesh.close('the job ended while the mesh formed'); // cancelled, replaced, or the host went away
       const report = (e: Event) => {
         const err = (e as CollectivePeerEvent).error;
         this.note(`${e.type}: ${err.message}`);
-        this.control?.send({ type: 'error', jobId: m.jobId, error: toErrorReport(err, { rank: mesh.rank }) });
+        this.control?.send({ type: 'error', meshJobId: m.meshJobId, error: toErrorReport(err, { rank: mesh.rank }) });
       };
       mesh.addEventListener('peer-error', report);
       mesh.addEventListener('peer-lost', report);
       this._mesh = mesh;
       rank = mesh.rank;
       this.set({ phase: 'in-mesh', rank, worldSize: mesh.worldSize });
-      this.control!.send({ type: 'claim', jobId: m.jobId, rank: mesh.rank });
+      this.control!.send({ type: 'claim', meshJobId: m.meshJobId, rank: mesh.rank });
       if (m.task.kind === 'mesh-check') {
-        const pairs = await runMeshCheck(mesh, m.jobId, m.task.probeBytes);
+        const pairs = await runMeshCheck(mesh, m.meshJobId, m.task.probeBytes);
         this.set({ meshCheck: pairs });
-        this.control!.send({ type: 'mesh-check-result', jobId: m.jobId, rank: mesh.rank, pairs });
+        this.control!.send({ type: 'mesh-check-result', meshJobId: m.meshJobId, rank: mesh.rank, pairs });
       } else if (m.task.kind === 'render') {
         if (!this.renderer) throw Object.assign(new Error('this tab cannot render (no engine)'), { code: 'no-engine' });
-        await this.renderer.run(m.task, mesh, (msg) => this.control?.send(msg));
+        await this.renderer.run(m.task, mesh, workerReports(m.task.job.jobId, mesh.rank, (msg) => this.control?.send(msg), this.bulk!));
       }
     } catch (e) {
       // This job's rank, not the state's: a newer job may have replaced it meanwhile, and the host drops an error naming a rank not the sender's.
       const error = toErrorReport(e, { rank });
-      this.note(`job ${m.jobId}: ${error.message}`);
-      this.control?.send({ type: 'error', jobId: m.jobId, error });
-      const current = this._state.jobId === m.jobId; // not cancelled or replaced by a newer job meanwhile
+      this.note(`job ${m.meshJobId}: ${error.message}`);
+      this.control?.send({ type: 'error', meshJobId: m.meshJobId, error });
+      const current = this._state.meshJobId === m.meshJobId; // not cancelled or replaced by a newer job meanwhile
       if (current && (!(e instanceof CollectiveError) || this._mesh === null)) this.set({ phase: 'ready' });
     }
   }
@@ -204,7 +226,7 @@ export class WorkerService extends EventTarget {
   }
 
   private set(patch: Partial<WorkerState>): void {
-    this._state = { ...this._state, ...patch }; // replaced, never mutated (STYLE rule 16)
+    this._state = { ...this._state, ...patch }; // replaced, never mutated: lit re-renders only when the identity changes
     this.dispatchEvent(new Event('change'));
   }
 }

@@ -3,8 +3,9 @@
  * Implementations: `ddim.ts`, `dpm-solver-pp-2m.ts`, built by `create-scheduler.ts`; the Python
  * twins are in `training/samplers.py` and write the goldens these are tested against.
  *
- * Rules (STYLE 6): one algorithm per file, diffusers method names, pure and elementwise (a call
- * on a tab's frames gives the same values as on the whole video), never draws noise (noise comes
+ * Rules, so that samplers stay swappable and any partition gives the same video: one algorithm per
+ * file, diffusers method names, pure and elementwise (a call on a tab's frames gives the same values
+ * as on the whole video), never draws noise (noise comes
  * from `rng.ts`, PURPOSE_SAMPLER_NOISE, keyed by step index and global frame). Imports only
  * `../errors.ts`.
  */

@@ -1,7 +1,8 @@
 /**
  * The main-thread side of collective-proxy.ts: runs the worker's collective calls on a real
  * `Collective` (the WebRTC mesh) and posts the answers back with their buffers transferred.
- * No tensor maths here (STYLE rule 17): the mesh moves bytes, this file only routes.
+ * No tensor maths here (this runs on the UI thread, which must stay free): the mesh moves bytes,
+ * this file only routes.
  * Imports engine contracts only.
  */
 import type { Collective } from '../collective.js';

@@ -1,5 +1,6 @@
 /**
- * The main thread's handle on the engine worker (STYLE rule 11): implements `Engine` by posting
+ * The main thread's handle on the engine worker (the same `Engine` interface as the engine inside
+ * it, so callers do not care where it runs): implements `Engine` by posting
  * typed requests and matching answers by id; rebuilds worker errors from their data; serves the
  * worker's collective calls on the tab's real collective through `CollectiveBridge`.
  * No ONNX, no tensor maths here. Imports engine contracts only.

@@ -1,6 +1,7 @@
 /**
  * The engine inside its module Worker: owns the `SessionRunner` (every ONNX session of the tab),
- * the loaded `EngineModel`, and at most one render at a time (STYLE rules 11-13, 17). The worker
+ * the loaded `EngineModel`, and at most one render at a time (ORT, its run queue and the tensor maths
+ * stay off the UI thread, and concurrent session runs cannot collide). The worker
  * entry (src/app/job/engine.worker.ts) injects the ORT module and the package reader, so this file
  * imports engine code only; the network arrives through `CollectiveProxy`.
  *

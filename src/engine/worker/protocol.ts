@@ -1,6 +1,7 @@
 /**
- * The engine worker's protocol (STYLE rules 2, 10, 11): what crosses between a tab's main thread
- * and the one module Worker that owns every ONNX session of the tab.
+ * The engine worker's protocol, a contract file apart from both implementations: what crosses
+ * between a tab's main thread and the one module Worker that owns every ONNX session of the tab.
+ * Each payload type is bound to its request kind and errors travel as data, so nothing is cast.
  *
  * - Requests carry an `id`; the worker answers each with exactly one `result` or `error` of the same
  *   id. Each request kind is bound to its input and output types (`EngineRequests`).
@@ -20,7 +21,7 @@ import type { JobParams } from '../job-state.js';
 import type { FrameRange } from '../partition.js';
 import type { SpeedMeasurement } from './speed-benchmark.js';
 
-/** An error as it crosses the worker boundary (STYLE rule 10). */
+/** An error as it crosses the worker boundary: data, not `toString()` text, so its code survives. */
 export interface ErrorData {
   readonly code: string;
   readonly message: string;

@@ -16,7 +16,7 @@ import { MESH_LIMITS } from './limits.js';
 
 /**
  * 64 KiB: Chromium's SCTP maxMessageSize is 256 KiB and a larger 'raw' send closes the channel
- * silently (ecosystem pitfall 1); PeerJS's own stream connection uses 32 KiB. 64 KiB keeps the
+ * silently, with no `error` event; PeerJS's own stream connection uses 32 KiB. 64 KiB keeps the
  * per-frame header overhead at 0.1% and is measured in scripts/bench-net.ts.
  */
 export const DEFAULT_CHUNK_BYTES = 64 * 1024;

@@ -22,6 +22,8 @@ export const ICE_DISCONNECTED_GRACE_MS = 10_000;
 
 /** The control channel between the host and each worker (control.ts). */
 export const CONTROL_LABEL = 'vi-control';
+/** The host's binary link to each worker for whole blobs: checkpoints, clips, resume states (bulk-link.ts). */
+export const BULK_LABEL = 'vi-bulk';
 /** A mesh's links: `vi-mesh:<meshId>` (mesh-collective.ts). */
 export const MESH_LABEL_PREFIX = 'vi-mesh:';
 /** The network benchmark's bare channels (src/app/testing/bench-hooks.ts). */
@@ -34,7 +36,7 @@ export const BENCH_LABEL_PREFIX = 'vi-bench:';
  */
 export function expectedSerialization(label: string): 'raw' | 'json' | null {
   if (label === CONTROL_LABEL) return 'json';
-  if (label.startsWith(MESH_LABEL_PREFIX) || label.startsWith(BENCH_LABEL_PREFIX)) return 'raw';
+  if (label === BULK_LABEL || label.startsWith(MESH_LABEL_PREFIX) || label.startsWith(BENCH_LABEL_PREFIX)) return 'raw';
   return null;
 }
 

@@ -2,11 +2,13 @@
  * A send queue with back-pressure for one RTCDataChannel. Pure (works on any `ChannelLike`);
  * unit-tested in Node with a fake channel.
  *
- * Frames go to the channel while its `bufferedAmount` stays under the high-water mark; past it,
- * the queue waits for the channel's `bufferedamountlow` event (threshold = low-water mark), never
- * a polling timer (the PeerJS buffered-connection counter-example, STYLE rule 15). Messages are
- * frame sources, pulled one frame at a time, so a queued 8 MB tensor costs no second copy until it
- * is sent. Urgent sources (heartbeats, pongs) go before the next frame of a bulk message.
+ * Frames go to the channel while its `bufferedAmount` stays under the high-water mark; past it, the
+ * queue waits for the channel's `bufferedamountlow` event (threshold = low-water mark), never a
+ * polling timer (PeerJS's older buffered connection polls every 50 ms into an unbounded queue,
+ * which adds latency and lets memory grow; its newer stream connection waits on the event).
+ * Messages are frame sources, pulled one frame at a time, so a queued 8 MB tensor costs no second
+ * copy until it is sent. Urgent sources (heartbeats, pongs) go before the next frame of a bulk
+ * message.
  */
 
 export interface ChannelLike {

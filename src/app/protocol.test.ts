@@ -1,7 +1,9 @@
 import type { DataConnection } from 'peerjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { CONTROL_HEARTBEAT_MS, CONTROL_SILENCE_MS, CONTROL_VERSION, ControlEndpoint, ControlError, MEMBER_REPORT_LIMITS, parseControlMessage, type ControlMessage, type MemberReportMessage } from './control.js';
-import { PeerLink } from './mesh/peer-hub.js';
+import { CONTROL_HEARTBEAT_MS, CONTROL_SILENCE_MS, ControlEndpoint, ControlError } from '../net/control-link.js';
+import { PeerLink } from '../net/mesh/peer-hub.js';
+import { FROM_HOST, FROM_MEMBER, parseControlMessage } from './protocol-check.js';
+import { CONTROL_VERSION, MEMBER_REPORT_LIMITS, type ControlMessage, type MemberReportMessage } from './protocol.js';
 
 function code(raw: unknown): string {
   try {
@@ -18,14 +20,13 @@ describe('control messages', () => {
     const ok = [
       { type: 'join', v: CONTROL_VERSION, name: 'tab', adapter: { backend: 'wasm', reason: 'no navigator.gpu' } },
       { type: 'join', v: CONTROL_VERSION, name: 'tab', adapter: { backend: 'webgpu', vendor: 'google', shaderF16: false, limits: { maxBufferSize: 1 } } },
-      { type: 'claim', jobId: 1, rank: 0 },
-      { type: 'progress', jobId: 1, rank: 2, phase: 'step', done: 3, total: 50 },
-      { type: 'mesh-check-result', jobId: 1, rank: 0, pairs: [{ fromRank: 0, toRank: 1, rttMs: 1.5, mbPerS: 30 }] },
+      { type: 'claim', meshJobId: 1, rank: 0 },
+      { type: 'mesh-check-result', meshJobId: 1, rank: 0, pairs: [{ fromRank: 0, toRank: 1, rttMs: 1.5, mbPerS: 30 }] },
       { type: 'error', error: { code: 'timeout', message: 'x', rank: 1 } },
-      { type: 'start', jobId: 4, roster: ['a', 'b'], task: { kind: 'mesh-check', probeBytes: 1024 } },
-      { type: 'cancel', jobId: 4, reason: 'user' },
-      { type: 'checkpoint-chunk', jobId: 9, rank: 1, nextStep: 3, index: 0, count: 2, base64: 'VklDUw==' },
-      { type: 'resume-chunk', jobId: 9, rank: 1, index: 1, count: 2, base64: 'AAAA' },
+      { type: 'start', meshJobId: 4, roster: ['a', 'b'], task: { kind: 'mesh-check', probeBytes: 1024 } },
+      { type: 'cancel', meshJobId: 4, reason: 'user' },
+      { type: 'step', renderJobId: 9, rank: 1, step: 2, steps: 10, stepMs: 5, computeMs: 4, networkWaitMs: 1, bytesSent: 100, bytesReceived: 90, checkpointBytes: 4096 },
+      { type: 'engine', renderJobId: 9, rank: 1, provider: 'webgpu', loadMs: 12 },
     ];
     for (const m of ok) expect(code(m)).toBe('ok');
     expect(parseControlMessage(JSON.stringify(ok[2]))).toEqual(ok[2]);
@@ -33,20 +34,20 @@ describe('control messages', () => {
 
   it.each([
     ['not JSON', '{'],
-    ['no type', { jobId: 1 }],
+    ['no type', { meshJobId: 1 }],
     ['unknown type', { type: 'rm -rf' }],
     ['prototype key', { type: 'constructor' }],
     ['old version', { type: 'join', v: 1, name: 'x', adapter: { backend: 'wasm' } }],
     ['future version', { type: 'join', v: CONTROL_VERSION + 1, name: 'x', adapter: { backend: 'wasm' } }],
     ['bad backend', { type: 'join', v: CONTROL_VERSION, name: 'x', adapter: { backend: 'cuda' } }],
-    ['negative rank', { type: 'claim', jobId: 1, rank: -1 }],
-    ['roster of numbers', { type: 'start', jobId: 1, roster: [1, 2], task: { kind: 'mesh' } }],
-    ['huge probe', { type: 'start', jobId: 1, roster: ['a'], task: { kind: 'mesh-check', probeBytes: 1e12 } }],
-    ['oversized', { type: 'cancel', jobId: 1, reason: 'x'.repeat(70_000) }],
-    ['checkpoint chunk past its count', { type: 'checkpoint-chunk', jobId: 1, rank: 0, nextStep: 1, index: 2, count: 2, base64: '' }],
-    ['checkpoint chunk of too many', { type: 'checkpoint-chunk', jobId: 1, rank: 0, nextStep: 1, index: 0, count: 16_385, base64: '' }],
-    ['checkpoint chunk not base64', { type: 'checkpoint-chunk', jobId: 1, rank: 0, nextStep: 1, index: 0, count: 1, base64: '<script>' }],
-    ['resume chunk over the size', { type: 'resume-chunk', jobId: 1, rank: 0, index: 0, count: 1, base64: 'A'.repeat(12 * 1024 + 4) }],
+    ['negative rank', { type: 'claim', meshJobId: 1, rank: -1 }],
+    ['roster of numbers', { type: 'start', meshJobId: 1, roster: [1, 2], task: { kind: 'mesh' } }],
+    ['huge probe', { type: 'start', meshJobId: 1, roster: ['a'], task: { kind: 'mesh-check', probeBytes: 1e12 } }],
+    ['oversized', { type: 'cancel', meshJobId: 1, reason: 'x'.repeat(70_000) }],
+    // blobs travel on the bulk link: the base64 pieces of earlier versions are no message at all
+    ['a base64 checkpoint piece', { type: 'checkpoint-chunk', renderJobId: 1, rank: 0, nextStep: 1, index: 0, count: 1, base64: 'AAAA' }],
+    ['a base64 clip piece', { type: 'clip-chunk', renderJobId: 1, rank: 0, index: 0, count: 1, base64: 'AAAA' }],
+    ['a step without its checkpoint bytes', { type: 'step', renderJobId: 9, rank: 1, step: 2, steps: 10, stepMs: 5, computeMs: 4, networkWaitMs: 1, bytesSent: 100, bytesReceived: 90 }],
     ['array', []],
     ['null', null],
   ])('rejects %s', (_n, raw) => {
@@ -154,7 +155,7 @@ describe('ControlEndpoint', () => {
   it('drops a malformed report with an error and keeps the link up for the next message', () => {
     const { conn, receive } = fakeConnection('w1');
     const link = new PeerLink(conn);
-    const host = new ControlEndpoint(link, false);
+    const host = new ControlEndpoint(link, FROM_MEMBER);
     const got: ControlMessage[] = [];
     const errors: string[] = [];
     host.onMessage((m) => got.push(m));
@@ -174,19 +175,19 @@ describe('ControlEndpoint', () => {
 
   it('a worker refuses a member report from the host, and the host refuses commands from a worker', () => {
     const w = fakeConnection('host');
-    const worker = new ControlEndpoint(new PeerLink(w.conn), true);
+    const worker = new ControlEndpoint(new PeerLink(w.conn), FROM_HOST);
     const h = fakeConnection('w1');
-    const host = new ControlEndpoint(new PeerLink(h.conn), false);
+    const host = new ControlEndpoint(new PeerLink(h.conn), FROM_MEMBER);
     const seen: string[] = [];
     for (const ep of [worker, host]) {
       ep.onMessage((m, from) => seen.push(`${from}: ${m.type}`));
       ep.onError((e, from) => seen.push(`${from}: ${e.code}`));
     }
     w.receive(report);
-    h.receive({ type: 'cancel', jobId: 1, reason: 'x' });
-    h.receive({ type: 'resume-chunk', jobId: 1, rank: 0, index: 0, count: 1, base64: '' });
+    h.receive({ type: 'cancel', meshJobId: 1, reason: 'x' });
+    h.receive({ type: 'start', meshJobId: 1, roster: ['w1'], task: { kind: 'mesh' } });
     h.receive(report);
-    expect(seen).toEqual(['host: bad-message', 'w1: not-host', 'w1: not-host', 'w1: member-report']);
+    expect(seen).toEqual(['host: not-allowed', 'w1: not-allowed', 'w1: not-allowed', 'w1: member-report']);
   });
 });
 
@@ -197,7 +198,7 @@ describe('ControlEndpoint heartbeat', () => {
     vi.useFakeTimers();
     const { conn, sent, receive } = fakeConnection('host');
     const link = new PeerLink(conn);
-    const worker = new ControlEndpoint(link, true);
+    const worker = new ControlEndpoint(link, FROM_HOST);
     const got: string[] = [];
     worker.onMessage((m) => got.push(m.type));
     worker.onError((e) => got.push(e.code));
@@ -218,7 +219,7 @@ describe('ControlEndpoint heartbeat', () => {
     vi.useFakeTimers();
     const { conn, sent } = fakeConnection('w1');
     const link = new PeerLink(conn);
-    new ControlEndpoint(link, false);
+    new ControlEndpoint(link, FROM_MEMBER);
     const reasons: string[] = [];
     link.onClose((r) => reasons.push(r));
     vi.advanceTimersByTime(CONTROL_SILENCE_MS);
@@ -235,9 +236,9 @@ describe('ControlEndpoint heartbeat', () => {
     vi.useFakeTimers();
     const { conn, receive } = fakeConnection('w1');
     const link = new PeerLink(conn);
-    new ControlEndpoint(link, false).onMessage(() => undefined);
+    new ControlEndpoint(link, FROM_MEMBER).onMessage(() => undefined);
     for (let t = 0; t < 2 * CONTROL_SILENCE_MS; t += 1_000) {
-      receive({ type: 'progress', jobId: 1, rank: 0, phase: 'denoise', done: 1, total: 2 });
+      receive({ type: 'claim', meshJobId: 1, rank: 0 });
       vi.advanceTimersByTime(1_000);
     }
     expect(link.isClosed).toBe(false);

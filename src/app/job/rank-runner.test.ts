@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import type { RenderTask } from '../../net/control.js';
+import type { RenderTask } from '../protocol.js';
 import type { MeshCollective } from '../../net/mesh/mesh-collective.js';
 import type { EngineHandle } from './engine-handle.js';
-import { RenderWorkerJob } from './worker-job.js';
+import { RankRunner, WORKER_GRAPHS, type RankReports } from './rank-runner.js';
 
 const task = (jobId: number): RenderTask => ({
   kind: 'render', packageUrl: '/models/tiny/', export: { codec: 'vp8', scale: 1 },
   job: {
     jobId, totalFrames: 16, promptSchedule: { entries: [{ fromFrame: 0, prompt: 'a red circle' }] }, seed: 1, steps: 2, guidanceScale: 3,
-    sampler: { kind: 'ddim', eta: 0 }, dualScope: { window: 4, topK: 2, phaseTimestep: 500, phaseBias: 0 }, fps: 8, partition: { ranges: [{ start: 0, end: 8 }, { start: 8, end: 16 }] },
+    sampler: { kind: 'ddim', eta: 0 }, dualScope: { window: 4, topK: 2, phaseTimestep: 500, phaseBias: 0 }, fps: 8, partition: { totalFrames: 16, ranges: [{ start: 0, end: 8 }, { start: 8, end: 16 }] },
   },
 });
 
@@ -33,17 +33,18 @@ function slowEngine() {
 }
 
 const mesh = { rank: 1, worldSize: 2 } as unknown as MeshCollective;
+const reports: RankReports = { engine: () => undefined, checkpoint: () => undefined, step: () => undefined, clip: () => undefined };
 const settle = () => new Promise((r) => setTimeout(r, 0));
 
-describe('a worker\'s render job: the host\'s cancel stops it', () => {
+describe('a rank\'s run: the host\'s cancel stops it', () => {
   it('a cancel that arrives while the run still waits for the previous one to end stops it before it renders', async () => {
     const { handle, calls, endRender } = slowEngine();
-    const job = new RenderWorkerJob(handle);
-    const first = job.run(task(1), mesh, () => undefined);
+    const job = new RankRunner(handle, WORKER_GRAPHS);
+    const first = job.run(task(1), mesh, reports);
     await settle();
     expect(job.state).toMatchObject({ phase: 'rendering', jobId: 1 });
     job.cancel('restarting without a lost member');
-    const second = job.run(task(2), mesh, () => undefined); // the restart's start, before the first render ended
+    const second = job.run(task(2), mesh, reports); // the restart's start, before the first render ended
     job.cancel('the restarted job failed too');
     endRender();
     await first;

@@ -1,0 +1,255 @@
+/**
+ * One attempt at a render: its members, its frames per rank, its step statistics, every rank's
+ * latest checkpoint (so a later attempt can resume) and its clips. Mesh mode: split the frames
+ * over the members (the engine's partitionFrames, weighted by measured speed or even), start the
+ * job through HostService (workers form the mesh and claim their ranks; this tab joins it when it
+ * computes), follow the members' reports, collect every rank's clip. Alone mode: this tab renders
+ * the whole video (whole-graph UNet). Either way this tab's rank is a RankRunner, the same code a
+ * worker runs. What happens is told to the render machine as events; it decides what follows.
+ */
+import { toErrorReport, type RenderTask } from '../protocol.js';
+import { muxClips, parseEncodedClip, type EncodedClip, type ExportCodec } from '../media/index.js';
+import type { HostService, RenderReport } from '../services/host-service.js';
+import { CheckpointStore } from './checkpoint-store.js';
+import type { EngineReadiness } from './engine-readiness.js';
+import { partitionWeights, type JobMember, type PartitionChoice } from './job-members.js';
+import type { RankReports, RankRunner } from './rank-runner.js';
+import { checkpointStepProblem, clipRangeProblem, previewFrame, stepReportProblem } from './rank-reports.js';
+import type { RenderEvent } from './render-machine.js';
+import type { ResumePoint, RenderPersistence } from './render-persistence.js';
+import { buildRenderTask, jobParamsOf, latentValuesPerFrame, rgbToRgbaFrames, type ModelFacts, type RenderSettings } from './render-spec.js';
+import type { RankView, RenderJobState, RenderVideo } from './render-view.js';
+import { StepStats, type StepReport } from './step-stats.js';
+
+export const THIS_TAB = 'this tab (host)';
+
+/** What a render was started with; every attempt of it reuses it. */
+export interface RenderPlan {
+  readonly facts: ModelFacts;
+  readonly settings: RenderSettings;
+  readonly codec: ExportCodec;
+  readonly choice: PartitionChoice;
+}
+
+export interface AttemptDeps {
+  readonly host: HostService;
+  /** This tab's rank (when it computes). */
+  readonly runner: RankRunner;
+  readonly readiness: EngineReadiness;
+  readonly persistence: RenderPersistence;
+  readonly packageUrl: string;
+  readonly dispatch: (e: RenderEvent) => void;
+  readonly view: () => RenderJobState;
+}
+
+export class RenderAttempt {
+  private store: CheckpointStore | null = null;
+  private stats: StepStats | null = null;
+  private readonly clips = new Map<number, EncodedClip>();
+  /** HostService's id of this attempt's mesh job, once its members joined. */
+  private meshJobId: number | null = null;
+  /** This tab's rank's run, settled: the next attempt waits for it (one render at a time per engine). */
+  ownRun: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly deps: AttemptDeps,
+    readonly renderJobId: number,
+    private readonly mode: 'mesh' | 'alone',
+    private readonly members: readonly JobMember[],
+    private readonly plan: RenderPlan,
+  ) {}
+
+  /** The HostService job this attempt's members run, once they joined; null before and in alone mode. */
+  get jobId(): number | null {
+    return this.meshJobId;
+  }
+
+  /** Where a later attempt resumes: the latest step every rank's checkpoint is here for (null: none). */
+  resumePoint(): ResumePoint | null {
+    const step = this.store?.latestCommonStep() ?? null;
+    return this.store && step !== null ? { store: this.store, step } : null;
+  }
+
+  async start(resumeFrom: ResumePoint | null): Promise<void> {
+    return this.mode === 'mesh' ? this.startMesh(resumeFrom) : this.startAlone(resumeFrom);
+  }
+
+  /** Stops this attempt everywhere: its members and this tab's rank. */
+  stop(how: 'cancel' | 'fail', reason: string, hostComputes: boolean): void {
+    if (this.mode === 'mesh' && how === 'cancel') this.deps.host.cancel(reason);
+    if (this.mode === 'mesh' && how === 'fail' && this.meshJobId !== null) this.deps.host.finishJob(this.meshJobId, reason);
+    if (hostComputes) this.deps.runner.cancel(reason);
+  }
+
+  /** The members' job is over (the video is muxed). */
+  endMeshJob(): void {
+    if (this.meshJobId !== null) this.deps.host.finishJob(this.meshJobId);
+  }
+
+  /** One file of every rank's clip, in rank order. */
+  async mux(totalFrames: number): Promise<RenderVideo> {
+    const clips = this.deps.view().ranks.map((r) => this.clips.get(r.rank)!);
+    const first = clips[0]!;
+    const v = await muxClips(clips, { codec: first.codec, fps: first.fps, totalFrames });
+    const fileName = `video-infinity-${totalFrames}f-${this.renderJobId}.${v.extension}`;
+    return { url: URL.createObjectURL(v.blob), fileName, mimeType: v.mimeType, frames: v.frames, width: v.width, height: v.height, bytes: v.blob.size, codecString: v.codecString };
+  }
+
+  /** Every member's speed as this attempt measured it: the next job shares the frames by these. */
+  noteSpeeds(): void {
+    for (const r of this.deps.view().ranks) {
+      const speed = this.stats?.speedOf(r.rank, r.range.end - r.range.start);
+      const member = this.members[r.rank]; // ranks are the members in order
+      if (!speed || !member) continue;
+      if (member.peerId === null) this.deps.readiness.noteJobSpeed(speed);
+      else this.deps.host.noteJobSpeed(member.peerId, speed);
+    }
+  }
+
+  // ---------------------------------------------------------------- mesh mode
+
+  private async startMesh(resumeFrom: ResumePoint | null): Promise<void> {
+    const { facts, settings, codec } = this.plan;
+    const { host, packageUrl } = this.deps;
+    const { by, weights } = partitionWeights(this.plan.choice, this.members);
+    const built = buildRenderTask(this.renderJobId, packageUrl, facts, settings, codec, weights);
+    const ranges = built.job.partition.ranges;
+    // Resuming: the ranks' common checkpoints, re-cut for the new partition, one state per rank.
+    const resume = resumeFrom ? resumeFrom.store.recut(resumeFrom.step, ranges) : null;
+    const task: RenderTask = resumeFrom ? { ...built, resumeFromStep: resumeFrom.step } : built;
+    this.store = new CheckpointStore(jobParamsOf(task), ranges, latentValuesPerFrame(facts));
+    resume?.forEach((bytes, rank) => this.store!.add(rank, resumeFrom!.step, bytes)); // a second loss before the next step resumes here too
+    this.stats = new StepStats(ranges.length, settings.steps);
+    const ranks = this.members.map((m, rank): RankView => ({
+      rank, name: m.name, range: ranges[rank]!, stepsDone: resumeFrom?.step ?? 0, clipReceived: false,
+      ...(by === 'speed' && { framesPerSecond: m.engine!.speed!.framesPerSecond }),
+    }));
+    this.deps.dispatch({ type: 'attempt-running', renderJobId: this.renderJobId, mode: 'mesh', ranks, partitionBy: by });
+    const hostComputes = this.members[0]?.peerId === null;
+    const workers = this.members.flatMap((m) => (m.peerId === null ? [] : [m.peerId]));
+    const started = host.startJob(task, undefined, { workers, hostComputes }); // sends the start at once
+    // Each worker's resume state goes on its bulk link right after its start (rank = member index).
+    this.members.forEach((m, rank) => {
+      if (m.peerId === null || !resume) return;
+      host.sendBlob(m.peerId, { kind: 'resume', jobId: this.renderJobId, step: resumeFrom!.step, rank }, resume[rank]!).catch((e: unknown) => this.fail(`rank ${rank}'s resume state: ${toErrorReport(e).message}`));
+    });
+    const job = await started;
+    // Failed or cancelled while the members joined: the job is ended everywhere (its members told to cancel).
+    if (!this.isCurrent()) return host.finishJob(job.meshJobId, this.deps.view().error ?? 'the render ended while its members joined');
+    this.meshJobId = job.meshJobId;
+    if (job.status === 'failed') throw new Error(job.error ?? 'the workers did not start');
+    if (!hostComputes) return;
+    const mesh = host.mesh;
+    if (!mesh) throw new Error("this tab is not in the job's mesh");
+    const rank = mesh.rank;
+    const reports = this.ownReports(rank, (nextStep, bytes) => this.keepCheckpoint(rank, () => this.store?.add(rank, nextStep, bytes)));
+    this.ownRun = this.deps.runner.run(task, mesh, reports, resume?.[0]).catch((e: unknown) => {
+      // A lost peer fails this tab's collective calls too: the machine waits to hear who was lost.
+      const { code, message } = toErrorReport(e);
+      this.deps.dispatch({ type: 'attempt-failed', renderJobId: this.renderJobId, error: `this tab (rank 0): ${message}`, code, anyoneGone: false });
+    });
+  }
+
+  /**
+   * A worker's report of this attempt. HostService passed on only those of the current job from its
+   * members at their own rank; the checks here are the render's own.
+   */
+  onReport(peerId: string, m: RenderReport): void {
+    const s = this.deps.view();
+    if (this.mode !== 'mesh' || !this.isCurrent() || m.renderJobId !== this.renderJobId) return;
+    const rank = this.members.findIndex((x) => x.peerId === peerId);
+    if (m.rank !== rank) return; // a worker speaks only for its own rank
+    const steps = s.steps ?? 0;
+    const host = this.deps.host;
+    if (m.type === 'engine') this.patchRank(rank, { provider: m.provider, fallbackReason: m.fallbackReason });
+    else if (m.type === 'step') {
+      const problem = stepReportProblem(m, steps);
+      if (problem) return host.noteRefused(peerId, m.type, problem);
+      const preview = m.preview && previewFrame(m.preview);
+      if (m.preview && !preview) host.noteRefused(peerId, m.type, `its preview is not ${m.preview.width}×${m.preview.height} RGB pixels`);
+      this.patchRank(rank, { stepsDone: m.step + 1, lastStepMs: m.stepMs, ...(preview && { preview }) });
+      this.recordStep(m.step, rank, m);
+    } else if (m.type === 'checkpoint') {
+      const problem = checkpointStepProblem(m.nextStep, steps);
+      if (problem) return host.noteRefused(peerId, 'checkpoint blob', problem);
+      this.keepCheckpoint(rank, () => this.store?.add(rank, m.nextStep, m.bytes));
+    } else if (this.clips.has(rank)) host.noteRefused(peerId, 'clip blob', `rank ${rank}'s clip is complete already`);
+    else {
+      try {
+        this.acceptClip(rank, parseEncodedClip(m.bytes, `rank ${rank}'s clip`));
+      } catch (e) {
+        this.fail(`rank ${rank}'s clip: ${toErrorReport(e).message}`);
+      }
+    }
+  }
+
+  /** Stores a checkpoint and saves the whole video's newest common state; a refused one is noted (the job goes on). */
+  private keepCheckpoint(rank: number, add: () => void): void {
+    try {
+      add();
+      const store = this.store;
+      const step = store?.latestCommonStep() ?? null;
+      const total = this.plan.settings.totalFrames;
+      if (store && step !== null) this.deps.persistence.save(step, () => store.recut(step, [{ start: 0, end: total }])[0]!);
+    } catch (e) {
+      this.deps.dispatch({ type: 'problem', problem: `rank ${rank}: ${toErrorReport(e).message}` });
+    }
+  }
+
+  // ---------------------------------------------------------------- alone mode
+
+  private async startAlone(resumeFrom: ResumePoint | null): Promise<void> {
+    const { facts, settings, codec } = this.plan;
+    const task = buildRenderTask(this.renderJobId, this.deps.packageUrl, facts, settings, codec, 1);
+    const resume = resumeFrom?.store.recut(resumeFrom.step, task.job.partition.ranges)[0];
+    this.stats = new StepStats(1, settings.steps);
+    const ranks: RankView[] = [{ rank: 0, name: THIS_TAB, range: { start: 0, end: settings.totalFrames }, stepsDone: resumeFrom?.step ?? 0, clipReceived: false }];
+    this.deps.dispatch({ type: 'attempt-running', renderJobId: this.renderJobId, mode: 'alone', ranks });
+    const reports = this.ownReports(0, (nextStep, bytes) => this.isCurrent() && this.deps.persistence.save(nextStep, () => bytes)); // [0, N): the whole video
+    this.ownRun = this.deps.runner.run(task, null, reports, resume).catch((e: unknown) => this.fail(toErrorReport(e).message));
+  }
+
+  // ---------------------------------------------------------------- shared
+
+  /** This tab's rank's reports: straight into this attempt, no bytes on the wire. */
+  private ownReports(rank: number, checkpoint: (nextStep: number, bytes: Uint8Array) => void): RankReports {
+    return {
+      engine: (e) => this.patchRank(rank, { provider: e.provider, fallbackReason: e.fallbackReason }),
+      checkpoint: (nextStep, bytes) => this.isCurrent() && checkpoint(nextStep, bytes),
+      step: (p, pv) => {
+        if (!this.isCurrent()) return;
+        const rgba = rgbToRgbaFrames(pv.rgb, 1, pv.width, pv.height)[0]!;
+        this.patchRank(rank, { stepsDone: p.step + 1, lastStepMs: p.stepMs, preview: { globalFrame: pv.globalFrame, width: pv.width, height: pv.height, rgba } });
+        this.recordStep(p.step, rank, p);
+      },
+      clip: (clip) => {
+        if (this.isCurrent()) this.acceptClip(rank, clip);
+      },
+    };
+  }
+
+  private acceptClip(rank: number, clip: EncodedClip): void {
+    const problem = clipRangeProblem(clip, this.deps.view().ranks[rank]!.range);
+    if (problem) return this.fail(`rank ${rank}'s clip: ${problem}`);
+    this.clips.set(rank, clip);
+    this.deps.dispatch({ type: 'clip', renderJobId: this.renderJobId, rank });
+  }
+
+  private recordStep(step: number, rank: number, r: StepReport): void {
+    const stats = this.stats?.record(step, rank, r);
+    if (stats) this.deps.dispatch({ type: 'stats', ...stats, now: performance.now() });
+  }
+
+  private patchRank(rank: number, patch: Partial<Omit<RankView, 'rank' | 'range' | 'clipReceived'>>): void {
+    this.deps.dispatch({ type: 'rank', renderJobId: this.renderJobId, rank, patch });
+  }
+
+  private isCurrent(): boolean {
+    const v = this.deps.view();
+    return v.phase === 'running' && v.renderJobId === this.renderJobId;
+  }
+
+  private fail(error: string): void {
+    if (this.isCurrent()) this.deps.dispatch({ type: 'fail', error, now: performance.now() });
+  }
+}
