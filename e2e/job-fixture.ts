@@ -28,8 +28,8 @@ import { createInProcessCollectives } from '../src/net/in-process-collective.js'
 import type { DecodeResult } from './job-fixtures/decode-harness.js';
 import { bundleHarness, startTestServer, type TestServer } from './harness-media/test-server.js';
 import { openTab, serverUrl } from './room-fixture.js';
+import { TEST_DIST } from '../scripts/app-build.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /**
  * The bound every job-render check holds the browser's file to (PSNR min over frames, after the
@@ -69,7 +69,7 @@ export function serveTinyPackage(name: string): ServedPackage {
   const dir = mkdtempSync(path.join(tmpdir(), 'vi-e2e-job-'));
   writeTinyPackage(dir, { seed: 4321 });
   compileModelPackage(dir);
-  const served = path.join(root, 'dist', 'models', name);
+  const served = path.join(TEST_DIST, 'models', name);
   cpSync(dir, served, { recursive: true });
   return {
     dir,

@@ -8,11 +8,10 @@
 import { expect, test } from '@playwright/test';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { openHost, serveTinyPackage, type ServedPackage } from './job-fixture.js';
 import { openTab } from './room-fixture.js';
+import { TEST_DIST } from '../scripts/app-build.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const EP = '&ep=wasm'; // SwiftShader's WebGPU is ~50x slower than WASM here (job-render.spec.ts)
 
 let pkg: ServedPackage;
@@ -25,7 +24,7 @@ test.afterAll(() => pkg?.dispose());
 
 test('a worker whose model failed to load shows why, and loads it again from its tab once the server is fixed', async ({ browser }) => {
   test.setTimeout(300_000);
-  const unetPath = path.join(root, 'dist', pkg.url, 'onnx', 'unet.onnx');
+  const unetPath = path.join(TEST_DIST, pkg.url, 'onnx', 'unet.onnx');
   const good = readFileSync(unetPath);
   const bad = Buffer.from(good);
   for (let i = 0; i < bad.length; i += 4096) bad[i] = bad[i]! ^ 0xff; // same length, wrong sha256

@@ -1,5 +1,7 @@
-// The built app (dist/) that `npm start` and `npm run generate` serve: (re)built when it is missing
-// or older than its sources, so an edited or freshly pulled checkout never serves stale code.
+// The built app that `npm start` and `npm run generate` serve (dist/), and the test build that the
+// e2e suite and the network benchmark drive (dist-test/: vite's 'test' mode, the only build with the
+// window.__vi test hooks): (re)built when missing or older than its sources, so an edited or freshly
+// pulled checkout never serves stale code.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -18,13 +20,19 @@ function newest(p) {
   return t;
 }
 
-/** Builds dist/ if needed; returns the vite exit status (0 when nothing was to do). */
-export function ensureAppBuilt(log = console.log) {
-  const distIndex = path.join(root, 'dist', 'index.html');
+/** Where each build goes. */
+export const APP_DIST = path.join(root, 'dist');
+export const TEST_DIST = path.join(root, 'dist-test');
+
+/** Builds the app (or, with `test`, the test build) if needed; returns vite's exit status (0 when nothing was to do). */
+export function ensureAppBuilt(log = console.log, { test = false } = {}) {
+  const dist = test ? TEST_DIST : APP_DIST;
+  const distIndex = path.join(dist, 'index.html');
   const builtAt = existsSync(distIndex) ? statSync(distIndex).mtimeMs : 0;
   const sourcesAt = Math.max(...SOURCES.map((s) => newest(path.join(root, s))));
   if (builtAt >= sourcesAt) return 0;
   log(builtAt === 0 ? 'Building the app (dist/ is missing)…' : 'Rebuilding the app (sources changed)…');
-  const r = spawnSync(process.execPath, [path.join(root, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--logLevel', 'warn'], { cwd: root, stdio: 'inherit' });
+  const mode = test ? ['--mode', 'test', '--outDir', dist, '--emptyOutDir'] : [];
+  const r = spawnSync(process.execPath, [path.join(root, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--logLevel', 'warn', ...mode], { cwd: root, stdio: 'inherit' });
   return r.status ?? 1;
 }

@@ -4,14 +4,11 @@
 //
 // Options (env): BENCH_TABS="2,4"  BENCH_SIZES="16384,65536,262144,1048576,4194304,8388608"
 //                BENCH_RTT=200  BENCH_HALO="65536,1048576,4194304"  CHROMIUM_PATH=/usr/bin/chromium
-import { spawnSync } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from '@playwright/test';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../playwright.config.js';
 import { startSignalingServer } from '../signaling/server.js';
+import { ensureAppBuilt, TEST_DIST } from './app-build.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const list = (v: string | undefined, d: number[]) => (v ? v.split(',').map(Number) : d);
 const TABS = list(process.env.BENCH_TABS, [2, 4]);
 const SIZES = list(process.env.BENCH_SIZES, [16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20, 8 << 20]);
@@ -104,10 +101,10 @@ function table(title: string, head: string[], rows: Row[]): string {
 }
 
 async function main(): Promise<void> {
-  const build = spawnSync(process.execPath, [path.join(root, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--logLevel', 'warn'], { cwd: root, stdio: 'inherit' });
-  if (build.status !== 0) process.exit(build.status ?? 1);
+  const built = ensureAppBuilt(console.log, { test: true }); // the test build: the benchmark drives window.__vi
+  if (built !== 0) process.exit(built);
   // Every tab of the run comes from 127.0.0.1, and each measured configuration makes a room.
-  const server = await startSignalingServer({ port: 0, distDir: path.join(root, 'dist'), limits: { roomsPerClientPerHour: 10_000 } });
+  const server = await startSignalingServer({ port: 0, distDir: TEST_DIST, limits: { roomsPerClientPerHour: 10_000 } });
   const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
   const out = { thr: [] as Row[], rtt: [] as Row[], halo: [] as Row[] };
   try {

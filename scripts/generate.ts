@@ -118,7 +118,7 @@ async function main(argv: string[]): Promise<void> {
         await new Promise((r) => setTimeout(r, 500));
       }
     };
-    await waitFor(`${tabs} worker tabs to join`, () => host.evaluate(() => window.__vi!.host!.readyWorkers().length).then((n) => n === tabs));
+    await waitFor(`${tabs} worker tabs to join`, () => host.evaluate(() => (document.querySelector('vi-host') as unknown as { service: { readyWorkers(): unknown[] } }).service.readyWorkers().length).then((n) => n === tabs));
 
     // 3. The job, through the dashboard's form.
     await host.getByTestId('prompt-schedule').fill(schedule);

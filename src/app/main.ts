@@ -3,7 +3,6 @@
  * else the host dashboard.
  */
 import { workerPackageUrl } from './job/package-link.js';
-import { installTestHook } from './testing/test-hook.js';
 import './vi-host.js';
 import './vi-worker.js';
 
@@ -21,9 +20,14 @@ if (room && token) {
   el.packageUrl = workerPackageUrl(location.search, location.href);
   app.replaceChildren(el);
   history.replaceState(null, '', location.pathname + (name ? `?name=${encodeURIComponent(name)}` : '')); // keep the token out of the address bar and history
-  installTestHook('worker', null, el.service);
+  installTestHooks('worker', null, el.service);
 } else {
   const el = document.createElement('vi-host');
   app.replaceChildren(el);
-  installTestHook('host', el.service, null);
+  installTestHooks('host', el.service, null);
+}
+
+/** window.__vi, in the test build only (vite's 'test' mode): the production bundle has no hook code. */
+function installTestHooks(...args: Parameters<typeof import('./testing/test-hook.js').installTestHook>): void {
+  if (import.meta.env.MODE === 'test') void import('./testing/test-hook.js').then((m) => m.installTestHook(...args));
 }

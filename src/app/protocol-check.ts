@@ -8,7 +8,7 @@ import { parseJobParams } from '../engine/job-params.js';
 import { ControlError, readControlMessage, type ControlEndpoint, type ControlProtocol } from '../net/control-link.js';
 import {
   CONTROL_VERSION, HOST_COMMANDS, MAX_CANCEL_REASON_CHARS, MEMBER_REPORT_LIMITS, MEMBER_REPORTS,
-  type ControlMessage, type ControlType, type MemberReportPhase, type PingMessage,
+  type ControlMessage, type ControlType, type EnginePhase, type PingMessage,
 } from './protocol.js';
 
 
@@ -47,7 +47,7 @@ function renderTaskProblem(t: Obj): string | undefined {
 const shown = (v: unknown) => (typeof v === 'number' ? String(v) : typeof v === 'string' ? JSON.stringify(v.slice(0, 40)) : v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v);
 const versionProblem = (v: unknown) => (v === CONTROL_VERSION ? undefined : `control version ${shown(v)}, this tab speaks ${CONTROL_VERSION} (reload the tab)`);
 
-const REPORT_FIELDS: Readonly<Record<MemberReportPhase, { readonly required: readonly string[]; readonly optional: readonly string[] }>> = {
+const REPORT_FIELDS: Readonly<Record<EnginePhase, { readonly required: readonly string[]; readonly optional: readonly string[] }>> = {
   loading: { required: [], optional: ['loadedBytes', 'totalBytes'] },
   measuring: { required: ['backend', 'loadMs'], optional: ['fallbackReason'] },
   ready: { required: ['backend', 'loadMs', 'speed'], optional: ['fallbackReason'] },
@@ -63,7 +63,7 @@ function memberReportProblem(r: Obj): string | undefined {
   const version = versionProblem(r.v);
   if (version) return version;
   if (typeof r.phase !== 'string' || !Object.hasOwn(REPORT_FIELDS, r.phase)) return `unknown phase ${shown(r.phase)}`;
-  const phase = r.phase as MemberReportPhase;
+  const phase = r.phase as EnginePhase;
   const { required, optional } = REPORT_FIELDS[phase];
   for (const k of Object.keys(r)) if (k !== 'type' && k !== 'v' && k !== 'phase' && !required.includes(k) && !optional.includes(k)) return `field '${k.slice(0, 40)}' is not part of a '${phase}' report`;
   for (const k of required) if (r[k] === undefined) return `a '${phase}' report needs '${k}'`;

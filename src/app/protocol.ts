@@ -9,9 +9,11 @@
  * Authority: only the host sends commands (`HOST_COMMANDS`); only a member sends a
  * `member-report`. Job messages count only from that job's roster, each for the sender's own rank
  * (src/app/services/job-scope.ts): ids are guessable and prove nothing.
- * Errors cross as data `{code, message, rank?, step?}`, never as text that loses the code.
+ * Errors cross as data (the engine's `ErrorData`: `{code, message, rank?, step?}`), never as text
+ * that loses the code.
  */
 import type { JobParams } from '../engine/job-state.js';
+import type { ErrorData } from '../engine/worker/protocol.js';
 import type { Partition } from '../engine/partition.js';
 
 /** Sent in `join` and `member-report`; a peer speaking another version is refused (reload the tab). */
@@ -38,15 +40,9 @@ export interface PairMeasurement {
   readonly mbPerS: number;
 }
 
-export interface ErrorReport {
-  readonly code: string;
-  readonly message: string;
-  readonly rank?: number;
-  readonly step?: number;
-}
 
-/** How far a member's engine is outside any job: loading the model, timing one UNet call, ready, or failed. */
-export type MemberReportPhase = 'loading' | 'measuring' | 'ready' | 'failed';
+/** How far a tab's engine is outside any job: loading the model, timing one UNet call, ready, or failed (one type: the tab, the host's tables and the wire). */
+export type EnginePhase = 'loading' | 'measuring' | 'ready' | 'failed';
 export type EngineBackend = 'webgpu' | 'wasm';
 
 /** One timed UNet call (src/engine/worker/speed-benchmark.ts). */
@@ -76,7 +72,7 @@ export const MEMBER_REPORT_LIMITS = {
 export interface JoinMessage { readonly type: 'join'; readonly v: number; readonly name: string; readonly adapter: AdapterReport }
 export interface ClaimMessage { readonly type: 'claim'; readonly meshJobId: number; readonly rank: number }
 export interface MeshCheckResultMessage { readonly type: 'mesh-check-result'; readonly meshJobId: number; readonly rank: number; readonly pairs: readonly PairMeasurement[] }
-export interface ErrorMessage { readonly type: 'error'; readonly meshJobId?: number; readonly error: ErrorReport }
+export interface ErrorMessage { readonly type: 'error'; readonly meshJobId?: number; readonly error: ErrorData }
 /** The engine this worker computes on (after loading the job's model). */
 export interface EngineMessage { readonly type: 'engine'; readonly renderJobId: number; readonly rank: number; readonly provider: string; readonly fallbackReason?: string; readonly loadMs: number }
 /**
@@ -90,7 +86,7 @@ export interface EngineMessage { readonly type: 'engine'; readonly renderJobId: 
 export interface MemberReportMessage {
   readonly type: 'member-report';
   readonly v: number;
-  readonly phase: MemberReportPhase;
+  readonly phase: EnginePhase;
   readonly loadedBytes?: number;
   readonly totalBytes?: number;
   readonly backend?: EngineBackend;
@@ -163,8 +159,3 @@ export type ControlOf<T extends ControlType> = Extract<ControlMessage, { type: T
 export const HOST_COMMANDS: ReadonlySet<ControlType> = new Set<ControlType>(['start', 'cancel']);
 /** Only members send these; the host never does. */
 export const MEMBER_REPORTS: ReadonlySet<ControlType> = new Set<ControlType>(['member-report']);
-
-export function toErrorReport(e: unknown, extra: { rank?: number; step?: number } = {}): ErrorReport {
-  const code = typeof (e as { code?: unknown })?.code === 'string' ? (e as { code: string }).code : 'error';
-  return { code, message: e instanceof Error ? e.message : String(e), ...extra };
-}

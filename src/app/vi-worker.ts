@@ -105,7 +105,7 @@ export class ViWorker extends LitElement {
     if (m.phase === 'idle') return '';
     const pct = m.totalBytes ? ` ${Math.floor((100 * (m.loadedBytes ?? 0)) / m.totalBytes)}% of ${(m.totalBytes / 2 ** 20).toFixed(1)} MiB` : '';
     const text =
-      m.phase === 'loading-model' ? `loading model…${pct}`
+      m.phase === 'loading' ? `loading model…${pct}`
       : m.phase === 'measuring' ? `model loaded on ${backendName(m.provider)} in ${((m.loadMs ?? 0) / 1000).toFixed(1)} s; measuring speed…`
       : m.phase === 'ready' ? `ready on ${backendName(m.provider)}`
       : 'the model did not load';

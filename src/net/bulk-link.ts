@@ -90,39 +90,15 @@ export class BulkLink {
 
 /** Worker side: dial the host's bulk link; rejects when it does not open within `timeoutMs`. */
 export async function dialBulk(hub: PeerHub, hostPeerId: string, timeoutMs: number): Promise<BulkLink> {
-  const link = hub.dial(hostPeerId, BULK_LABEL, 'raw');
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const silence = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`the host's bulk link did not open within ${timeoutMs} ms`)), timeoutMs);
-  });
-  try {
-    await Promise.race([link.opened, silence]);
-  } catch (e) {
-    link.close('the host did not answer');
-    throw e;
-  } finally {
-    clearTimeout(timer);
-  }
-  return new BulkLink(link);
+  return new BulkLink(await hub.dialOpen(hostPeerId, BULK_LABEL, 'raw', timeoutMs));
 }
 
 /** Worker side: refuse every bulk link dialled to this tab (only the host's, which it dials, counts). */
 export function refuseBulkLinks(hub: PeerHub): void {
-  hub.onIncoming((link) => {
-    if (link.label !== BULK_LABEL) return false;
-    link.close();
-    return true;
-  });
+  hub.refuseIncoming(BULK_LABEL);
 }
 
 /** Host side: accept bulk links from room members only. */
 export function acceptBulkLinks(hub: PeerHub, isMember: (peerId: string) => Promise<boolean>, onLink: (bulk: BulkLink) => void): void {
-  hub.onIncoming((link) => {
-    if (link.label !== BULK_LABEL) return false;
-    void Promise.all([isMember(link.peerId), link.opened]).then(
-      ([member]) => (member ? onLink(new BulkLink(link)) : link.close()),
-      () => link.close(),
-    );
-    return true;
-  });
+  hub.acceptIncoming(BULK_LABEL, isMember, (link) => onLink(new BulkLink(link)));
 }

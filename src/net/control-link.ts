@@ -111,43 +111,15 @@ export class ControlEndpoint<M> {
 
 /** Worker side: refuse every incoming control link (nobody may command this tab over a link it did not dial). */
 export function refuseControlLinks(hub: PeerHub): void {
-  hub.onIncoming((link) => {
-    if (link.label !== CONTROL_LABEL) return false;
-    link.close();
-    return true;
-  });
+  hub.refuseIncoming(CONTROL_LABEL);
 }
 
-/**
- * Worker side: dial the host's control link. Rejects when it does not open within `timeoutMs` (a host
- * page that is gone or not back yet: PeerJS itself may never settle such a dial). Call
- * `refuseControlLinks` once per hub as well.
- */
+/** Worker side: dial the host's control link; rejects when it does not open within `timeoutMs`. Call `refuseControlLinks` once per hub as well. */
 export async function connectToHost<M>(hub: PeerHub, hostPeerId: string, timeoutMs: number, fromHost: ControlProtocol<M>): Promise<ControlEndpoint<M>> {
-  const link = hub.dial(hostPeerId, CONTROL_LABEL, 'json');
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const silence = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`the host did not answer within ${timeoutMs} ms`)), timeoutMs);
-  });
-  try {
-    await Promise.race([link.opened, silence]);
-  } catch (e) {
-    link.close('the host did not answer');
-    throw e;
-  } finally {
-    clearTimeout(timer);
-  }
-  return new ControlEndpoint(link, fromHost);
+  return new ControlEndpoint(await hub.dialOpen(hostPeerId, CONTROL_LABEL, 'json', timeoutMs), fromHost);
 }
 
 /** Host side: accept control links from room members only (`isMember` asks the room API). */
 export function acceptWorkers<M>(hub: PeerHub, isMember: (peerId: string) => Promise<boolean>, fromMember: ControlProtocol<M>, onWorker: (ep: ControlEndpoint<M>) => void): void {
-  hub.onIncoming((link) => {
-    if (link.label !== CONTROL_LABEL) return false;
-    void Promise.all([isMember(link.peerId), link.opened]).then(
-      ([member]) => (member ? onWorker(new ControlEndpoint(link, fromMember)) : link.close()),
-      () => link.close(),
-    );
-    return true;
-  });
+  hub.acceptIncoming(CONTROL_LABEL, isMember, (link) => onWorker(new ControlEndpoint(link, fromMember)));
 }

@@ -14,7 +14,7 @@ export function backendName(provider: string | undefined): string {
 export function engineText(e: MemberEngine | undefined): string | undefined {
   if (!e) return undefined;
   switch (e.phase) {
-    case 'loading-model':
+    case 'loading':
       return `loading model…${e.totalBytes ? ` ${Math.floor((100 * (e.loadedBytes ?? 0)) / e.totalBytes)}%` : ''}`;
     case 'measuring':
       return `measuring speed${e.provider ? ` on ${backendName(e.provider)}` : ''}…`;

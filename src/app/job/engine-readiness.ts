@@ -8,11 +8,13 @@
  * Framework-free; views render `state` (replaced, never mutated) through ServiceController.
  */
 import type { MeasureSpeedOut } from '../../engine/worker/protocol.js';
-import { toErrorReport, type SpeedReport } from '../protocol.js';
+import { type EnginePhase, type SpeedReport } from '../protocol.js';
+import { toErrorData } from '../../engine/worker/protocol.js';
 import type { MemberEngine } from '../services/member-engine-report.js';
 import type { EngineHandle, UnetGraph } from './engine-handle.js';
 
-export type ReadinessPhase = 'idle' | 'loading-model' | 'measuring' | 'ready' | 'failed';
+/** 'idle' until it starts; then the phases every member reports. */
+export type ReadinessPhase = 'idle' | EnginePhase;
 
 export interface EngineReadinessState {
   readonly phase: ReadinessPhase;
@@ -68,9 +70,9 @@ export class EngineReadiness extends EventTarget {
   }
 
   private async run(packageUrl: string): Promise<EngineReadinessState> {
-    this.replace({ phase: 'loading-model', packageUrl });
+    this.replace({ phase: 'loading', packageUrl });
     const stop = this.engine.engine.onEvent((e) => {
-      if (e.type === 'load-progress' && this._state.phase === 'loading-model') this.replace({ ...this._state, loadedBytes: e.loadedBytes, totalBytes: e.totalBytes });
+      if (e.type === 'load-progress' && this._state.phase === 'loading') this.replace({ ...this._state, loadedBytes: e.loadedBytes, totalBytes: e.totalBytes });
     });
     try {
       const { info, fallbackReason } = await this.engine.load(packageUrl, this.graphs);
@@ -80,7 +82,7 @@ export class EngineReadiness extends EventTarget {
       this.replace({ ...this._state, phase: 'ready', speed });
     } catch (e) {
       stop();
-      this.replace({ ...this._state, phase: 'failed', error: toErrorReport(e).message });
+      this.replace({ ...this._state, phase: 'failed', error: toErrorData(e).message });
     }
     return this._state;
   }

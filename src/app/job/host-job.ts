@@ -11,7 +11,7 @@
  * Framework-free; components render `state` (replaced, never mutated).
  */
 import { CONTROL_SILENCE_MS } from '../../net/control-link.js';
-import { toErrorReport } from '../protocol.js';
+import { toErrorData } from '../../engine/worker/protocol.js';
 import { chooseExportCodec } from '../media/index.js';
 import type { HostService, RenderReport } from '../services/host-service.js';
 import { EngineHandle, providersFromUrl } from './engine-handle.js';
@@ -131,7 +131,7 @@ export class HostRenderJob extends EventTarget {
       if (error !== undefined) throw new Error(error);
       return this.state.video!;
     } catch (e) {
-      const message = toErrorReport(e).message;
+      const message = toErrorData(e).message;
       this.fail(message);
       throw e instanceof Error ? e : new Error(message);
     } finally {
@@ -176,7 +176,7 @@ export class HostRenderJob extends EventTarget {
         const attempt = this.attempt!;
         return void attempt.mux(this.state.totalFrames ?? 0).then(
           (video) => this.dispatch({ type: 'video', video, now: performance.now() }),
-          (e: unknown) => this.fail(toErrorReport(e).message),
+          (e: unknown) => this.fail(toErrorData(e).message),
         );
       }
       case 'arm-loss-timer':
@@ -209,7 +209,7 @@ export class HostRenderJob extends EventTarget {
       if (this.attempt !== attempt || !this.busy) return;
       await attempt.start(resumeFrom);
     } catch (e) {
-      if (this.attempt === attempt) this.fail(toErrorReport(e).message);
+      if (this.attempt === attempt) this.fail(toErrorData(e).message);
     }
   }
 

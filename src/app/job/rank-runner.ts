@@ -9,7 +9,8 @@
  * Framework-free; the worker view renders `state` through ServiceController.
  */
 import type { StepProgress } from '../../engine/denoise.js';
-import { toErrorReport, type RenderTask } from '../protocol.js';
+import { type RenderTask } from '../protocol.js';
+import { toErrorData } from '../../engine/worker/protocol.js';
 import type { MeshCollective } from '../../net/mesh/mesh-collective.js';
 import { encodeClip, type EncodedClip } from '../media/index.js';
 import type { EngineHandle, UnetGraph } from './engine-handle.js';
@@ -149,7 +150,7 @@ export class RankRunner extends EventTarget {
         this.set({ phase: 'cancelled', error: `cancelled by the host: ${token.cancelled}` });
         return;
       }
-      this.set({ phase: 'failed', error: toErrorReport(e).message });
+      this.set({ phase: 'failed', error: toErrorData(e).message });
       throw e;
     }
   }

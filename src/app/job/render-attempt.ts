@@ -7,7 +7,8 @@
  * the whole video (whole-graph UNet). Either way this tab's rank is a RankRunner, the same code a
  * worker runs. What happens is told to the render machine as events; it decides what follows.
  */
-import { toErrorReport, type RenderTask } from '../protocol.js';
+import { type RenderTask } from '../protocol.js';
+import { toErrorData } from '../../engine/worker/protocol.js';
 import { muxClips, parseEncodedClip, type EncodedClip, type ExportCodec } from '../media/index.js';
 import type { HostService, RenderReport } from '../services/host-service.js';
 import { CheckpointStore } from './checkpoint-store.js';
@@ -131,7 +132,7 @@ export class RenderAttempt {
     // Each worker's resume state goes on its bulk link right after its start (rank = member index).
     this.members.forEach((m, rank) => {
       if (m.peerId === null || !resume) return;
-      host.sendBlob(m.peerId, { kind: 'resume', jobId: this.renderJobId, step: resumeFrom!.step, rank }, resume[rank]!).catch((e: unknown) => this.fail(`rank ${rank}'s resume state: ${toErrorReport(e).message}`));
+      host.sendBlob(m.peerId, { kind: 'resume', jobId: this.renderJobId, step: resumeFrom!.step, rank }, resume[rank]!).catch((e: unknown) => this.fail(`rank ${rank}'s resume state: ${toErrorData(e).message}`));
     });
     const job = await started;
     // Failed or cancelled while the members joined: the job is ended everywhere (its members told to cancel).
@@ -145,7 +146,7 @@ export class RenderAttempt {
     const reports = this.ownReports(rank, (nextStep, bytes) => this.keepCheckpoint(rank, () => this.store?.add(rank, nextStep, bytes)));
     this.ownRun = this.deps.runner.run(task, mesh, reports, resume?.[0]).catch((e: unknown) => {
       // A lost peer fails this tab's collective calls too: the machine waits to hear who was lost.
-      const { code, message } = toErrorReport(e);
+      const { code, message } = toErrorData(e);
       this.deps.dispatch({ type: 'attempt-failed', renderJobId: this.renderJobId, error: `this tab (rank 0): ${message}`, code, anyoneGone: false });
     });
   }
@@ -178,7 +179,7 @@ export class RenderAttempt {
       try {
         this.acceptClip(rank, parseEncodedClip(m.bytes, `rank ${rank}'s clip`));
       } catch (e) {
-        this.fail(`rank ${rank}'s clip: ${toErrorReport(e).message}`);
+        this.fail(`rank ${rank}'s clip: ${toErrorData(e).message}`);
       }
     }
   }
@@ -192,7 +193,7 @@ export class RenderAttempt {
       const total = this.plan.settings.totalFrames;
       if (store && step !== null) this.deps.persistence.save(step, () => store.recut(step, [{ start: 0, end: total }])[0]!);
     } catch (e) {
-      this.deps.dispatch({ type: 'problem', problem: `rank ${rank}: ${toErrorReport(e).message}` });
+      this.deps.dispatch({ type: 'problem', problem: `rank ${rank}: ${toErrorData(e).message}` });
     }
   }
 
@@ -206,7 +207,7 @@ export class RenderAttempt {
     const ranks: RankView[] = [{ rank: 0, name: THIS_TAB, range: { start: 0, end: settings.totalFrames }, stepsDone: resumeFrom?.step ?? 0, clipReceived: false }];
     this.deps.dispatch({ type: 'attempt-running', renderJobId: this.renderJobId, mode: 'alone', ranks });
     const reports = this.ownReports(0, (nextStep, bytes) => this.isCurrent() && this.deps.persistence.save(nextStep, () => bytes)); // [0, N): the whole video
-    this.ownRun = this.deps.runner.run(task, null, reports, resume).catch((e: unknown) => this.fail(toErrorReport(e).message));
+    this.ownRun = this.deps.runner.run(task, null, reports, resume).catch((e: unknown) => this.fail(toErrorData(e).message));
   }
 
   // ---------------------------------------------------------------- shared

@@ -1,7 +1,10 @@
 /**
  * The copy of a render that this browser keeps (saved-render.ts) while the render runs: the whole
- * video's state after the newest step every rank finished, written in order, one save at a time;
- * removed once the video is done or the user cancels. A storage error is reported and the render
+ * video's state after the newest step every rank finished, written one save at a time; removed once
+ * the video is done or the user cancels. Steps that finish while a save is still writing are
+ * folded into the next save (only the newest is written, and only it is cut out of the ranks'
+ * checkpoints): at a real model's size the whole video's state is hundreds of MB, and a save per
+ * step would cost more than the step. A storage error is reported and the render
  * goes on (it just cannot be resumed from that step). Also the way back: a saved render, checked
  * against the model and settings of this start, as the point a render resumes from.
  */
@@ -16,6 +19,13 @@ export interface ResumePoint {
   readonly step: number;
 }
 
+/** Where the copy lives: this browser's IndexedDB (saved-render.ts); tests pass their own. */
+export interface RenderStorage {
+  save(r: SavedRender): Promise<void>;
+  discard(): Promise<void>;
+}
+const BROWSER_STORAGE: RenderStorage = { save: saveUnfinishedRender, discard: discardUnfinishedRender };
+
 export interface PersistenceEvents {
   /** The newest step saved (undefined: nothing saved any more). */
   readonly saved: (step: number | undefined) => void;
@@ -26,11 +36,15 @@ export class RenderPersistence {
   /** What the saved copy names; null while nothing is to be saved. */
   private saveAs: { settings: RenderSettings; model: string } | null = null;
   private savedStep = 0;
+  /** The newest state not yet written: its step and how to cut it (only when it is written). */
+  private pending: { step: number; wholeState: () => Uint8Array } | null = null;
+  private writeQueued = false;
   private queue: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly packageUrl: string,
     private readonly events: PersistenceEvents,
+    private readonly storage: RenderStorage = BROWSER_STORAGE,
   ) {}
 
   /** From now on, save this render's progress (after `fromStep`: a resumed render's saved step). */
@@ -39,19 +53,36 @@ export class RenderPersistence {
     this.savedStep = fromStep;
   }
 
-  /** Saves the whole video's state after `step` if it is newer than the saved one. */
+  /** Saves the whole video's state after `step` if it is newer than the saved one (`wholeState` runs when it is written). */
   save(step: number, wholeState: () => Uint8Array): void {
-    const as = this.saveAs;
-    if (!as || step <= this.savedStep) return;
+    if (!this.saveAs || step <= this.savedStep) return;
     this.savedStep = step;
-    const record: SavedRender = { schema: SAVED_RENDER_SCHEMA, savedAt: Date.now(), packageUrl: this.packageUrl, model: as.model, settings: as.settings, step, state: new Blob([wholeState() as BlobPart]) };
-    this.queue = this.queue.then(() => saveUnfinishedRender(record)).then(() => this.events.saved(step), (e: unknown) => this.noteProblem(e));
+    this.pending = { step, wholeState };
+    if (this.writeQueued) return; // the queued write takes this newer state
+    this.writeQueued = true;
+    this.queue = this.queue.then(() => this.writePending());
+  }
+
+  private async writePending(): Promise<void> {
+    this.writeQueued = false;
+    const p = this.pending;
+    const as = this.saveAs;
+    this.pending = null;
+    if (!p || !as) return;
+    try {
+      const record: SavedRender = { schema: SAVED_RENDER_SCHEMA, savedAt: Date.now(), packageUrl: this.packageUrl, model: as.model, settings: as.settings, step: p.step, state: new Blob([p.wholeState() as BlobPart]) };
+      await this.storage.save(record);
+      this.events.saved(p.step);
+    } catch (e) {
+      this.noteProblem(e);
+    }
   }
 
   /** Nothing is left to resume (the file exists, or the user stopped): remove the saved copy. */
   discard(): void {
     this.saveAs = null;
-    this.queue = this.queue.then(() => discardUnfinishedRender()).then(() => this.events.saved(undefined), (e: unknown) => this.noteProblem(e));
+    this.pending = null;
+    this.queue = this.queue.then(() => this.storage.discard()).then(() => this.events.saved(undefined), (e: unknown) => this.noteProblem(e));
   }
 
   /** Where a saved render resumes: its state, checked against the model and settings of this start. */

@@ -48,7 +48,7 @@ export class WorkerReadiness {
     const m = toMemberEngine(this.readiness.state);
     if (!m) return;
     const now = performance.now();
-    if (!force && m.phase === this.lastPhase && m.phase === 'loading-model' && now - this.lastSentMs < LOAD_REPORT_MS) return;
+    if (!force && m.phase === this.lastPhase && m.phase === 'loading' && now - this.lastSentMs < LOAD_REPORT_MS) return;
     if (!this.service.sendToHost(memberReport(m))) return;
     this.lastPhase = m.phase;
     this.lastSentMs = now;

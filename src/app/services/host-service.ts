@@ -9,7 +9,8 @@ import { acceptWorkers, type ControlEndpoint } from '../../net/control-link.js';
 import type { MeshCollective } from '../../net/mesh/mesh-collective.js';
 import type { PeerHub } from '../../net/mesh/peer-hub.js';
 import { FROM_MEMBER } from '../protocol-check.js';
-import { toErrorReport, type ControlMessage, type ControlOf, type ControlType, type RenderBlob, type SpeedReport, type StartMessage } from '../protocol.js';
+import { type ControlMessage, type ControlOf, type ControlType, type RenderBlob, type SpeedReport, type StartMessage } from '../protocol.js';
+import { toErrorData } from '../../engine/worker/protocol.js';
 import { recallHostRoom, rememberHostRoom, reopenHostPeer } from './host-room-memory.js';
 import { judgeJobMessage } from './job-scope.js';
 import { memberEngineOf } from './member-engine-report.js';
@@ -274,7 +275,7 @@ export class HostService extends EventTarget {
     try {
       this.renderReports?.(peerId, m);
     } catch (e) {
-      this.log(`'${m.type}' from ${peerId}: ${toErrorReport(e).message}`);
+      this.log(`'${m.type}' from ${peerId}: ${toErrorData(e).message}`);
     }
   }
 

@@ -10,8 +10,8 @@ const speed = { graph: 'segmented' as const, frames: 8, unetMs: 640, framesPerSe
 describe('member engine ↔ member-report', () => {
   it('round-trips every phase through the control channel', () => {
     const phases: MemberEngine[] = [
-      { phase: 'loading-model' },
-      { phase: 'loading-model', loadedBytes: 1000, totalBytes: 4000 },
+      { phase: 'loading' },
+      { phase: 'loading', loadedBytes: 1000, totalBytes: 4000 },
       { phase: 'measuring', provider: 'wasm', loadMs: 1234 },
       { phase: 'ready', provider: 'wasm', loadMs: 1234, fallbackReason: 'computing on WASM (CPU), as the page asked (?ep=wasm)', speed },
       { phase: 'failed', error: 'sha256 mismatch for onnx/unet_seg_000.onnx' },
@@ -27,7 +27,7 @@ describe('member engine ↔ member-report', () => {
     const long = memberReport({ phase: 'failed', provider: 'wasm', loadMs: 1, fallbackReason: 'r'.repeat(5000), error: 'e'.repeat(5000) });
     expect(long.fallbackReason).toHaveLength(MEMBER_REPORT_LIMITS.fallbackReasonChars);
     expect(long.error).toHaveLength(MEMBER_REPORT_LIMITS.errorChars);
-    expect(memberReport({ phase: 'loading-model', loadedBytes: 9, totalBytes: 4 })).toMatchObject({ loadedBytes: 4, totalBytes: 4 });
+    expect(memberReport({ phase: 'loading', loadedBytes: 9, totalBytes: 4 })).toMatchObject({ loadedBytes: 4, totalBytes: 4 });
   });
 
   it('reports a state the host could not use as failed, with the reason, so Start does not wait for it', () => {

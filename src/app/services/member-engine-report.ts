@@ -1,38 +1,24 @@
 /**
  * A member's engine outside any job, as the app holds it (`MemberEngine`: the host's member table,
  * the partition, the worker tab's own view), and as it crosses the control channel: the
- * `member-report` message of src/net/control.ts, validated there on receipt. These two functions
- * map one onto the other; texts are cut to the message's limits before sending.
+ * `member-report` message of src/app/protocol.ts, checked on receipt. These two functions map one
+ * onto the other (the phase is the same type on both sides); texts are cut to the message's limits before sending.
  */
-import { CONTROL_VERSION, MEMBER_REPORT_LIMITS, type EngineBackend, type MemberReportMessage, type MemberReportPhase } from '../protocol.js';
+import { CONTROL_VERSION, MEMBER_REPORT_LIMITS, type EngineBackend, type EnginePhase, type MemberReportMessage, type SpeedReport } from '../protocol.js';
 import { parseControlMessage } from '../protocol-check.js';
-
-export interface MemberSpeed {
-  /** The graph that was timed ('segmented' on workers and the host alike). */
-  readonly graph: 'segmented' | 'whole';
-  /** Clip length of the timed UNet call, and its wall time. */
-  readonly frames: number;
-  readonly unetMs: number;
-  /** frames / unetMs: frames of UNet work (CFG batch) per second at the model's resolution. */
-  readonly framesPerSecond: number;
-}
-
-export type MemberEnginePhase = 'loading-model' | 'measuring' | 'ready' | 'failed';
 
 /** What the host knows of a member's engine. */
 export interface MemberEngine {
-  readonly phase: MemberEnginePhase;
+  readonly phase: EnginePhase;
   readonly loadedBytes?: number;
   readonly totalBytes?: number;
   readonly provider?: string;
   readonly fallbackReason?: string;
   readonly loadMs?: number;
-  readonly speed?: MemberSpeed;
+  readonly speed?: SpeedReport;
   readonly error?: string;
 }
 
-const WIRE_PHASE: Readonly<Record<MemberEnginePhase, MemberReportPhase>> = { 'loading-model': 'loading', measuring: 'measuring', ready: 'ready', failed: 'failed' };
-const APP_PHASE: Readonly<Record<MemberReportPhase, MemberEnginePhase>> = { loading: 'loading-model', measuring: 'measuring', ready: 'ready', failed: 'failed' };
 
 const asBackend = (provider: string | undefined): EngineBackend | undefined => (provider === 'webgpu' || provider === 'wasm' ? provider : undefined);
 
@@ -53,7 +39,7 @@ export function memberReport(m: MemberEngine): MemberReportMessage {
 
 function buildReport(m: MemberEngine): MemberReportMessage {
   const L = MEMBER_REPORT_LIMITS;
-  const base = { type: 'member-report', v: CONTROL_VERSION, phase: WIRE_PHASE[m.phase] } as const;
+  const base = { type: 'member-report', v: CONTROL_VERSION, phase: m.phase } as const;
   const backend = asBackend(m.provider);
   const engine = backend && {
     backend,
@@ -62,7 +48,7 @@ function buildReport(m: MemberEngine): MemberReportMessage {
   };
   const unloaded = (why: string): MemberReportMessage => ({ ...base, phase: 'failed', error: why.slice(0, L.errorChars) });
   switch (m.phase) {
-    case 'loading-model': {
+    case 'loading': {
       const total = m.totalBytes === undefined ? undefined : Math.min(Math.round(m.totalBytes), L.maxBytes);
       return { ...base, ...(total !== undefined && { loadedBytes: Math.min(Math.round(m.loadedBytes ?? 0), total), totalBytes: total }) };
     }
@@ -82,7 +68,7 @@ function buildReport(m: MemberEngine): MemberReportMessage {
 /** Host side: the member's engine a validated report describes (only the report's own fields). */
 export function memberEngineOf(r: MemberReportMessage): MemberEngine {
   return {
-    phase: APP_PHASE[r.phase],
+    phase: r.phase,
     ...(r.totalBytes !== undefined && { loadedBytes: r.loadedBytes, totalBytes: r.totalBytes }),
     ...(r.backend !== undefined && { provider: r.backend }),
     ...(r.fallbackReason !== undefined && { fallbackReason: r.fallbackReason }),

@@ -10,7 +10,8 @@ import { MeshCollective } from '../../net/mesh/mesh-collective.js';
 import type { PeerHub } from '../../net/mesh/peer-hub.js';
 import { CollectivePeerEvent } from '../../net/tagged-collective.js';
 import { LOSS_CODES } from '../job/job-members.js';
-import { MAX_CANCEL_REASON_CHARS, toErrorReport, type ControlMessage, type ControlOf, type PairMeasurement, type StartMessage } from '../protocol.js';
+import { MAX_CANCEL_REASON_CHARS, type ControlMessage, type ControlOf, type PairMeasurement, type StartMessage } from '../protocol.js';
+import { toErrorData } from '../../engine/worker/protocol.js';
 
 export interface JobState {
   /** The host's id of this job: its start, claims, errors, results and cancel carry it. */
@@ -166,7 +167,7 @@ export class MeshJobs {
       this.claim(meshJobId, mesh.rank);
     } catch (e) {
       const j = this.host.job();
-      const message = e instanceof CollectiveError ? e.message : `this tab could not join the mesh: ${toErrorReport(e).message}`;
+      const message = e instanceof CollectiveError ? e.message : `this tab could not join the mesh: ${toErrorData(e).message}`;
       if (j?.meshJobId === meshJobId && j.status === 'starting') this.fail(j, message);
     }
   }

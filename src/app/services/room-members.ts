@@ -2,7 +2,8 @@
  * The host's list of workers: the room API's members merged with what each said over its control
  * link (adapter, engine, errors). Pure; HostService polls the room API and applies the result.
  */
-import type { AdapterReport, ErrorReport } from '../protocol.js';
+import type { ErrorData } from '../../engine/worker/protocol.js';
+import type { AdapterReport } from '../protocol.js';
 import type { MemberEngine } from './member-engine-report.js';
 import type { RoomMember } from './room-api.js';
 
@@ -17,7 +18,7 @@ export interface WorkerEntry {
   readonly adapter?: AdapterReport;
   /** Its engine outside jobs: loading the model, measuring, ready at a speed, or failed. */
   readonly engine?: MemberEngine;
-  readonly lastError?: ErrorReport;
+  readonly lastError?: ErrorData;
   /** Why its control link closed, once it has. */
   readonly lostReason?: string;
 }

@@ -7,7 +7,8 @@ import { CollectiveError } from '../../engine/collective.js';
 import { dialBulk, refuseBulkLinks, type BulkLink } from '../../net/bulk-link.js';
 import { connectToHost, refuseControlLinks, type ControlEndpoint } from '../../net/control-link.js';
 import { FROM_HOST } from '../protocol-check.js';
-import { CONTROL_VERSION, toErrorReport, type AdapterReport, type ControlMessage, type PairMeasurement, type StartMessage } from '../protocol.js';
+import { CONTROL_VERSION, type AdapterReport, type ControlMessage, type PairMeasurement, type StartMessage } from '../protocol.js';
+import { toErrorData } from '../../engine/worker/protocol.js';
 import { MeshCollective } from '../../net/mesh/mesh-collective.js';
 import type { PeerHub } from '../../net/mesh/peer-hub.js';
 import { CollectivePeerEvent } from '../../net/tagged-collective.js';
@@ -195,7 +196,7 @@ export class WorkerService extends EventTarget {
       const report = (e: Event) => {
         const err = (e as CollectivePeerEvent).error;
         this.note(`${e.type}: ${err.message}`);
-        this.control?.send({ type: 'error', meshJobId: m.meshJobId, error: toErrorReport(err, { rank: mesh.rank }) });
+        this.control?.send({ type: 'error', meshJobId: m.meshJobId, error: toErrorData(err, { rank: mesh.rank }) });
       };
       mesh.addEventListener('peer-error', report);
       mesh.addEventListener('peer-lost', report);
@@ -213,7 +214,7 @@ export class WorkerService extends EventTarget {
       }
     } catch (e) {
       // This job's rank, not the state's: a newer job may have replaced it meanwhile, and the host drops an error naming a rank not the sender's.
-      const error = toErrorReport(e, { rank });
+      const error = toErrorData(e, { rank });
       this.note(`job ${m.meshJobId}: ${error.message}`);
       this.control?.send({ type: 'error', meshJobId: m.meshJobId, error });
       const current = this._state.meshJobId === m.meshJobId; // not cancelled or replaced by a newer job meanwhile

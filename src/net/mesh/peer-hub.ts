@@ -199,6 +199,45 @@ export class PeerHub {
     return new PeerLink(this.peer.connect(peerId, { label, serialization, reliable: true, metadata }), this.log);
   }
 
+  /** Dials and waits until the link opens; one that has not within `timeoutMs` (a peer gone or not back yet: PeerJS itself may never settle) is closed, and the promise rejects. */
+  async dialOpen(peerId: string, label: string, serialization: 'raw' | 'json', timeoutMs: number): Promise<PeerLink> {
+    const link = this.dial(peerId, label, serialization);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const silence = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${peerId} did not open '${label}' within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      await Promise.race([link.opened, silence]);
+    } catch (e) {
+      link.close(`${peerId} did not answer`);
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+    return link;
+  }
+
+  /** Closes every incoming link with `label`: a link this tab only ever dials itself. */
+  refuseIncoming(label: string): void {
+    this.onIncoming((link) => {
+      if (link.label !== label) return false;
+      link.close();
+      return true;
+    });
+  }
+
+  /** Incoming links with `label` go to `onOpen` once `admit` says yes for their peer and they are open; the others are closed. */
+  acceptIncoming(label: string, admit: (peerId: string) => Promise<boolean>, onOpen: (link: PeerLink) => void): void {
+    this.onIncoming((link) => {
+      if (link.label !== label) return false;
+      void Promise.all([admit(link.peerId), link.opened]).then(
+        ([yes]) => (yes ? onOpen(link) : link.close()),
+        () => link.close(),
+      );
+      return true;
+    });
+  }
+
   /** Waits for (or takes an already arrived) incoming link with this label from this peer. */
   accept(label: string, fromPeerId: string, timeoutMs: number): Promise<PeerLink> {
     const match = (l: PeerLink) => l.label === label && l.peerId === fromPeerId && !l.isClosed;
