@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { parseTextEncoderConfig, parseUNetConfig } from './config.js';
+import { parsePythonJson, parseSchedulerConfig, parseTextEncoderConfig, parseUNetConfig } from './config.js';
+import { PUBLISHED_PRESETS } from './testing/published-presets.js';
 import { TINY_TEXT_CONFIG, TINY_UNET_CONFIG } from './testing/tiny-model.js';
 
-/** adamdad/videocrafterv2_diffusers unet/config.json, as the reference describes it (video-infinity.md §1). */
+/** adamdad/videocrafterv2_diffusers unet/config.json (the diffusers conversion of VideoCrafter2). */
 const VC2 = {
   _class_name: 'UNet3DConditionModel', _diffusers_version: '0.24.0', sample_size: 64, in_channels: 4, out_channels: 4,
   down_block_types: ['CrossAttnDownBlock3D', 'CrossAttnDownBlock3D', 'CrossAttnDownBlock3D', 'DownBlock3D'],
@@ -38,5 +39,32 @@ describe('parseTextEncoderConfig', () => {
   });
   it('rejects heads that do not divide the hidden size', () => {
     expect(() => parseTextEncoderConfig({ ...TINY_TEXT_CONFIG, num_attention_heads: 5 })).toThrow(/must divide hidden_size/);
+  });
+});
+
+describe('published configs (issue 15)', () => {
+  it("maps the VideoCrafter2 port's fps key: fps_cond, or the UNetVideoCrafter class default", () => {
+    expect(parseUNetConfig({ ...VC2, _class_name: 'UNetVideoCrafter', fps_cond: true }).fpsConditioning).toBe(true);
+    expect(parseUNetConfig({ ...VC2, _class_name: 'UNetVideoCrafter' }).fpsConditioning).toBe(true); // the subclass defaults fps_cond=True
+    expect(parseUNetConfig({ ...VC2, _class_name: 'UNetVideoCrafter', fps_cond: false }).fpsConditioning).toBe(false);
+    expect(() => parseUNetConfig({ ...VC2, fps_cond: true, fps_conditioning: false })).toThrow(/'fps_cond' = true contradicts fps_conditioning/);
+    expect(() => parseUNetConfig({ ...VC2, _class_name: 'UNet2DConditionModel' })).toThrow(/must be UNet3DConditionModel or UNetVideoCrafter/);
+  });
+
+  it("accepts the scheduler configs of ZeroScope (DDIM) and Video-Infinity (DPM-Solver++ with a bare -Infinity), as diffusers writes them", () => {
+    const ddim = {
+      _class_name: 'DDIMScheduler', _diffusers_version: '0.17.0.dev0', beta_end: 0.012, beta_schedule: 'scaled_linear', beta_start: 0.00085,
+      clip_sample: false, num_train_timesteps: 1000, prediction_type: 'epsilon', set_alpha_to_one: false, skip_prk_steps: true, steps_offset: 1, trained_betas: null,
+    };
+    expect(parseSchedulerConfig(ddim).betaEnd).toBe(0.012);
+    const dpm = parsePythonJson(PUBLISHED_PRESETS.videocrafter2.schedulerText) as Record<string, unknown>;
+    expect(dpm.lambda_min_clipped).toBe(-Infinity);
+    expect(parseSchedulerConfig(dpm)).toMatchObject({ numTrainTimesteps: 1000, betaSchedule: 'scaled_linear', predictionType: 'epsilon' });
+    expect(() => parseSchedulerConfig({ ...ddim, rescale_betas_zero_snr: true })).toThrow(/rescale_betas_zero_snr/);
+    expect(() => parseSchedulerConfig({ ...ddim, _class_name: 'FlowMatchEulerDiscreteScheduler' })).toThrow(/_class_name/);
+  });
+
+  it('reads bare Infinity/NaN only in value position, never inside strings', () => {
+    expect(parsePythonJson('{"a": -Infinity, "b": [NaN, Infinity], "c": "x: -Infinity,"}')).toEqual({ a: -Infinity, b: [NaN, Infinity], c: 'x: -Infinity,' });
   });
 });

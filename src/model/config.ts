@@ -1,12 +1,39 @@
 // Model configs: parse diffusers/transformers-style JSON once, validate it, return frozen camelCase
-// objects (STYLE rule 4). Keys stay snake_case on disk; unknown keys are an error unless listed as
-// ignorable. Runs in Node and the browser. Must not import onnxruntime.
+// objects (one parse boundary, nothing mutable). Keys stay snake_case on disk; unknown keys are an
+// error unless listed as ignorable. Runs in Node and the browser. Must not import onnxruntime.
 
 export class ConfigError extends Error {
   readonly code = 'bad-config';
 }
 
 type Json = Record<string, unknown>;
+
+/**
+ * Parse a config file as Python's json module writes it: diffusers saves float('-inf') as a bare
+ * `-Infinity` (e.g. DPMSolverMultistepScheduler's lambda_min_clipped), which JSON.parse refuses. Bare
+ * Infinity / -Infinity / NaN outside strings become those numbers.
+ */
+export function parsePythonJson(text: string): unknown {
+  const marker = '__vi_python_float__';
+  let out = '';
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (inString) {
+      out += ch;
+      if (ch === '\\') out += text[++i] ?? '';
+      else if (ch === '"') inString = false;
+      continue;
+    }
+    if (ch === '"') inString = true;
+    const word = ['-Infinity', 'Infinity', 'NaN'].find((w) => text.startsWith(w, i));
+    if (word) {
+      out += `"${marker}${word}"`;
+      i += word.length - 1;
+    } else out += ch;
+  }
+  return JSON.parse(out, (_k, v) => (typeof v === 'string' && v.startsWith(marker) ? Number(v.slice(marker.length)) : v));
+}
 
 function reader(label: string, json: unknown, known: readonly string[], ignorable: readonly string[]) {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ConfigError(`${label}: not a JSON object`);
@@ -83,14 +110,23 @@ export interface UNetConfig {
 const UNET_KEYS = [
   'sample_size', 'in_channels', 'out_channels', 'down_block_types', 'up_block_types', 'block_out_channels',
   'layers_per_block', 'downsample_padding', 'mid_block_scale_factor', 'act_fn', 'norm_num_groups', 'norm_eps',
-  'cross_attention_dim', 'attention_head_dim', 'num_attention_heads', 'fps_conditioning', 'time_cond_proj_dim',
+  'cross_attention_dim', 'attention_head_dim', 'num_attention_heads', 'fps_conditioning', 'fps_cond', 'time_cond_proj_dim',
 ] as const;
 const UNET_IGNORABLE = ['_class_name', '_diffusers_version', '_name_or_path'] as const;
+/** Video-Infinity's UNet3DConditionModel subclass with VideoCrafter2's fps embedding (src/video_crafter.py). */
+export const UNET_VIDEOCRAFTER = 'UNetVideoCrafter';
 
 export function parseUNetConfig(json: unknown, label = 'unet/config.json'): UNetConfig {
   const r = reader(label, json, UNET_KEYS, UNET_IGNORABLE);
   const cls = r.raw('_class_name');
-  if (cls !== undefined && cls !== 'UNet3DConditionModel' && cls !== 'UNetVideoCrafter') r.fail('_class_name', 'must be UNet3DConditionModel');
+  if (cls !== undefined && cls !== 'UNet3DConditionModel' && cls !== UNET_VIDEOCRAFTER) r.fail('_class_name', `must be UNet3DConditionModel or ${UNET_VIDEOCRAFTER}`);
+  // fps conditioning, three spellings: Video-Infinity's subclass writes `fps_cond` (default true for
+  // that class), our embedded model `fps_conditioning`; plain UNet3DConditionModel has none.
+  if (r.raw('fps_cond') !== undefined && r.raw('fps_conditioning') !== undefined && r.raw('fps_cond') !== r.raw('fps_conditioning')) {
+    r.fail('fps_cond', `contradicts fps_conditioning = ${JSON.stringify(r.raw('fps_conditioning'))}`);
+  }
+  const fpsDefault = cls === UNET_VIDEOCRAFTER;
+  const fpsConditioning = r.raw('fps_cond') !== undefined ? r.bool('fps_cond', fpsDefault) : r.bool('fps_conditioning', fpsDefault);
   const down = r.strs('down_block_types', ['CrossAttnDownBlock3D', 'DownBlock3D']) as DownBlockType[];
   const up = r.strs('up_block_types', ['CrossAttnUpBlock3D', 'UpBlock3D']) as UpBlockType[];
   const chans = r.ints('block_out_channels');
@@ -121,7 +157,7 @@ export function parseUNetConfig(json: unknown, label = 'unet/config.json'): UNet
     crossAttentionDim: r.int('cross_attention_dim', 1024),
     blockHeadArg,
     attentionHeadDim: headDim,
-    fpsConditioning: r.bool('fps_conditioning', false),
+    fpsConditioning,
   });
 }
 
@@ -181,10 +217,24 @@ const SCHED_IGNORABLE = [
   '_class_name', '_diffusers_version', 'clip_sample', 'set_alpha_to_one', 'steps_offset', 'skip_prk_steps',
   'trained_betas', 'timestep_spacing', 'rescale_betas_zero_snr', 'sample_max_value', 'thresholding',
   'dynamic_thresholding_ratio', 'clip_sample_range',
+  // DPMSolverMultistepScheduler (Video-Infinity's sampler) and newer diffusers releases: sampling
+  // options, not part of the noise schedule the engine reads.
+  'solver_order', 'algorithm_type', 'solver_type', 'lower_order_final', 'euler_at_final', 'use_karras_sigmas',
+  'use_exponential_sigmas', 'use_beta_sigmas', 'use_lu_lambdas', 'use_flow_sigmas', 'flow_shift', 'final_sigmas_type',
+  'lambda_min_clipped', 'variance_type', 'interpolation_type', 'use_dynamic_shifting', 'time_shift_type',
+] as const;
+/** Scheduler classes whose config carries the DDPM noise schedule that the engine's samplers rebuild. */
+const SCHEDULER_CLASSES = [
+  'DDIMScheduler', 'DDPMScheduler', 'DPMSolverMultistepScheduler', 'DPMSolverSinglestepScheduler', 'EulerDiscreteScheduler',
+  'EulerAncestralDiscreteScheduler', 'PNDMScheduler', 'LMSDiscreteScheduler', 'UniPCMultistepScheduler', 'DEISMultistepScheduler',
 ] as const;
 
 export function parseSchedulerConfig(json: unknown, label = 'scheduler/scheduler_config.json'): SchedulerConfig {
   const r = reader(label, json, SCHED_KEYS, SCHED_IGNORABLE);
+  const cls = r.raw('_class_name');
+  if (cls !== undefined && !(SCHEDULER_CLASSES as readonly unknown[]).includes(cls)) r.fail('_class_name', `must be one of ${SCHEDULER_CLASSES.join(', ')}`);
+  if (r.raw('trained_betas') != null) r.fail('trained_betas', 'must be null (explicit betas are not supported)');
+  if (r.raw('rescale_betas_zero_snr') === true) r.fail('rescale_betas_zero_snr', 'must be false (zero-SNR rescaling is not supported)');
   return Object.freeze({
     numTrainTimesteps: r.int('num_train_timesteps', 1000),
     betaStart: r.num('beta_start', 0.00085),

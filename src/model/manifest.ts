@@ -1,5 +1,5 @@
 // The model package manifest (`manifest.json`, docs/model-package.md): types, validation, and the
-// sha256 check of package files (DESIGN §5). Runs in Node and the browser (Web Crypto).
+// sha256 check of package files (before use and caching). Runs in Node and the browser (Web Crypto).
 // Keys are snake_case on disk, as the training side's ship script writes them (training/package.py);
 // the compiler rewrites the file keeping those keys and adding the compiled graphs.
 
@@ -14,7 +14,7 @@ export interface FileEntry {
   sha256: string;
 }
 
-/** Generation defaults (training/package.py RENDER_DEFAULTS); dual-scope parameters per DESIGN §1. */
+/** Generation defaults (training/package.py RENDER_DEFAULTS); dual-scope ones as in docs/design.md. */
 export interface RenderDefaults {
   fps: number;
   native_frames: number;

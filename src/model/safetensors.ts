@@ -21,33 +21,66 @@ export class SafetensorsError extends Error {
 const BYTES: Record<SafetensorsDType, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I64: 8, I32: 4 };
 const MAX_HEADER_BYTES = 100 * 1024 * 1024; // the format's own limit
 
-export class SafetensorsFile {
+/**
+ * Random access to a file's bytes. A checkpoint can be several GB, beyond what one buffer (or Node's
+ * readFileSync, 2 GiB) holds, so the reader asks for one tensor's bytes at a time.
+ */
+export interface ByteSource {
+  readonly byteLength: number;
+  /** `length` bytes from `offset` (a view or a fresh copy; the caller does not write to it). */
+  read(offset: number, length: number): Uint8Array;
+}
+
+/** What the compiler reads weights from: one safetensors file, or the shards of a sharded checkpoint. */
+export interface TensorReader {
+  readonly label: string;
+  readonly entries: ReadonlyMap<string, TensorEntry>;
+  has(name: string): boolean;
+  entry(name: string): TensorEntry;
+  float32(name: string): Float32Array;
+}
+
+export function bytesSource(bytes: Uint8Array): ByteSource {
+  return { byteLength: bytes.byteLength, read: (offset, length) => bytes.subarray(offset, offset + length) };
+}
+
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+export class SafetensorsFile implements TensorReader {
   private constructor(
     readonly label: string,
     readonly entries: ReadonlyMap<string, TensorEntry>,
     readonly metadata: Readonly<Record<string, string>>,
-    private readonly data: Uint8Array,
+    private readonly source: ByteSource,
+    /** Where the data section starts in the source. */
+    private readonly dataStart: number,
   ) {}
 
   /** Parse and validate: header JSON, dtypes, offsets inside the file, sizes matching shapes, no overlaps. */
   static parse(bytes: Uint8Array, label = 'safetensors'): SafetensorsFile {
+    return SafetensorsFile.open(bytesSource(bytes), label);
+  }
+
+  /** As parse, reading only the header now and each tensor's bytes when it is asked for. */
+  static open(source: ByteSource, label = 'safetensors'): SafetensorsFile {
     const fail = (msg: string): never => {
       throw new SafetensorsError(`${label}: ${msg}`);
     };
-    if (bytes.byteLength < 8) fail(`file is ${bytes.byteLength} bytes, too short for a safetensors header`);
-    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const headerLen = Number(dv.getBigUint64(0, true));
-    if (headerLen > MAX_HEADER_BYTES || 8 + headerLen > bytes.byteLength) {
-      fail(`header length ${headerLen} does not fit in a file of ${bytes.byteLength} bytes (corrupt or truncated)`);
+    const size = source.byteLength;
+    if (size < 8) fail(`file is ${size} bytes, too short for a safetensors header`);
+    const lenBytes = source.read(0, 8);
+    const headerLen = Number(new DataView(lenBytes.buffer, lenBytes.byteOffset, 8).getBigUint64(0, true));
+    if (headerLen > MAX_HEADER_BYTES || 8 + headerLen > size) {
+      fail(`header length ${headerLen} does not fit in a file of ${size} bytes (corrupt or truncated)`);
     }
     let header: Record<string, unknown>;
     try {
-      header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLen)));
+      header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(source.read(8, headerLen)));
     } catch (e) {
       return fail(`header is not valid JSON (${(e as Error).message})`);
     }
     if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('header is not a JSON object');
-    const data = bytes.subarray(8 + headerLen);
+    const dataLength = size - 8 - headerLen;
     const entries = new Map<string, TensorEntry>();
     let metadata: Record<string, string> = {};
     for (const [name, raw] of Object.entries(header)) {
@@ -65,7 +98,7 @@ export class SafetensorsFile {
         fail(`tensor '${name}': bad data_offsets ${JSON.stringify(off)}`);
       }
       const [begin, end] = off as [number, number];
-      if (end > data.byteLength) fail(`tensor '${name}': data_offsets [${begin}, ${end}] run past the data section (${data.byteLength} bytes); file truncated?`);
+      if (end > dataLength) fail(`tensor '${name}': data_offsets [${begin}, ${end}] run past the data section (${dataLength} bytes); file truncated?`);
       const dtype = e.dtype as SafetensorsDType;
       const shape = e.shape as number[];
       const expect = shape.reduce((a, b) => a * b, 1) * BYTES[dtype];
@@ -76,7 +109,13 @@ export class SafetensorsFile {
     for (let k = 1; k < sorted.length; k++) {
       if (sorted[k].begin < sorted[k - 1].end) fail(`tensors '${sorted[k - 1].name}' and '${sorted[k].name}' overlap`);
     }
-    return new SafetensorsFile(label, entries, metadata, data);
+    return new SafetensorsFile(label, entries, metadata, source, 8 + headerLen);
+  }
+
+  /** The raw bytes of a tensor, as a DataView. */
+  private view(e: TensorEntry): DataView {
+    const b = this.source.read(this.dataStart + e.begin, e.end - e.begin);
+    return new DataView(b.buffer, b.byteOffset, b.byteLength);
   }
 
   has(name: string): boolean {
@@ -93,7 +132,11 @@ export class SafetensorsFile {
   float32(name: string): Float32Array {
     const e = this.entry(name);
     const n = e.shape.reduce((a, b) => a * b, 1);
-    const dv = new DataView(this.data.buffer, this.data.byteOffset + e.begin, e.end - e.begin);
+    const dv = this.view(e);
+    if (e.dtype === 'F32' && LITTLE_ENDIAN_HOST) {
+      // One copy instead of a per-element loop: a full-size UNet has 1.4 G of these.
+      return new Float32Array(new Uint8Array(dv.buffer, dv.byteOffset, dv.byteLength).slice().buffer);
+    }
     const out = new Float32Array(n);
     switch (e.dtype) {
       case 'F32':
@@ -123,7 +166,7 @@ export class SafetensorsFile {
     const e = this.entry(name);
     if (e.dtype === 'F64') {
       const n = (e.end - e.begin) / 8;
-      const dv = new DataView(this.data.buffer, this.data.byteOffset + e.begin, e.end - e.begin);
+      const dv = this.view(e);
       return Float64Array.from({ length: n }, (_, i) => dv.getFloat64(8 * i, true));
     }
     return Float64Array.from(this.float32(name));
@@ -131,7 +174,7 @@ export class SafetensorsFile {
 
   int64(name: string): BigInt64Array {
     const e = this.entry(name);
-    const dv = new DataView(this.data.buffer, this.data.byteOffset + e.begin, e.end - e.begin);
+    const dv = this.view(e);
     if (e.dtype === 'I64') return BigInt64Array.from({ length: (e.end - e.begin) / 8 }, (_, i) => dv.getBigInt64(8 * i, true));
     if (e.dtype === 'I32') return BigInt64Array.from({ length: (e.end - e.begin) / 4 }, (_, i) => BigInt(dv.getInt32(4 * i, true)));
     throw new SafetensorsError(`${this.label}: tensor '${name}' is ${e.dtype}, not an integer tensor`);

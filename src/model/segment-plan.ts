@@ -1,6 +1,6 @@
 // The segment plan: the contract between the compiler (src/model/compile/) and the engine's
 // segment executor (src/engine/). Serialised as `onnx/segment-plan.json` in a model package;
-// names on disk are forever (STYLE rule 5), bump `version` on any change of meaning.
+// names on disk are forever (old packages must still load): bump `version` on a change of meaning.
 //
 // How the engine runs one UNet call on a clip of F frames [start, end) of an N-frame video:
 //   1. Compute the call inputs (`callInputs`, see CallInputName for what each holds).

@@ -1,17 +1,19 @@
 // Compile a model package directory (config + safetensors) into ONNX graphs, a segment plan and a
 // manifest (docs/model-package.md). Node only. Writes only `onnx/` and `manifest.json`.
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import {
-  ConfigError, type TextEncoderConfig, type UNetConfig, parseSchedulerConfig, parseTextEncoderConfig, parseUNetConfig,
+  ConfigError, type TextEncoderConfig, type UNetConfig, parsePythonJson, parseSchedulerConfig, parseTextEncoderConfig, parseUNetConfig,
 } from '../config.js';
 import { type ModelManifest, type RenderDefaults, parseManifest } from '../manifest.js';
-import { SafetensorsFile } from '../safetensors.js';
+import type { TensorReader } from '../safetensors.js';
 import type { PlanTensor, Segment, SegmentOutput, SegmentPlan } from '../segment-plan.js';
 import { validateSegmentPlan } from '../segment-plan.js';
 import { WordTokenizer } from '../tokenizer.js';
 import { buildTextEncoder } from './blocks/text-encoder.js';
+import { openCheckpoint } from './checkpoint-reader.js';
+import { hashFile } from './file-hash.js';
+import type { Numerics } from './numerics.js';
 import { EXTERNAL_SHARD_BYTES, ExternalData } from './external-data.js';
 import { SegmentedScope, TCONV_HALO, WholeScope } from './frame-scope.js';
 import { type GraphDef, Program } from './graph.js';
@@ -63,19 +65,22 @@ export interface CompiledUNet {
 
 const segFile = (k: number) => `${PACKAGE_FILES.onnxDir}/unet_seg_${String(k).padStart(3, '0')}.onnx`;
 
-/** Build the whole-graph and segmented UNet (in memory) from a config and its weights. */
-export function compileUNet(cfg: UNetConfig, weights: SafetensorsFile, shape: UNetShape, batch = 2): CompiledUNet {
+/**
+ * Build the whole-graph and segmented UNet from a config and its weights. The graphs hold the weights
+ * lazily: each is read from the checkpoint when its graph is serialised.
+ */
+export function compileUNet(cfg: UNetConfig, weights: TensorReader, shape: UNetShape, batch = 2, numerics?: Numerics): CompiledUNet {
   // Whole graph: every weight must be consumed.
   const wholeP = new Program('unet_whole');
   const wholeW = new WeightStore(weights);
-  const wc = { P: wholeP, W: wholeW, batch };
+  const wc = { P: wholeP, W: wholeW, batch, numerics };
   buildUNet(wc, new WholeScope(wc, 'F'), cfg, shape);
   wholeW.assertAllConsumed();
 
   // Segments: the same forward, cut at the exchange points.
   const segP = new Program('unet_seg_');
   const segW = new WeightStore(weights);
-  const sc = { P: segP, W: segW, batch };
+  const sc = { P: segP, W: segW, batch, numerics };
   const scope = new SegmentedScope(sc);
   buildUNet(sc, scope, cfg, shape);
   segW.assertAllConsumed();
@@ -115,7 +120,7 @@ export function compileUNet(cfg: UNetConfig, weights: SafetensorsFile, shape: UN
   return { whole: wholeP.segments[0].graph, segments: segP.segments.map((s) => s.graph), plan };
 }
 
-export function compileTextEncoder(cfg: TextEncoderConfig, weights: SafetensorsFile): GraphDef {
+export function compileTextEncoder(cfg: TextEncoderConfig, weights: TensorReader): GraphDef {
   const P = new Program('text_encoder');
   const W = new WeightStore(weights);
   buildTextEncoder(P, W, cfg);
@@ -127,19 +132,42 @@ function readJson(dir: string, path: string): unknown {
   const full = join(dir, path);
   if (!existsSync(full)) throw new ConfigError(`${dir}: missing ${path}`);
   try {
-    return JSON.parse(readFileSync(full, 'utf8'));
+    return parsePythonJson(readFileSync(full, 'utf8'));
   } catch (e) {
     throw new ConfigError(`${full}: not valid JSON (${(e as Error).message})`);
   }
 }
 
-function readWeights(dir: string, path: string): SafetensorsFile {
-  const full = join(dir, path);
-  if (!existsSync(full)) throw new ConfigError(`${dir}: missing ${path}`);
-  return SafetensorsFile.parse(new Uint8Array(readFileSync(full)), path);
+/** The weights at a package path such as 'unet/diffusion_pytorch_model.safetensors' (or its shards' index beside it). */
+function readWeights(dir: string, path: string): TensorReader {
+  const stem = basename(path).replace(/\.safetensors$/, '');
+  return openCheckpoint(join(dir, dirname(path)), stem);
 }
 
-function listFiles(dir: string, root = dir): string[] {
+/**
+ * Write the UNet graphs into `<dir>/onnx/` (whole graph, segments, the shared weight shards, the plan),
+ * reading each weight once per graph family and streaming the shards to disk. Returns the plan.
+ */
+export function writeUNetGraphs(dir: string, unet: CompiledUNet, shardBytes = EXTERNAL_SHARD_BYTES, log: (l: string) => void = () => {}): SegmentPlan {
+  const F = PACKAGE_FILES;
+  const onnxDir = join(dir, F.onnxDir);
+  mkdirSync(onnxDir, { recursive: true });
+  // The whole graph and the segments share the weight shards: a tab downloads each weight once.
+  const weights = new ExternalData(F.unetWeightsStem, shardBytes, onnxDir);
+  try {
+    writeFileSync(join(dir, F.unetWholeOnnx), serializeGraph(unet.whole, 'UNet3DConditionModel, whole video, no exchange points', weights));
+    unet.segments.forEach((g, k) => writeFileSync(join(dir, segFile(k)), serializeGraph(g, `UNet segment ${k}; see segment-plan.json`, weights)));
+  } finally {
+    weights.close();
+  }
+  const shards = weights.shardList();
+  const plan: SegmentPlan = validateSegmentPlan({ ...unet.plan, weights: shards.map((w) => ({ file: `${F.onnxDir}/${w.location}`, location: w.location })) });
+  log(`UNet weights: ${(weights.byteLength / 1e6).toFixed(2)} MB once in ${shards.length} shard(s) (${(weights.requestedBytes / 1e6).toFixed(2)} MB across the graphs)`);
+  writeFileSync(join(dir, F.segmentPlan), JSON.stringify(plan, null, 1) + '\n');
+  return plan;
+}
+
+export function listFiles(dir: string, root = dir): string[] {
   return readdirSync(dir).flatMap((n) => {
     const full = join(dir, n);
     return statSync(full).isDirectory() ? listFiles(full, root) : [relative(root, full).split('\\').join('/')];
@@ -180,25 +208,14 @@ export function compileModelPackage(dir: string, opts: CompileOptions = {}): Mod
   rmSync(onnxDir, { recursive: true, force: true });
   mkdirSync(onnxDir, { recursive: true });
   writeFileSync(join(dir, F.textOnnx), serializeGraph(text, 'CLIP-style text encoder: input_ids [P, L] int64 -> last_hidden_state [P, L, D]'));
-  // The whole graph and the segments share the weight shards: a tab downloads each weight once.
-  const weights = new ExternalData(F.unetWeightsStem, opts.shardBytes ?? EXTERNAL_SHARD_BYTES);
-  writeFileSync(join(dir, F.unetWholeOnnx), serializeGraph(unet.whole, 'UNet3DConditionModel, whole video, no exchange points', weights));
-  unet.segments.forEach((g, k) => writeFileSync(join(dir, segFile(k)), serializeGraph(g, `UNet segment ${k}; see segment-plan.json`, weights)));
-  const shards = weights.files();
-  for (const w of shards) writeFileSync(join(dir, F.onnxDir, w.location), w.bytes);
-  const plan: SegmentPlan = validateSegmentPlan({ ...unet.plan, weights: shards.map((w) => ({ file: `${F.onnxDir}/${w.location}`, location: w.location })) });
-  log(`UNet weights: ${(weights.byteLength / 1e6).toFixed(2)} MB once in ${shards.length} shard(s) (${(weights.requestedBytes / 1e6).toFixed(2)} MB across the graphs)`);
-  writeFileSync(join(dir, F.segmentPlan), JSON.stringify(plan, null, 1) + '\n');
+  writeUNetGraphs(dir, unet, opts.shardBytes ?? EXTERNAL_SHARD_BYTES, log);
 
   const factor = Math.sqrt(unetCfg.inChannels / 3);
   const decode = Number.isInteger(factor)
     ? { kind: 'pixel_shuffle' as const, factor, value_range: [-1, 1] as [number, number] }
     : { kind: 'vae' as const, scaling_factor: 0.18215 };
   const files: ModelManifest['files'] = {};
-  for (const path of listFiles(dir).filter((p) => p !== F.manifest).sort()) {
-    const bytes = readFileSync(join(dir, path));
-    files[path] = { bytes: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex') };
-  }
+  for (const path of listFiles(dir).filter((p) => p !== F.manifest).sort()) files[path] = hashFile(join(dir, path));
   const manifest: ModelManifest = {
     name: previous.name ?? basename(dir),
     format: 1,

@@ -4,6 +4,8 @@
 // every graph that uses it points at the same place. Files are cut into shards of at most
 // `shardBytes`: a real VideoCrafter2 UNet (GBs) must not become one file over the loader's limit.
 import { createHash } from 'node:crypto';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** Initializers smaller than this stay inline: shape constants, biases of tiny layers. */
 export const EXTERNAL_MIN_BYTES = 1024;
@@ -21,6 +23,7 @@ export interface ExternalRef {
 
 interface Shard {
   readonly location: string;
+  /** In memory: the bytes placed so far. Streamed (ExternalData with a directory): empty. */
   readonly chunks: Uint8Array[];
   size: number;
 }
@@ -31,11 +34,48 @@ export class ExternalData {
   /** Bytes asked to be placed, duplicates included (what the graphs would carry inline). */
   requestedBytes = 0;
 
-  /** Shards are named `${stem}_000.bin`, `${stem}_001.bin`, … */
+  /** The open shard file when streaming to a directory. */
+  private fd: number | null = null;
+
+  /**
+   * Shards are named `${stem}_000.bin`, `${stem}_001.bin`, … With `dir`, every placed tensor is
+   * written to its shard file there at once and nothing is kept (a full-size UNet is GBs); call
+   * close() at the end. Without, the shards stay in memory until files().
+   */
   constructor(
     private readonly stem: string,
     private readonly shardBytes = EXTERNAL_SHARD_BYTES,
+    private readonly dir?: string,
   ) {}
+
+  private append(shard: Shard, bytes: Uint8Array, copy: boolean): void {
+    if (this.dir === undefined) shard.chunks.push(copy ? bytes.slice() : bytes);
+    else {
+      for (let done = 0; done < bytes.byteLength;) done += writeSync(this.fd!, bytes, done, bytes.byteLength - done);
+    }
+    shard.size += bytes.byteLength;
+  }
+
+  private openShard(): Shard {
+    const shard: Shard = { location: `${this.stem}_${String(this.shards.length).padStart(3, '0')}.bin`, chunks: [], size: 0 };
+    this.shards.push(shard);
+    if (this.dir !== undefined) {
+      if (this.fd !== null) closeSync(this.fd);
+      this.fd = openSync(join(this.dir, shard.location), 'w');
+    }
+    return shard;
+  }
+
+  /** Streaming: close the last shard file. */
+  close(): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+  }
+
+  /** Every shard: its file name and size. */
+  shardList(): { location: string; bytes: number }[] {
+    return this.shards.map((s) => ({ location: s.location, bytes: s.size }));
+  }
 
   /** Where `data` lives; the same bytes asked twice get the same place. */
   place(data: Uint8Array): ExternalRef {
@@ -46,15 +86,12 @@ export class ExternalData {
     let shard = this.shards.at(-1);
     const pad = shard ? (EXTERNAL_ALIGN - (shard.size % EXTERNAL_ALIGN)) % EXTERNAL_ALIGN : 0;
     if (!shard || (shard.size > 0 && shard.size + pad + data.byteLength > this.shardBytes)) {
-      shard = { location: `${this.stem}_${String(this.shards.length).padStart(3, '0')}.bin`, chunks: [], size: 0 };
-      this.shards.push(shard);
+      shard = this.openShard();
     } else if (pad) {
-      shard.chunks.push(new Uint8Array(pad));
-      shard.size += pad;
+      this.append(shard, new Uint8Array(pad), false);
     }
     const ref = { location: shard.location, offset: shard.size, length: data.byteLength };
-    shard.chunks.push(data.slice());
-    shard.size += data.byteLength;
+    this.append(shard, data, true);
     this.placed.set(key, ref);
     return ref;
   }
@@ -64,8 +101,9 @@ export class ExternalData {
     return this.shards.reduce((a, s) => a + s.size, 0);
   }
 
-  /** Every shard: its file name and bytes. */
+  /** Every shard: its file name and bytes (in-memory mode only). */
   files(): { location: string; bytes: Uint8Array }[] {
+    if (this.dir !== undefined) throw new Error('internal: ExternalData streamed its shards to disk; use shardList()');
     return this.shards.map((s) => {
       const bytes = new Uint8Array(s.size);
       let at = 0;

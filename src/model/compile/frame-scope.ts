@@ -1,5 +1,5 @@
 // How the frame-spanning operations of the UNet are realised in a compiled graph
-// (docs/exchange-points.md, DESIGN §1–2):
+// (docs/exchange-points.md; the same results as the whole video on any partition):
 //
 // - WholeScope: one graph over the whole video. Statistics are computed in the graph, the temporal
 //   conv zero-pads at the video ends, the attention gathers the global frames itself.

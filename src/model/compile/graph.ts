@@ -19,11 +19,27 @@ export interface NodeDef {
   attrs: Record<string, AttrValue>;
 }
 
+/**
+ * A weight read only when its graph is serialised: a full-size UNet (5.6 GB fp32) must never be in
+ * memory at once, so the compiler holds these and reads each tensor while writing it out.
+ */
+export interface LazyTensor {
+  readonly length: number;
+  load(): Float32Array;
+}
+
+export type TensorData = Float32Array | BigInt64Array | LazyTensor;
+
 export interface Initializer {
   name: string;
   dtype: DType;
   dims: number[];
-  data: Float32Array | BigInt64Array;
+  data: TensorData;
+}
+
+/** The values of an initializer, reading a lazy one now. */
+export function loadTensorData(data: TensorData): Float32Array | BigInt64Array {
+  return data instanceof Float32Array || data instanceof BigInt64Array ? data : data.load();
 }
 
 export interface ValueInfo {
@@ -152,7 +168,7 @@ export class Program {
   }
 
   /** A float32 initializer in the current graph (weights); reused if the same key is asked twice. */
-  initializer(key: string, dims: number[], data: Float32Array | BigInt64Array, dtype: DType = 'float32'): Value {
+  initializer(key: string, dims: number[], data: TensorData, dtype: DType = 'float32'): Value {
     const g = this.current.graph;
     const n = dims.reduce((a, b) => a * b, 1);
     if (data.length !== n) throw new CompileError(`initializer '${key}': ${data.length} values for dims [${dims}]`);

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import protobuf from 'protobufjs';
 import { EXTERNAL_MIN_BYTES, type ExternalData } from './external-data.js';
-import type { AttrValue, Dim, DType, GraphDef } from './graph.js';
+import { type AttrValue, type Dim, type DType, type GraphDef, loadTensorData } from './graph.js';
 
 export const OPSET = 17;
 export const IR_VERSION = 8;
@@ -56,7 +56,8 @@ export function serializeGraph(g: GraphDef, docString = '', external?: ExternalD
       attribute: Object.entries(n.attrs).map(([name, v]) => attr(name, v)),
     })),
     initializer: g.initializers.map((t) => {
-      const raw = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+      const data = loadTensorData(t.data); // a lazy weight is read here, written out, and dropped
+      const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
       const head = { name: t.name, dims: t.dims, data_type: ELEM_TYPE[t.dtype] };
       if (!external || raw.byteLength < EXTERNAL_MIN_BYTES) return { ...head, raw_data: raw };
       const ref = external.place(raw);

@@ -1,6 +1,6 @@
-// A stable text summary of a SegmentPlan for "process replay" (STYLE rule 19): segments with their
-// inputs, outputs and op counts, and the exchange points. Tests diff it against a committed file, so
-// any refactor that changes the compiled program shows up in review.
+// A stable text summary of a SegmentPlan for "process replay" (a refactor must not change it):
+// segments with their inputs, outputs and op counts, and the exchange points. Tests diff it against
+// a committed file, so any refactor that changes the compiled program shows up in review.
 import type { SegmentPlan } from '../segment-plan.js';
 
 const shape = (s: (number | string)[]) => `[${s.join(',')}]`;

@@ -11,7 +11,7 @@ import { PACKAGE_FILES } from '../compile/compile-model.js';
 import { WholeScope } from '../compile/frame-scope.js';
 import { Program } from '../compile/graph.js';
 import { buildUNet } from '../compile/unet.js';
-import { type Weights, transposeLinear } from '../compile/weights.js';
+import { RecordingWeights, type TensorFill } from './recording-weights.js';
 import { type TensorToWrite, writeSafetensors } from '../safetensors.js';
 import { prng } from '../../testing/prng.js';
 
@@ -44,29 +44,22 @@ export const TINY_SCHEDULER = {
   beta_schedule: 'scaled_linear', prediction_type: 'epsilon',
 };
 
-/** Hands out random tensors for whatever keys the compiler asks for, and records them. */
-class RecordingWeights implements Weights {
-  readonly tensors: Record<string, TensorToWrite> = {};
-  constructor(private readonly rand: () => number) {}
-  take(key: string, shape: readonly number[]): Float32Array {
-    const have = this.tensors[key];
-    if (have) return have.data as Float32Array;
+/** The tests' random tensors: drawn from one sequential stream, in the order the compiler asks for them. */
+function prngFill(rand: () => number): TensorFill {
+  return (key, shape) => {
     const n = shape.reduce((a, b) => a * b, 1);
     const data = new Float32Array(n);
     const isNormWeight = /(norm[^.]*|layer_norm\d|final_layer_norm|conv\d\.0)\.weight$/.test(key) && shape.length === 1;
     const fanIn = shape.length > 1 ? n / shape[0] : 1;
     const scale = shape.length > 1 ? 1 / Math.sqrt(fanIn) : 0.1;
-    for (let i = 0; i < n; i++) data[i] = (isNormWeight ? 1 : 0) + scale * (2 * this.rand() - 1) * (shape.length > 1 ? Math.sqrt(3) : 1);
-    this.tensors[key] = { dtype: 'F32', shape: [...shape], data };
+    for (let i = 0; i < n; i++) data[i] = (isNormWeight ? 1 : 0) + scale * (2 * rand() - 1) * (shape.length > 1 ? Math.sqrt(3) : 1);
     return data;
-  }
-  takeLinear(key: string, outF: number, inF: number): Float32Array {
-    return transposeLinear(this.take(key, [outF, inF]), outF, inF);
-  }
-  has(key: string): boolean {
-    return key in this.tensors;
-  }
-  ignoreBuffer(): void {}
+  };
+}
+
+/** Every recorded tensor, made in the order it was asked for, ready for writeSafetensors. */
+function recorded(w: RecordingWeights): Record<string, TensorToWrite> {
+  return Object.fromEntries([...w.shapes].map(([key, shape]) => [key, { dtype: 'F32' as const, shape, data: w.values(key) }]));
 }
 
 export interface TinyPackageOptions {
@@ -80,12 +73,13 @@ export function randomWeights(opts: TinyPackageOptions = {}): { unet: Uint8Array
   const rand = prng(opts.seed ?? 1234);
   const ucfg = parseUNetConfig(opts.unetConfig ?? TINY_UNET_CONFIG);
   const tcfg = parseTextEncoderConfig(opts.textConfig ?? TINY_TEXT_CONFIG);
-  const uw = new RecordingWeights(rand);
+  const uw = new RecordingWeights(prngFill(rand));
   const uc = { P: new Program('record'), W: uw, batch: 2 };
   buildUNet(uc, new WholeScope(uc, 'F'), ucfg, { height: ucfg.sampleSize, width: ucfg.sampleSize, textTokens: tcfg.maxPositionEmbeddings });
-  const tw = new RecordingWeights(rand);
+  const unet = recorded(uw); // drawn before the text encoder's, as they always were
+  const tw = new RecordingWeights(prngFill(rand));
   buildTextEncoder(new Program('record'), tw, tcfg);
-  return { unet: writeSafetensors(uw.tensors, { format: 'pt' }), text: writeSafetensors(tw.tensors, { format: 'pt' }) };
+  return { unet: writeSafetensors(unet, { format: 'pt' }), text: writeSafetensors(recorded(tw), { format: 'pt' }) };
 }
 
 /** Write a complete random-weight package (without onnx/ and manifest.json) into `dir`. */

@@ -2,6 +2,7 @@
 // LayerNorm, activations, multi-head attention core. Every block file builds on these.
 // Layout legend: N = B·F rows (batch outermost), C channels, H×W latent, L tokens, D features.
 import { af, ai, aints, type Dim, type Program, Value } from '../graph.js';
+import { type Numerics, weight } from '../numerics.js';
 import type { Weights } from '../weights.js';
 
 /** What every block needs: the program being built, the weights, and static sizes. */
@@ -10,6 +11,8 @@ export interface Ctx {
   W: Weights;
   /** CFG batch (2 = [uncond, cond]); fixed at compile time so every Reshape uses constants. */
   batch: number;
+  /** Precision and attention kind (numerics.ts); DEFAULT_NUMERICS when absent. */
+  numerics?: Numerics;
 }
 
 export function reshape(c: Ctx, x: Value, dims: number[], shape?: Dim[], name?: string): Value {
@@ -43,24 +46,24 @@ export function geluErf(c: Ctx, x: Value): Value {
 
 /** nn.Linear: x·Wᵀ (+ b). `key` is the module path (weight `${key}.weight`, bias `${key}.bias`). */
 export function linear(c: Ctx, x: Value, key: string, inF: number, outF: number, bias: boolean, name?: string, shape?: Dim[]): Value {
-  const w = c.P.initializer(`${key}.weight`, [inF, outF], c.W.takeLinear(`${key}.weight`, outF, inF));
+  const w = weight(c, `${key}.weight`, [inF, outF], c.W.takeLinear(`${key}.weight`, outF, inF));
   let y = c.P.op('MatMul', [x, w], {}, bias ? undefined : name, bias ? undefined : shape);
-  if (bias) y = c.P.op('Add', [y, c.P.initializer(`${key}.bias`, [outF], c.W.take(`${key}.bias`, [outF]))], {}, name, shape);
+  if (bias) y = c.P.op('Add', [y, weight(c, `${key}.bias`, [outF], c.W.take(`${key}.bias`, [outF]))], {}, name, shape);
   return y;
 }
 
 /** nn.Conv2d with square kernel k, given stride and symmetric padding. */
 export function conv2d(c: Ctx, x: Value, key: string, cin: number, cout: number, k: number, stride = 1, pad = 0, shape?: Dim[], name?: string): Value {
-  const w = c.P.initializer(`${key}.weight`, [cout, cin, k, k], c.W.take(`${key}.weight`, [cout, cin, k, k]));
-  const b = c.P.initializer(`${key}.bias`, [cout], c.W.take(`${key}.bias`, [cout]));
+  const w = weight(c, `${key}.weight`, [cout, cin, k, k], c.W.take(`${key}.weight`, [cout, cin, k, k]));
+  const b = weight(c, `${key}.bias`, [cout], c.W.take(`${key}.bias`, [cout]));
   return c.P.op('Conv', [x, w, b], { kernel_shape: aints([k, k]), strides: aints([stride, stride]), pads: aints([pad, pad, pad, pad]) }, name, shape);
 }
 
 /** Affine of a norm: x·γ + β with γ, β of `channels`, broadcast as [C, 1, ..., 1] (`trailing` ones). */
 export function affine(c: Ctx, x: Value, key: string, channels: number, trailing: number, shape?: Dim[], name?: string): Value {
   const dims = [channels, ...Array<number>(trailing).fill(1)];
-  const g = c.P.initializer(`${key}.weight`, dims, c.W.take(`${key}.weight`, [channels]));
-  const b = c.P.initializer(`${key}.bias`, dims, c.W.take(`${key}.bias`, [channels]));
+  const g = weight(c, `${key}.weight`, dims, c.W.take(`${key}.weight`, [channels]));
+  const b = weight(c, `${key}.bias`, dims, c.W.take(`${key}.bias`, [channels]));
   return c.P.op('Add', [c.P.op('Mul', [x, g]), b], {}, name, shape);
 }
 
@@ -85,24 +88,12 @@ export function groupNormPerFrame(c: Ctx, x: Value, key: string, C: number, G: n
 }
 
 export function layerNorm(c: Ctx, x: Value, key: string, dim: number, eps: number, name?: string): Value {
-  const g = c.P.initializer(`${key}.weight`, [dim], c.W.take(`${key}.weight`, [dim]));
-  const b = c.P.initializer(`${key}.bias`, [dim], c.W.take(`${key}.bias`, [dim]));
+  const g = weight(c, `${key}.weight`, [dim], c.W.take(`${key}.weight`, [dim]));
+  const b = weight(c, `${key}.bias`, [dim], c.W.take(`${key}.bias`, [dim]));
   return c.P.op('LayerNormalization', [x, g, b], { axis: ai(-1), epsilon: af(eps) }, name, x.shape);
 }
 
-/**
- * softmax(q·kᵀ·scale + bias)·v per head. q [N, Lq, h·d], k, v [N, Lk, h·d]; bias broadcastable to
- * [N, h, Lq, Lk] (or null). Returns [N, Lq, h·d].
- */
-export function attentionCore(c: Ctx, q: Value, k: Value, v: Value, heads: number, headDim: number, bias: Value | null): Value {
-  const qh = transpose(c, reshape(c, q, [0, 0, heads, headDim]), [0, 2, 1, 3]); // [N, h, Lq, d]
-  const kh = transpose(c, reshape(c, k, [0, 0, heads, headDim]), [0, 2, 3, 1]); // [N, h, d, Lk]
-  const vh = transpose(c, reshape(c, v, [0, 0, heads, headDim]), [0, 2, 1, 3]); // [N, h, Lk, d]
-  let logits = c.P.op('Mul', [c.P.op('MatMul', [qh, kh]), c.P.constF32([1 / Math.sqrt(headDim)], [])]);
-  if (bias) logits = c.P.op('Add', [logits, bias]);
-  const p = c.P.op('Softmax', [logits], { axis: ai(-1) });
-  const o = transpose(c, c.P.op('MatMul', [p, vh]), [0, 2, 1, 3]); // [N, Lq, h, d]
-  return reshape(c, o, [0, 0, heads * headDim]);
-}
+// The attention core lives with the other numeric choices (numerics.ts); re-exported for block code.
+export { attentionCore } from '../numerics.js';
 
 export { Value };

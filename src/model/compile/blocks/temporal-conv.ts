@@ -9,6 +9,7 @@
 // frame mask zeroes them after each SiLU, so each conv sees exactly the video-end zero padding.
 import type { FrameScope } from '../frame-scope.js';
 import { aints } from '../graph.js';
+import { weight } from '../numerics.js';
 import { type Ctx, type Value, affine, normalize, reshape, silu, slice, transpose, INT64_MAX } from './nn.js';
 
 const CHAIN = 4;
@@ -34,8 +35,8 @@ export function temporalConvLayer(c: Ctx, scope: FrameScope, x: Value, key: stri
     y = silu(c, y);
     if (mask) y = c.P.op('Mul', [y, reshape(c, mask, [1, 1, -1, 1])]); // [1, 1, F+8, 1]
     const wKey = `${key}.conv${j}.${j === 1 ? 2 : 3}`; // conv1 = [GN, SiLU, Conv3d]; conv2..4 = [GN, SiLU, Dropout, Conv3d]
-    const w = c.P.initializer(`${wKey}.weight`, [C, C, 3, 1], c.W.take(`${wKey}.weight`, [C, C, 3, 1, 1])); // TRANSFORMS.conv3dAsConv2d
-    const b = c.P.initializer(`${wKey}.bias`, [C], c.W.take(`${wKey}.bias`, [C]));
+    const w = weight(c, `${wKey}.weight`, [C, C, 3, 1], c.W.take(`${wKey}.weight`, [C, C, 3, 1, 1])); // TRANSFORMS.conv3dAsConv2d
+    const b = weight(c, `${wKey}.bias`, [C], c.W.take(`${wKey}.bias`, [C]));
     h = c.P.op('Conv', [y, w, b], { kernel_shape: aints([3, 1]), pads: aints([1, 0, 1, 0]) }, `${key}/conv${j}`, [B, C, k ? `F+${2 * k}` : 'F', H * W]);
   }
   const own = k ? slice(c, h, 2, k, -k) : h;

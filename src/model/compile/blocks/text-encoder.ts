@@ -3,6 +3,7 @@
 // → final_layer_norm. Input input_ids int64 [P, L]; output last_hidden_state [P, L, D].
 import type { TextEncoderConfig } from '../../config.js';
 import { type Program, ai } from '../graph.js';
+import { weight } from '../numerics.js';
 import type { Weights } from '../weights.js';
 import { type Ctx, type Value, add, attentionCore, layerNorm, linear } from './nn.js';
 
@@ -13,9 +14,9 @@ export function buildTextEncoder(P: Program, W: Weights, cfg: TextEncoderConfig)
   const D = cfg.hiddenSize;
   const L = cfg.maxPositionEmbeddings;
   const ids = P.callInput('input_ids', 'int64', ['P', L]);
-  const tokTable = P.initializer('text_model.embeddings.token_embedding.weight', [cfg.vocabSize, D],
+  const tokTable = weight(c, 'text_model.embeddings.token_embedding.weight', [cfg.vocabSize, D],
     W.take('text_model.embeddings.token_embedding.weight', [cfg.vocabSize, D]));
-  const posTable = P.initializer('text_model.embeddings.position_embedding.weight', [L, D],
+  const posTable = weight(c, 'text_model.embeddings.position_embedding.weight', [L, D],
     W.take('text_model.embeddings.position_embedding.weight', [L, D]));
   W.ignoreBuffer('text_model.embeddings.position_ids'); // constant arange(L) in older checkpoints, not a weight
   let h: Value = P.op('Add', [P.op('Gather', [tokTable, ids], { axis: ai(0) }), posTable]); // [P, L, D]
