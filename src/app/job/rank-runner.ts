@@ -14,7 +14,7 @@ import { toErrorData } from '../../engine/worker/protocol.js';
 import type { MeshCollective } from '../../net/mesh/mesh-collective.js';
 import { encodeClip, type EncodedClip } from '../media/index.js';
 import type { EngineHandle, UnetGraph } from './engine-handle.js';
-import { jobParamsOf, rgbToRgbaFrames } from './render-spec.js';
+import { rgbToRgbaFrames } from './render-spec.js';
 import { ResumeInbox } from './resume-inbox.js';
 
 /** A worker tab is always one rank of a mesh: the segmented graphs only. */
@@ -130,7 +130,7 @@ export class RankRunner extends EventTarget {
       const resume = given ?? (task.resumeFromStep !== undefined ? await this.resumes.take(jobId, rank) : undefined);
       throwIfCancelled();
       const placement = mesh ? { mode: 'collective' as const, rank, worldSize: mesh.worldSize } : { mode: 'alone' as const, rank: 0, worldSize: 1 };
-      const input = { job: jobParamsOf(task), ...placement, warmUp: true, checkpoints: true, ...(resume && { resume }) };
+      const input = { job: task.job, ...placement, warmUp: true, checkpoints: true, ...(resume && { resume }) };
       const onCheckpoint = (c: { nextStep: number; bytes: Uint8Array }) => reports.checkpoint(c.nextStep, c.bytes);
       const out = await this.engine.engine.render(input, onProgress, mesh ?? undefined, { transferResults: true, onCheckpoint });
       throwIfCancelled();

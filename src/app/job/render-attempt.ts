@@ -18,7 +18,7 @@ import type { RankReports, RankRunner } from './rank-runner.js';
 import { checkpointStepProblem, clipRangeProblem, previewFrame, stepReportProblem } from './rank-reports.js';
 import type { RenderEvent } from './render-machine.js';
 import type { ResumePoint, RenderPersistence } from './render-persistence.js';
-import { buildRenderTask, jobParamsOf, latentValuesPerFrame, rgbToRgbaFrames, type ModelFacts, type RenderSettings } from './render-spec.js';
+import { buildRenderTask, latentValuesPerFrame, rgbToRgbaFrames, type ModelFacts, type RenderSettings } from './render-spec.js';
 import type { RankView, RenderJobState, RenderVideo } from './render-view.js';
 import { StepStats, type StepReport } from './step-stats.js';
 
@@ -118,7 +118,7 @@ export class RenderAttempt {
     // Resuming: the ranks' common checkpoints, re-cut for the new partition, one state per rank.
     const resume = resumeFrom ? resumeFrom.store.recut(resumeFrom.step, ranges) : null;
     const task: RenderTask = resumeFrom ? { ...built, resumeFromStep: resumeFrom.step } : built;
-    this.store = new CheckpointStore(jobParamsOf(task), ranges, latentValuesPerFrame(facts));
+    this.store = new CheckpointStore(task.job, ranges, latentValuesPerFrame(facts));
     resume?.forEach((bytes, rank) => this.store!.add(rank, resumeFrom!.step, bytes)); // a second loss before the next step resumes here too
     this.stats = new StepStats(ranges.length, settings.steps);
     const ranks = this.members.map((m, rank): RankView => ({

@@ -9,7 +9,7 @@
  * against the model and settings of this start, as the point a render resumes from.
  */
 import { CheckpointStore } from './checkpoint-store.js';
-import { buildRenderTask, jobParamsOf, latentValuesPerFrame, type ModelFacts, type RenderSettings } from './render-spec.js';
+import { buildRenderTask, latentValuesPerFrame, type ModelFacts, type RenderSettings } from './render-spec.js';
 import { discardUnfinishedRender, modelIdentity, SAVED_RENDER_SCHEMA, saveUnfinishedRender, type SavedRender } from './saved-render.js';
 import type { ExportCodec } from '../media/index.js';
 
@@ -90,7 +90,7 @@ export class RenderPersistence {
     const model = modelIdentity(facts.manifest);
     if (saved.model !== model) throw new Error(`the unfinished render was made with ${saved.model}, this dashboard loads ${model}: open it with that model, or discard the render`);
     const task = buildRenderTask(0, this.packageUrl, facts, settings, codec, 1);
-    const store = new CheckpointStore(jobParamsOf(task), task.job.partition.ranges, latentValuesPerFrame(facts));
+    const store = new CheckpointStore(task.job, task.job.partition.ranges, latentValuesPerFrame(facts));
     try {
       store.add(0, saved.step, new Uint8Array(await saved.state.arrayBuffer()));
     } catch (e) {

@@ -1,10 +1,9 @@
 /**
- * The render job as the host's form describes it, the wire task built from it (control.ts
- * `RenderTask`), and what each side derives from the task: the engine's JobParams. Also the small
- * encodings used on the control channel (base64) and the host-side model facts (manifest defaults,
- * vocabulary for flagging unknown words before Start).
+ * The render job as the host's form describes it and the task built from it (protocol.ts
+ * `RenderTask`, whose job is the engine's JobParams as is). Also the small encodings used on the
+ * control channel (base64 previews) and the host-side model facts (manifest defaults, vocabulary
+ * for flagging unknown words before Start).
  */
-import type { JobParams } from '../../engine/job-state.js';
 import { partitionFrames } from '../../engine/partition.js';
 import { parseManifest, type ModelManifest } from '../../model/manifest.js';
 import { WordTokenizer } from '../../model/tokenizer.js';
@@ -98,10 +97,6 @@ export function buildRenderTask(jobId: number, packageUrl: string, facts: ModelF
 export function latentValuesPerFrame(facts: ModelFacts): number {
   const { channels, height, width } = facts.manifest.latent;
   return channels * height * width;
-}
-
-export function jobParamsOf(task: RenderTask): JobParams {
-  return { ...task.job, exchangeMode: 'exact' } as JobParams;
 }
 
 export function toBase64(bytes: Uint8Array): string {
