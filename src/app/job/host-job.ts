@@ -20,6 +20,7 @@ import { describePreparing, hasFailed, isReady, stillPreparing, type JobMember, 
 import { HOST_GRAPHS, RankRunner } from './rank-runner.js';
 import { RenderAttempt, THIS_TAB, type RenderPlan } from './render-attempt.js';
 import { IDLE, isBusy, transition, type RenderCommand, type RenderEvent, type RenderMachine } from './render-machine.js';
+import { KeeperChannel } from './checkpoint-keeper.js';
 import { RenderPersistence, type ResumePoint } from './render-persistence.js';
 import { fetchModelFacts, type ModelFacts, type RenderSettings } from './render-spec.js';
 import type { RenderJobState, RenderVideo } from './render-view.js';
@@ -58,6 +59,9 @@ export class HostRenderJob extends EventTarget {
   /** This tab's rank when it computes: the same runner a worker tab uses. */
   private readonly runner = new RankRunner(this.engine, HOST_GRAPHS);
   private readonly persistence: RenderPersistence;
+  /** The checkpoint worker, started with the first render. */
+  private keeperChannel: KeeperChannel | null = null;
+  private readonly keepers = () => (this.keeperChannel ??= new KeeperChannel(new Worker(new URL('./checkpoint.worker.ts', import.meta.url), { type: 'module', name: 'vi-checkpoints' })));
   private readonly tap = (peerId: string, m: RenderReport) => this.attempt?.onReport(peerId, m);
   private readonly onHostChange = () => this.onHostState();
 
@@ -104,6 +108,7 @@ export class HostRenderJob extends EventTarget {
   async start(settings: RenderSettings, options: { computeHere: boolean; partition?: PartitionChoice; resume?: SavedRender }): Promise<RenderVideo> {
     if (this.busy) throw new Error('a render is already running: cancel it first');
     if (this.state.video) URL.revokeObjectURL(this.state.video.url);
+    this.attempt?.dispose();
     this.attempt = null;
     this.resumeSource = null;
     const done = new Promise<string | undefined>((resolve) => (this.settle = resolve));
@@ -120,7 +125,7 @@ export class HostRenderJob extends EventTarget {
       if (dec.kind !== 'pixel_shuffle') throw new Error(`${facts.manifest.name} decodes with '${dec.kind}'; only pixel_shuffle packages are supported`);
       const size = { width: facts.manifest.latent.width * dec.factor * settings.exportScale, height: facts.manifest.latent.height * dec.factor * settings.exportScale, fps: facts.manifest.frame_rate };
       const codec = await chooseExportCodec(size);
-      this.resumeSource = options.resume ? await this.persistence.resumePoint(options.resume, facts, settings, codec) : null;
+      this.resumeSource = options.resume ? await this.persistence.resumePoint(options.resume, facts, settings, codec, this.keepers()) : null;
       this.persistence.begin(settings, facts, options.resume?.step ?? 0);
       this.plan = { facts, settings, codec, choice: options.partition ?? 'auto' };
       if (options.computeHere) this.prepareHere();
@@ -200,8 +205,8 @@ export class HostRenderJob extends EventTarget {
   private async beginAttempt(renderJobId: number, mode: 'mesh' | 'alone', members: readonly JobMember[], resumeStep: number | null): Promise<void> {
     const previous = this.attempt;
     const source = previous ? previous.resumePoint() : this.resumeSource;
-    const resumeFrom = resumeStep !== null && source ? { store: source.store, step: resumeStep } : null;
-    const deps = { host: this.host, runner: this.runner, readiness: this.readiness, persistence: this.persistence, packageUrl: this.packageUrl, dispatch: (e: RenderEvent) => this.dispatch(e), view: () => this.state };
+    const resumeFrom = resumeStep !== null && source ? { keeper: source.keeper, step: resumeStep } : null;
+    const deps = { host: this.host, runner: this.runner, readiness: this.readiness, persistence: this.persistence, keepers: this.keepers, packageUrl: this.packageUrl, dispatch: (e: RenderEvent) => this.dispatch(e), view: () => this.state };
     const attempt = new RenderAttempt(deps, renderJobId, mode, members, this.plan!);
     this.attempt = attempt;
     try {
@@ -210,6 +215,10 @@ export class HostRenderJob extends EventTarget {
       await attempt.start(resumeFrom);
     } catch (e) {
       if (this.attempt === attempt) this.fail(toErrorData(e).message);
+    } finally {
+      // Re-cut into this attempt's own store by now, or no longer needed.
+      source?.keeper.close();
+      previous?.dispose();
     }
   }
 

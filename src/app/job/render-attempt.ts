@@ -11,7 +11,7 @@ import { type RenderTask } from '../protocol.js';
 import { toErrorData } from '../../engine/worker/protocol.js';
 import { muxClips, parseEncodedClip, type EncodedClip, type ExportCodec } from '../media/index.js';
 import type { HostService, RenderReport } from '../services/host-service.js';
-import { CheckpointStore } from './checkpoint-store.js';
+import type { CheckpointKeeper, KeeperChannel } from './checkpoint-keeper.js';
 import type { EngineReadiness } from './engine-readiness.js';
 import { partitionWeights, type JobMember, type PartitionChoice } from './job-members.js';
 import type { RankReports, RankRunner } from './rank-runner.js';
@@ -38,13 +38,15 @@ export interface AttemptDeps {
   readonly runner: RankRunner;
   readonly readiness: EngineReadiness;
   readonly persistence: RenderPersistence;
+  /** The checkpoint worker's channel (every rank's checkpoints are kept there, off this thread). */
+  readonly keepers: () => KeeperChannel;
   readonly packageUrl: string;
   readonly dispatch: (e: RenderEvent) => void;
   readonly view: () => RenderJobState;
 }
 
 export class RenderAttempt {
-  private store: CheckpointStore | null = null;
+  private store: CheckpointKeeper | null = null;
   private stats: StepStats | null = null;
   private readonly clips = new Map<number, EncodedClip>();
   /** HostService's id of this attempt's mesh job, once its members joined. */
@@ -67,8 +69,13 @@ export class RenderAttempt {
 
   /** Where a later attempt resumes: the latest step every rank's checkpoint is here for (null: none). */
   resumePoint(): ResumePoint | null {
-    const step = this.store?.latestCommonStep() ?? null;
-    return this.store && step !== null ? { store: this.store, step } : null;
+    const step = this.store?.latestCommonStep ?? null;
+    return this.store && step !== null ? { keeper: this.store, step } : null;
+  }
+
+  /** Frees this attempt's checkpoints in the worker (once no later attempt resumes from them). */
+  dispose(): void {
+    this.store?.close();
   }
 
   async start(resumeFrom: ResumePoint | null): Promise<void> {
@@ -115,11 +122,13 @@ export class RenderAttempt {
     const { by, weights } = partitionWeights(this.plan.choice, this.members);
     const built = buildRenderTask(this.renderJobId, packageUrl, facts, settings, codec, weights);
     const ranges = built.job.partition.ranges;
-    // Resuming: the ranks' common checkpoints, re-cut for the new partition, one state per rank.
-    const resume = resumeFrom ? resumeFrom.store.recut(resumeFrom.step, ranges) : null;
+    // Resuming: the ranks' common checkpoints, re-cut for the new partition (in the worker), one state per rank.
+    const resume = resumeFrom ? await resumeFrom.keeper.recut(resumeFrom.step, ranges) : null;
     const task: RenderTask = resumeFrom ? { ...built, resumeFromStep: resumeFrom.step } : built;
-    this.store = new CheckpointStore(task.job, ranges, latentValuesPerFrame(facts));
-    resume?.forEach((bytes, rank) => this.store!.add(rank, resumeFrom!.step, bytes)); // a second loss before the next step resumes here too
+    this.store = this.deps.keepers().open(task.job, ranges, latentValuesPerFrame(facts));
+    // A second loss before the next step resumes here too (copies: the originals go to the ranks).
+    await Promise.all((resume ?? []).map((bytes, rank) => this.store!.add(rank, resumeFrom!.step, bytes.slice())));
+    if (!this.isCurrent()) return;
     this.stats = new StepStats(ranges.length, settings.steps);
     const ranks = this.members.map((m, rank): RankView => ({
       rank, name: m.name, range: ranges[rank]!, stepsDone: resumeFrom?.step ?? 0, clipReceived: false,
@@ -143,7 +152,7 @@ export class RenderAttempt {
     const mesh = host.mesh;
     if (!mesh) throw new Error("this tab is not in the job's mesh");
     const rank = mesh.rank;
-    const reports = this.ownReports(rank, (nextStep, bytes) => this.keepCheckpoint(rank, () => this.store?.add(rank, nextStep, bytes)));
+    const reports = this.ownReports(rank, (nextStep, bytes) => this.keepCheckpoint(rank, nextStep, bytes));
     this.ownRun = this.deps.runner.run(task, mesh, reports, resume?.[0]).catch((e: unknown) => {
       // A lost peer fails this tab's collective calls too: the machine waits to hear who was lost.
       const { code, message } = toErrorData(e);
@@ -173,7 +182,7 @@ export class RenderAttempt {
     } else if (m.type === 'checkpoint') {
       const problem = checkpointStepProblem(m.nextStep, steps);
       if (problem) return host.noteRefused(peerId, 'checkpoint blob', problem);
-      this.keepCheckpoint(rank, () => this.store?.add(rank, m.nextStep, m.bytes));
+      this.keepCheckpoint(rank, m.nextStep, m.bytes);
     } else if (this.clips.has(rank)) host.noteRefused(peerId, 'clip blob', `rank ${rank}'s clip is complete already`);
     else {
       try {
@@ -184,17 +193,15 @@ export class RenderAttempt {
     }
   }
 
-  /** Stores a checkpoint and saves the whole video's newest common state; a refused one is noted (the job goes on). */
-  private keepCheckpoint(rank: number, add: () => void): void {
-    try {
-      add();
-      const store = this.store;
-      const step = store?.latestCommonStep() ?? null;
-      const total = this.plan.settings.totalFrames;
-      if (store && step !== null) this.deps.persistence.save(step, () => store.recut(step, [{ start: 0, end: total }])[0]!);
-    } catch (e) {
-      this.deps.dispatch({ type: 'problem', problem: `rank ${rank}: ${toErrorData(e).message}` });
-    }
+  /** Keeps a checkpoint (in the worker) and saves the whole video's newest common state; a refused one is noted (the job goes on). */
+  private keepCheckpoint(rank: number, nextStep: number, bytes: Uint8Array): void {
+    const store = this.store;
+    if (!store) return;
+    const total = this.plan.settings.totalFrames;
+    store.add(rank, nextStep, bytes).then(
+      (step) => step !== null && this.isCurrent() && this.deps.persistence.save(step, () => store.whole(step, total)),
+      (e: unknown) => this.deps.dispatch({ type: 'problem', problem: `rank ${rank}: ${toErrorData(e).message}` }),
+    );
   }
 
   // ---------------------------------------------------------------- alone mode
@@ -202,11 +209,13 @@ export class RenderAttempt {
   private async startAlone(resumeFrom: ResumePoint | null): Promise<void> {
     const { facts, settings, codec } = this.plan;
     const task = buildRenderTask(this.renderJobId, this.deps.packageUrl, facts, settings, codec, 1);
-    const resume = resumeFrom?.store.recut(resumeFrom.step, task.job.partition.ranges)[0];
+    const resume = resumeFrom ? (await resumeFrom.keeper.recut(resumeFrom.step, task.job.partition.ranges))[0] : undefined;
+    if (!this.isCurrent() && this.deps.view().phase !== 'running') return;
+    this.store = this.deps.keepers().open(task.job, task.job.partition.ranges, latentValuesPerFrame(facts)); // [0, N): the whole video
     this.stats = new StepStats(1, settings.steps);
     const ranks: RankView[] = [{ rank: 0, name: THIS_TAB, range: { start: 0, end: settings.totalFrames }, stepsDone: resumeFrom?.step ?? 0, clipReceived: false }];
     this.deps.dispatch({ type: 'attempt-running', renderJobId: this.renderJobId, mode: 'alone', ranks });
-    const reports = this.ownReports(0, (nextStep, bytes) => this.isCurrent() && this.deps.persistence.save(nextStep, () => bytes)); // [0, N): the whole video
+    const reports = this.ownReports(0, (nextStep, bytes) => this.keepCheckpoint(0, nextStep, bytes));
     this.ownRun = this.deps.runner.run(task, null, reports, resume).catch((e: unknown) => this.fail(toErrorData(e).message));
   }
 

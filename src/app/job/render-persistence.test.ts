@@ -26,7 +26,7 @@ describe('render persistence: the copy of a render kept in this browser', () => 
     const p = new RenderPersistence('/models/tiny/', { saved: (s) => saved.push(s), problem: () => undefined }, storage);
     p.begin(settings, facts, 0);
     let cuts = 0;
-    const state = () => (cuts++, new Uint8Array(8));
+    const state = async () => (cuts++, new Blob([new Uint8Array(8)]));
     p.save(1, state);
     await settle();
     for (const step of [2, 3, 4, 5]) p.save(step, state); // while step 1 is still writing
@@ -44,11 +44,11 @@ describe('render persistence: the copy of a render kept in this browser', () => 
     const { storage, written, finishOne, discards } = slowStorage();
     const p = new RenderPersistence('/models/tiny/', { saved: () => undefined, problem: () => undefined }, storage);
     p.begin(settings, facts, 0);
-    p.save(1, () => new Uint8Array(8));
+    p.save(1, async () => new Blob([new Uint8Array(8)]));
     await settle();
-    p.save(2, () => new Uint8Array(8));
+    p.save(2, async () => new Blob([new Uint8Array(8)]));
     p.discard();
-    p.save(3, () => new Uint8Array(8));
+    p.save(3, async () => new Blob([new Uint8Array(8)]));
     finishOne();
     await settle();
     await settle();

@@ -1,6 +1,7 @@
 /**
  * The copy of a render that this browser keeps (saved-render.ts) while the render runs: the whole
- * video's state after the newest step every rank finished, written one save at a time; removed once
+ * video's state after the newest step every rank finished (cut in the checkpoint worker), written
+ * one save at a time; removed once
  * the video is done or the user cancels. Steps that finish while a save is still writing are
  * folded into the next save (only the newest is written, and only it is cut out of the ranks'
  * checkpoints): at a real model's size the whole video's state is hundreds of MB, and a save per
@@ -8,14 +9,14 @@
  * goes on (it just cannot be resumed from that step). Also the way back: a saved render, checked
  * against the model and settings of this start, as the point a render resumes from.
  */
-import { CheckpointStore } from './checkpoint-store.js';
+import type { CheckpointKeeper, KeeperChannel } from './checkpoint-keeper.js';
 import { buildRenderTask, latentValuesPerFrame, type ModelFacts, type RenderSettings } from './render-spec.js';
 import { discardUnfinishedRender, modelIdentity, SAVED_RENDER_SCHEMA, saveUnfinishedRender, type SavedRender } from './saved-render.js';
 import type { ExportCodec } from '../media/index.js';
 
-/** Where a render resumes: after `step`, from the checkpoints in `store`. */
+/** Where a render resumes: after `step`, from the checkpoints `keeper` holds (in the checkpoint worker). */
 export interface ResumePoint {
-  readonly store: CheckpointStore;
+  readonly keeper: CheckpointKeeper;
   readonly step: number;
 }
 
@@ -37,7 +38,7 @@ export class RenderPersistence {
   private saveAs: { settings: RenderSettings; model: string } | null = null;
   private savedStep = 0;
   /** The newest state not yet written: its step and how to cut it (only when it is written). */
-  private pending: { step: number; wholeState: () => Uint8Array } | null = null;
+  private pending: { step: number; wholeState: () => Promise<Blob> } | null = null;
   private writeQueued = false;
   private queue: Promise<void> = Promise.resolve();
 
@@ -54,7 +55,7 @@ export class RenderPersistence {
   }
 
   /** Saves the whole video's state after `step` if it is newer than the saved one (`wholeState` runs when it is written). */
-  save(step: number, wholeState: () => Uint8Array): void {
+  save(step: number, wholeState: () => Promise<Blob>): void {
     if (!this.saveAs || step <= this.savedStep) return;
     this.savedStep = step;
     this.pending = { step, wholeState };
@@ -70,7 +71,7 @@ export class RenderPersistence {
     this.pending = null;
     if (!p || !as) return;
     try {
-      const record: SavedRender = { schema: SAVED_RENDER_SCHEMA, savedAt: Date.now(), packageUrl: this.packageUrl, model: as.model, settings: as.settings, step: p.step, state: new Blob([p.wholeState() as BlobPart]) };
+      const record: SavedRender = { schema: SAVED_RENDER_SCHEMA, savedAt: Date.now(), packageUrl: this.packageUrl, model: as.model, settings: as.settings, step: p.step, state: await p.wholeState() };
       await this.storage.save(record);
       this.events.saved(p.step);
     } catch (e) {
@@ -86,17 +87,18 @@ export class RenderPersistence {
   }
 
   /** Where a saved render resumes: its state, checked against the model and settings of this start. */
-  async resumePoint(saved: SavedRender, facts: ModelFacts, settings: RenderSettings, codec: ExportCodec): Promise<ResumePoint> {
+  async resumePoint(saved: SavedRender, facts: ModelFacts, settings: RenderSettings, codec: ExportCodec, keepers: KeeperChannel): Promise<ResumePoint> {
     const model = modelIdentity(facts.manifest);
     if (saved.model !== model) throw new Error(`the unfinished render was made with ${saved.model}, this dashboard loads ${model}: open it with that model, or discard the render`);
     const task = buildRenderTask(0, this.packageUrl, facts, settings, codec, 1);
-    const store = new CheckpointStore(task.job, task.job.partition.ranges, latentValuesPerFrame(facts));
+    const keeper = keepers.open(task.job, task.job.partition.ranges, latentValuesPerFrame(facts));
     try {
-      store.add(0, saved.step, new Uint8Array(await saved.state.arrayBuffer()));
+      await keeper.add(0, saved.step, new Uint8Array(await saved.state.arrayBuffer()));
     } catch (e) {
+      keeper.close();
       throw new Error(`the unfinished render cannot be resumed (${e instanceof Error ? e.message : String(e)}): discard it`);
     }
-    return { store, step: saved.step };
+    return { keeper, step: saved.step };
   }
 
   private noteProblem(e: unknown): void {
