@@ -14,6 +14,7 @@
  */
 import type { JobParams } from '../engine/job-state.js';
 import type { ErrorData } from '../engine/worker/protocol.js';
+import type { SpeedMeasurement } from '../engine/worker/speed-benchmark.js';
 import type { Partition } from '../engine/partition.js';
 
 /** Sent in `join` and `member-report`; a peer speaking another version is refused (reload the tab). */
@@ -45,16 +46,8 @@ export interface PairMeasurement {
 export type EnginePhase = 'loading' | 'measuring' | 'ready' | 'failed';
 export type EngineBackend = 'webgpu' | 'wasm';
 
-/** One timed UNet call (src/engine/worker/speed-benchmark.ts). */
-export interface SpeedReport {
-  /** The graph that was timed. */
-  readonly graph: 'segmented' | 'whole';
-  /** Clip length of the timed call, and its wall time (ms). */
-  readonly frames: number;
-  readonly unetMs: number;
-  /** frames / (unetMs / 1000): frames of UNet work per second at the model's resolution. */
-  readonly framesPerSecond: number;
-}
+/** One timed UNet call, as the engine measured it (speed-benchmark.ts), without its warm-up time. */
+export type SpeedReport = Omit<SpeedMeasurement, 'warmUpMs'>;
 
 /** Bounds of a `member-report`; a sender cuts its texts to these, a receiver refuses anything beyond. */
 export const MEMBER_REPORT_LIMITS = {
