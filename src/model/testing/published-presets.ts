@@ -2,7 +2,8 @@
 // Video-Infinity's VideoCrafter2 port (a UNetVideoCrafter folder, `adamdad/videocrafterv2_diffusers`)
 // and ZeroScope v2 (`cerspense/zeroscope_v2_576w`, the same UNet3DConditionModel without fps). Key sets
 // are those diffusers 0.29.1's save_pretrained writes (the narrow goldens' config shows the same set for
-// UNetVideoCrafter); the values are the published architectures (../shared/reference/video-infinity.md §1).
+// UNetVideoCrafter); the values are the published architectures (widths 320/640/1280/1280, 2 layers
+// per block, 1024-d OpenCLIP text, attention head dim 64).
 
 const VC2_ARCH = {
   act_fn: 'silu',
