@@ -16,7 +16,7 @@ import type { EngineReadiness } from './engine-readiness.js';
 import { partitionWeights, type JobMember, type PartitionChoice } from './job-members.js';
 import type { RankReports, RankRunner } from './rank-runner.js';
 import { checkpointStepProblem, clipRangeProblem, previewFrame, stepReportProblem } from './rank-reports.js';
-import type { RenderEvent } from './render-machine.js';
+import { isBusy, type RenderEvent } from './render-machine.js';
 import type { ResumePoint, RenderPersistence } from './render-persistence.js';
 import { buildRenderTask, latentValuesPerFrame, rgbToRgbaFrames, type ModelFacts, type RenderSettings } from './render-spec.js';
 import type { RankView, RenderJobState, RenderVideo } from './render-view.js';
@@ -128,7 +128,7 @@ export class RenderAttempt {
     this.store = this.deps.keepers().open(task.job, ranges, latentValuesPerFrame(facts));
     // A second loss before the next step resumes here too (copies: the originals go to the ranks).
     await Promise.all((resume ?? []).map((bytes, rank) => this.store!.add(rank, resumeFrom!.step, bytes.slice())));
-    if (!this.isCurrent()) return;
+    if (!this.stillOurs()) return; // cancelled, failed or replaced while the worker re-cut
     this.stats = new StepStats(ranges.length, settings.steps);
     const ranks = this.members.map((m, rank): RankView => ({
       rank, name: m.name, range: ranges[rank]!, stepsDone: resumeFrom?.step ?? 0, clipReceived: false,
@@ -210,7 +210,7 @@ export class RenderAttempt {
     const { facts, settings, codec } = this.plan;
     const task = buildRenderTask(this.renderJobId, this.deps.packageUrl, facts, settings, codec, 1);
     const resume = resumeFrom ? (await resumeFrom.keeper.recut(resumeFrom.step, task.job.partition.ranges))[0] : undefined;
-    if (!this.isCurrent() && this.deps.view().phase !== 'running') return;
+    if (!this.stillOurs()) return; // cancelled, failed or replaced while the worker re-cut
     this.store = this.deps.keepers().open(task.job, task.job.partition.ranges, latentValuesPerFrame(facts)); // [0, N): the whole video
     this.stats = new StepStats(1, settings.steps);
     const ranks: RankView[] = [{ rank: 0, name: THIS_TAB, range: { start: 0, end: settings.totalFrames }, stepsDone: resumeFrom?.step ?? 0, clipReceived: false }];
@@ -252,6 +252,12 @@ export class RenderAttempt {
 
   private patchRank(rank: number, patch: Partial<Omit<RankView, 'rank' | 'range' | 'clipReceived'>>): void {
     this.deps.dispatch({ type: 'rank', renderJobId: this.renderJobId, rank, patch });
+  }
+
+  /** This attempt is the job's, and the job is not over (it may not be running yet: it starts). */
+  private stillOurs(): boolean {
+    const v = this.deps.view();
+    return v.renderJobId === this.renderJobId && isBusy(v);
   }
 
   private isCurrent(): boolean {
