@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { EMBEDDED_DUAL_SCOPE } from '../../engine/dual-scope.js';
 import { decodeClipState, encodeClipState, type JobParams } from '../../engine/job-state.js';
 import { syntheticClipState } from '../../engine/testing/clip-states.js';
-import { CheckpointKeeperCore, KeeperChannel, type KeeperPort, type KeeperReply, type KeeperRequest } from './checkpoint-keeper.js';
+import { inProcessKeepers } from './checkpoint-keeper.js';
 
 const PER_FRAME = 300;
 const job: JobParams = {
@@ -12,21 +12,9 @@ const job: JobParams = {
 const ranges = [{ start: 0, end: 5 }, { start: 5, end: 12 }];
 const wire = (rank: number, steps: number) => encodeClipState(syntheticClipState(job, ranges[rank]!.start, ranges[rank]!.end, steps, PER_FRAME));
 
-/** The page and the worker back to back, each message delivered later as a real channel would, buffers transferred. */
-function wired() {
-  const toWorker: KeeperPort<KeeperRequest, KeeperReply> = { onmessage: null, postMessage: (m, t) => deliver(worker, m, t) };
-  const worker: KeeperPort<KeeperReply, KeeperRequest> = { onmessage: null, postMessage: (m, t) => deliver(toWorker, m, t) };
-  function deliver<T>(to: { onmessage: ((e: MessageEvent<T>) => void) | null }, m: T, transfer: Transferable[] = []): void {
-    const copy = structuredClone(m, { transfer }); // what postMessage does: the sender's transferred buffers are detached
-    setTimeout(() => to.onmessage?.({ data: copy } as MessageEvent<T>), 0);
-  }
-  new CheckpointKeeperCore(worker);
-  return new KeeperChannel(toWorker);
-}
-
 describe('checkpoint keeper: the host\'s checkpoints in a worker', () => {
   it('keeps every rank\'s checkpoints, says the newest common step, re-cuts them for a new partition and the whole video', async () => {
-    const keeper = wired().open(job, ranges, PER_FRAME);
+    const keeper = inProcessKeepers().open(job, ranges, PER_FRAME);
     const sent = wire(0, 1);
     expect(await keeper.add(0, 1, sent)).toBeNull(); // rank 1 has none yet
     expect(sent.byteLength).toBe(0); // handed over, not copied
@@ -41,7 +29,7 @@ describe('checkpoint keeper: the host\'s checkpoints in a worker', () => {
   });
 
   it('a refused checkpoint rejects naming why, and the store goes on; a closed store answers no more', async () => {
-    const channel = wired();
+    const channel = inProcessKeepers();
     const keeper = channel.open(job, ranges, PER_FRAME);
     await expect(keeper.add(1, 1, wire(0, 1))).rejects.toThrow(/rank 1: frames \[0, 5\) at step 1, expected \[5, 12\)/);
     await expect(keeper.add(0, 1, new Uint8Array(3))).rejects.toThrow(/too short/);

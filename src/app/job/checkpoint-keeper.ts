@@ -103,6 +103,22 @@ export class KeeperChannel {
   }
 }
 
+/**
+ * A keeper without a Worker: both sides in this thread, each message delivered later and cloned with
+ * its transfers as postMessage does (tests, and Node tools that keep checkpoints).
+ */
+export function inProcessKeepers(): KeeperChannel {
+  type Listener<T> = { onmessage: ((e: MessageEvent<T>) => void) | null };
+  const deliver = <T>(to: Listener<T>, m: T, transfer: Transferable[] = []) => {
+    const copy = structuredClone(m, { transfer });
+    setTimeout(() => to.onmessage?.({ data: copy } as MessageEvent<T>), 0);
+  };
+  const page: KeeperPort<KeeperRequest, KeeperReply> = { onmessage: null, postMessage: (m, t) => deliver(worker, m, t) };
+  const worker: KeeperPort<KeeperReply, KeeperRequest> = { onmessage: null, postMessage: (m, t) => deliver(page, m, t) };
+  new CheckpointKeeperCore(worker);
+  return new KeeperChannel(page);
+}
+
 /** One store of checkpoints (an attempt's partition), kept in the worker. */
 export class CheckpointKeeper {
   /** The newest step every rank's checkpoint is here for, as the worker last said (null: none yet). */
