@@ -40,6 +40,13 @@ export interface TensorReader {
   float32(name: string): Float32Array;
 }
 
+/** `name`'s entry in a reader's table; a clear error naming the reader when it has none. */
+export function entryIn(reader: Pick<TensorReader, 'label' | 'entries'>, name: string): TensorEntry {
+  const e = reader.entries.get(name);
+  if (!e) throw new SafetensorsError(`${reader.label}: no tensor '${name}'`);
+  return e;
+}
+
 export function bytesSource(bytes: Uint8Array): ByteSource {
   return { byteLength: bytes.byteLength, read: (offset, length) => bytes.subarray(offset, offset + length) };
 }
@@ -123,9 +130,7 @@ export class SafetensorsFile implements TensorReader {
   }
 
   entry(name: string): TensorEntry {
-    const e = this.entries.get(name);
-    if (!e) throw new SafetensorsError(`${this.label}: no tensor '${name}'`);
-    return e;
+    return entryIn(this, name);
   }
 
   /** The tensor converted to float32 (from F32, F16, BF16 or F64). */

@@ -176,7 +176,7 @@ export class HostRenderJob extends EventTarget {
       case 'begin-attempt':
         return void this.beginAttempt(c.renderJobId, c.mode, c.members, c.resumeStep);
       case 'stop-attempt':
-        return this.attempt?.stop(c.how, c.reason, this.machine.hostComputes);
+        return this.attempt?.stop(c.how, c.reason, c.hostComputes);
       case 'mux': {
         const attempt = this.attempt!;
         return void attempt.mux(this.state.totalFrames ?? 0).then(

@@ -26,8 +26,8 @@ export const HOST_GRAPHS: readonly UnetGraph[] = ['segmented', 'whole'];
 export interface RankReports {
   engine(info: { readonly provider: string; readonly loadMs: number; readonly fallbackReason?: string }): void;
   checkpoint(nextStep: number, bytes: Uint8Array): void;
-  /** `preview`: the first preview frame, RGB. */
-  step(p: StepProgress, preview: { readonly globalFrame: number; readonly width: number; readonly height: number; readonly rgb: Uint8Array }): void;
+  /** `preview`: the first preview frame, as RGB (what goes on the wire) and RGBA (what a view shows), made once. */
+  step(p: StepProgress, preview: { readonly globalFrame: number; readonly width: number; readonly height: number; readonly rgb: Uint8Array; readonly rgba: Uint8ClampedArray }): void;
   clip(clip: EncodedClip): void | Promise<void>;
 }
 
@@ -123,8 +123,8 @@ export class RankRunner extends EventTarget {
       const onProgress = (p: StepProgress) => {
         const rgb = p.preview.rgb;
         const first = rgb.data.subarray(0, rgb.width * rgb.height * 3);
-        const preview = { globalFrame: p.preview.globalFrames[0] ?? 0, width: rgb.width, height: rgb.height };
-        this.set({ step: p.step + 1, lastStepMs: p.stepMs, lastWaitMs: p.networkWaitMs, preview: { ...preview, rgba: rgbToRgbaFrames(first, 1, rgb.width, rgb.height)[0]! } });
+        const preview = { globalFrame: p.preview.globalFrames[0] ?? 0, width: rgb.width, height: rgb.height, rgba: rgbToRgbaFrames(first, 1, rgb.width, rgb.height)[0]! };
+        this.set({ step: p.step + 1, lastStepMs: p.stepMs, lastWaitMs: p.networkWaitMs, preview });
         reports.step(p, { ...preview, rgb: first });
       };
       const resume = given ?? (task.resumeFromStep !== undefined ? await this.resumes.take(jobId, rank) : undefined);

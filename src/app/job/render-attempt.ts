@@ -16,9 +16,9 @@ import type { EngineReadiness } from './engine-readiness.js';
 import { partitionWeights, type JobMember, type PartitionChoice } from './job-members.js';
 import type { RankReports, RankRunner } from './rank-runner.js';
 import { checkpointStepProblem, clipRangeProblem, previewFrame, stepReportProblem } from './rank-reports.js';
-import { isBusy, type RenderEvent } from './render-machine.js';
+import { isBusy, isRunningAttempt, type RenderEvent } from './render-machine.js';
 import type { ResumePoint, RenderPersistence } from './render-persistence.js';
-import { buildRenderTask, latentValuesPerFrame, rgbToRgbaFrames, type ModelFacts, type RenderSettings } from './render-spec.js';
+import { buildRenderTask, latentValuesPerFrame, type ModelFacts, type RenderSettings } from './render-spec.js';
 import type { RankView, RenderJobState, RenderVideo } from './render-view.js';
 import { StepStats, type StepReport } from './step-stats.js';
 
@@ -152,7 +152,7 @@ export class RenderAttempt {
     const mesh = host.mesh;
     if (!mesh) throw new Error("this tab is not in the job's mesh");
     const rank = mesh.rank;
-    const reports = this.ownReports(rank, (nextStep, bytes) => this.keepCheckpoint(rank, nextStep, bytes));
+    const reports = this.ownReports(rank);
     this.ownRun = this.deps.runner.run(task, mesh, reports, resume?.[0]).catch((e: unknown) => {
       // A lost peer fails this tab's collective calls too: the machine waits to hear who was lost.
       const { code, message } = toErrorData(e);
@@ -215,21 +215,20 @@ export class RenderAttempt {
     this.stats = new StepStats(1, settings.steps);
     const ranks: RankView[] = [{ rank: 0, name: THIS_TAB, range: { start: 0, end: settings.totalFrames }, stepsDone: resumeFrom?.step ?? 0, clipReceived: false }];
     this.deps.dispatch({ type: 'attempt-running', renderJobId: this.renderJobId, mode: 'alone', ranks });
-    const reports = this.ownReports(0, (nextStep, bytes) => this.keepCheckpoint(0, nextStep, bytes));
+    const reports = this.ownReports(0);
     this.ownRun = this.deps.runner.run(task, null, reports, resume).catch((e: unknown) => this.fail(toErrorData(e).message));
   }
 
   // ---------------------------------------------------------------- shared
 
   /** This tab's rank's reports: straight into this attempt, no bytes on the wire. */
-  private ownReports(rank: number, checkpoint: (nextStep: number, bytes: Uint8Array) => void): RankReports {
+  private ownReports(rank: number): RankReports {
     return {
       engine: (e) => this.patchRank(rank, { provider: e.provider, fallbackReason: e.fallbackReason }),
-      checkpoint: (nextStep, bytes) => this.isCurrent() && checkpoint(nextStep, bytes),
+      checkpoint: (nextStep, bytes) => this.isCurrent() && this.keepCheckpoint(rank, nextStep, bytes),
       step: (p, pv) => {
         if (!this.isCurrent()) return;
-        const rgba = rgbToRgbaFrames(pv.rgb, 1, pv.width, pv.height)[0]!;
-        this.patchRank(rank, { stepsDone: p.step + 1, lastStepMs: p.stepMs, preview: { globalFrame: pv.globalFrame, width: pv.width, height: pv.height, rgba } });
+        this.patchRank(rank, { stepsDone: p.step + 1, lastStepMs: p.stepMs, preview: { globalFrame: pv.globalFrame, width: pv.width, height: pv.height, rgba: pv.rgba } });
         this.recordStep(p.step, rank, p);
       },
       clip: (clip) => {
@@ -261,8 +260,7 @@ export class RenderAttempt {
   }
 
   private isCurrent(): boolean {
-    const v = this.deps.view();
-    return v.phase === 'running' && v.renderJobId === this.renderJobId;
+    return isRunningAttempt(this.deps.view(), this.renderJobId);
   }
 
   private fail(error: string): void {

@@ -84,8 +84,9 @@ export function isBusy(view: RenderJobState): boolean {
 const same = (state: RenderMachine): Transition => ({ state, commands: [] });
 const withView = (s: RenderMachine, patch: Partial<RenderJobState>): RenderMachine => ({ ...s, view: { ...s.view, ...patch } });
 
-/** Whether an event about attempt `renderJobId` still counts: that attempt is the one running. */
-const current = (s: RenderMachine, renderJobId: number) => s.view.phase === 'running' && s.view.renderJobId === renderJobId;
+/** Whether attempt `renderJobId` is the one running: what it reports still counts. */
+export const isRunningAttempt = (view: RenderJobState, renderJobId: number): boolean => view.phase === 'running' && view.renderJobId === renderJobId;
+const current = (s: RenderMachine, renderJobId: number) => isRunningAttempt(s.view, renderJobId);
 
 export function transition(s: RenderMachine, e: RenderEvent): Transition {
   switch (e.type) {

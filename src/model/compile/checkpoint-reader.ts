@@ -4,7 +4,7 @@
 // since reading pickles means running Python. Every tensor is read from disk only when asked for.
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { SafetensorsError, SafetensorsFile, type TensorEntry, type TensorReader } from '../safetensors.js';
+import { entryIn, SafetensorsFile, type TensorEntry, type TensorReader } from '../safetensors.js';
 import { fileSource } from './file-source.js';
 
 export class CheckpointError extends Error {
@@ -47,15 +47,12 @@ export class ShardedTensors implements TensorReader {
   }
 
   entry(name: string): TensorEntry {
-    const e = this.entries.get(name);
-    if (!e) throw new SafetensorsError(`${this.label}: no tensor '${name}'`);
-    return e;
+    return entryIn(this, name);
   }
 
   float32(name: string): Float32Array {
-    const shard = this.owner.get(name);
-    if (!shard) throw new SafetensorsError(`${this.label}: no tensor '${name}'`);
-    return shard.float32(name);
+    entryIn(this, name); // a name no shard holds fails here, naming this checkpoint
+    return this.owner.get(name)!.float32(name);
   }
 }
 
