@@ -8,6 +8,7 @@
 export type EngineErrorCode =
   | 'invalid-argument' // an argument breaks a stated rule (type, range, shape)
   | 'video-too-short' // partition: fewer frames than ranks × minimum clip length
+  | 'video-too-long' // partition: more frames than the ranks' memory can hold together
   | 'invalid-prompt-schedule' // prompt schedule entries break an ordering rule
   | 'invalid-partition' // a partition (e.g. received from the network) is not a valid cover
   | 'not-initialized' // scheduler: step before setTimesteps

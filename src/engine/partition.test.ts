@@ -50,6 +50,48 @@ describe('partitionFrames', () => {
     );
   });
 
+  it('caps a clip at its rank\'s capacity and re-shares the rest by speed', () => {
+    // The fast rank would take 75 of 100 frames; it holds 40, so the others share 60 by weight 1 : 1.
+    expect(lengths(partitionFrames(100, [1, 3, 1], 4, [Infinity, 40, Infinity]))).toEqual([30, 40, 30]);
+    // Capping one raises another over its own capacity: both clamp.
+    expect(lengths(partitionFrames(100, [1, 3, 1], 4, [25, 40, Infinity]))).toEqual([25, 40, 35]);
+    // Exactly the combined capacity.
+    expect(lengths(partitionFrames(24, [5, 1, 1], 8, [8, 8, 8]))).toEqual([8, 8, 8]);
+    // Capacities and the minimum clip together.
+    expect(lengths(partitionFrames(40, [10, 1, 1], 8, [20, Infinity, Infinity]))).toEqual([20, 10, 10]);
+  });
+
+  it('is the speed-weighted split when no capacity binds', () => {
+    for (const [n, w, min] of [[100, [1, 3], 4], [40, [10, 1, 1], 8], [11, [2, 1, 1], 1], [30, [1, 5, 5, 1], 5]] as const) {
+      const without = lengths(partitionFrames(n, w, min));
+      expect(lengths(partitionFrames(n, w, min, w.map(() => Infinity)))).toEqual(without);
+      expect(lengths(partitionFrames(n, w, min, without))).toEqual(without); // capacities exactly met do not bind
+    }
+  });
+
+  it('covers the video within every capacity for many shapes', () => {
+    for (let n = 8; n <= 80; n += 3) {
+      for (let w = 2; w <= 5; w++) {
+        const weights = Array.from({ length: w }, (_, r) => 1 + ((r * 5) % 4));
+        const caps = Array.from({ length: w }, (_, r) => 4 + ((r * 11 + n) % 30));
+        if (caps.reduce((a, b) => a + b, 0) < n || w * 4 > n) continue;
+        const p = partitionFrames(n, weights, 4, caps);
+        validatePartition(p, n, 4);
+        lengths(p).forEach((len, r) => expect(len).toBeLessThanOrEqual(caps[r]!));
+      }
+    }
+  });
+
+  it('says clearly when the ranks cannot hold the video together', () => {
+    expect(() => partitionFrames(100, [1, 1], 8, [40, 50])).toThrow(
+      'partitionFrames: totalFrames 100 is more than the ranks can hold together (90 frames: largest clip per rank 40, 50); render at most 90 frames, or add members',
+    );
+    expect(() => partitionFrames(100, [1, 1], 8, [40, 50])).toThrow(expect.objectContaining({ code: 'video-too-long' }));
+    expect(() => partitionFrames(10, 1, 8, [9])).toThrow(expect.objectContaining({ code: 'video-too-long' }));
+    expect(() => partitionFrames(40, [1, 1], 8, [4, 100])).toThrow(/capacities\[0\] must be an integer >= 8/);
+    expect(() => partitionFrames(40, [1, 1], 8, [100])).toThrow(/capacities must be one largest clip per rank \(2\)/);
+  });
+
   it('rejects bad arguments naming them', () => {
     expect(() => partitionFrames(0, 2, 1)).toThrow(/totalFrames must be an integer >= 1, got 0/);
     expect(() => partitionFrames(10, [1, 0], 1)).toThrow(/weights\[1\] must be a finite number > 0, got 0/);

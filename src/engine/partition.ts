@@ -25,8 +25,11 @@ export interface Partition {
  * ranks whose share falls below it get exactly minClipFrames and the rest is re-shared among the
  * others. `weights` may be a rank count (even split) or a positive speed per rank.
  * minClipFrames applies when there are 2 or more ranks (one rank has no halo to receive).
+ * `capacities` (optional, one per rank, Infinity for none) caps each clip at what the rank's memory
+ * holds (its largest clip): a rank whose share exceeds its capacity gets exactly that and the rest is
+ * re-shared by weight among the others. When no capacity binds, the split is the same as without.
  */
-export function partitionFrames(totalFrames: number, weights: number | readonly number[], minClipFrames: number): Partition {
+export function partitionFrames(totalFrames: number, weights: number | readonly number[], minClipFrames: number, capacities?: readonly number[]): Partition {
   const where = 'partitionFrames';
   check(isPositiveInteger(totalFrames), PartitionError, where, 'totalFrames', totalFrames, 'an integer >= 1');
   const w: readonly number[] = typeof weights === 'number' ? evenWeights(weights) : weights;
@@ -34,6 +37,7 @@ export function partitionFrames(totalFrames: number, weights: number | readonly 
   w.forEach((x, r) => check(typeof x === 'number' && Number.isFinite(x) && x > 0, PartitionError, where, `weights[${r}]`, x, 'a finite number > 0'));
   check(isPositiveInteger(minClipFrames), PartitionError, where, 'minClipFrames', minClipFrames, 'an integer >= 1 (the largest halo width)');
   const ranks = w.length;
+  const cap = checkCapacities(totalFrames, ranks, minClipFrames, capacities);
   if (ranks === 1) return Object.freeze({ totalFrames, ranges: Object.freeze([Object.freeze({ start: 0, end: totalFrames })]) });
   if (ranks * minClipFrames > totalFrames) {
     throw new PartitionError(
@@ -43,12 +47,27 @@ export function partitionFrames(totalFrames: number, weights: number | readonly 
         `or use at most ${Math.floor(totalFrames / minClipFrames)} ranks`,
     );
   }
-  // Water-filling: clamp to the minimum every rank whose proportional share falls below it.
+  // Water-filling, first from above: every rank whose proportional share exceeds its capacity gets
+  // its capacity, until none does (the others' shares only grow, so repeat). Then from below, as
+  // without capacities: clamping to the minimum only shrinks the others' shares, so no capacity
+  // breaks again.
   const lengths = new Array<number>(ranks).fill(0);
   const clamped = new Array<boolean>(ranks).fill(false);
   for (;;) {
     const free = [...w.keys()].filter((r) => !clamped[r]);
-    const frames = totalFrames - (ranks - free.length) * minClipFrames;
+    const frames = totalFrames - lengths.reduce((a, b) => a + b, 0);
+    const share = largestRemainder(frames, free.map((r) => w[r]!));
+    const high = free.filter((r, k) => share[k]! > cap[r]!);
+    if (high.length === 0) break;
+    for (const r of high) {
+      clamped[r] = true;
+      lengths[r] = cap[r]!;
+    }
+  }
+  const full = clamped.slice();
+  for (;;) {
+    const free = [...w.keys()].filter((r) => !clamped[r]);
+    const frames = totalFrames - [...w.keys()].filter((r) => clamped[r]).reduce((a, r) => a + (full[r] ? cap[r]! : minClipFrames), 0);
     const share = largestRemainder(frames, free.map((r) => w[r]!));
     const low = free.filter((_, k) => share[k]! < minClipFrames);
     if (low.length === 0) {
@@ -67,6 +86,24 @@ export function partitionFrames(totalFrames: number, weights: number | readonly 
     start += len;
   }
   return Object.freeze({ totalFrames, ranges: Object.freeze(ranges) });
+}
+
+/** Capacities per rank (Infinity without), checked: each one at least the minimum clip, together the video. */
+function checkCapacities(totalFrames: number, ranks: number, minClipFrames: number, capacities: readonly number[] | undefined): number[] {
+  const where = 'partitionFrames';
+  if (capacities === undefined) return new Array<number>(ranks).fill(Infinity);
+  check(Array.isArray(capacities) && capacities.length === ranks, PartitionError, where, 'capacities', capacities, `one largest clip per rank (${ranks})`);
+  const least = ranks > 1 ? minClipFrames : 1;
+  capacities.forEach((c, r) => check(c === Infinity || (Number.isSafeInteger(c) && c >= least), PartitionError, where, `capacities[${r}]`, c, `an integer >= ${least} (the minimum clip) or Infinity`));
+  const sum = capacities.reduce((a, b) => a + b, 0);
+  if (sum < totalFrames) {
+    throw new PartitionError(
+      'video-too-long',
+      `${where}: totalFrames ${totalFrames} is more than the ranks can hold together (${sum} frames: ` +
+        `largest clip per rank ${capacities.join(', ')}); render at most ${sum} frames, or add members`,
+    );
+  }
+  return [...capacities];
 }
 
 export function evenWeights(worldSize: number): number[] {

@@ -123,3 +123,36 @@ function addModel(): Uint8Array {
   const graph = [...field(1, node), ...str(2, 'g'), ...field(11, valueInfo('x')), ...field(12, valueInfo('y'))];
   return Uint8Array.from([...int(1, 8), ...field(7, graph), ...field(8, int(2, 17))]);
 }
+
+describe('SessionRunner memory defaults', () => {
+  /** Records the options each session is created with. */
+  function recordingOrt() {
+    const seen: Record<string, unknown>[] = [];
+    const module = {
+      Tensor: class {},
+      InferenceSession: {
+        async create(_model: unknown, options: Record<string, unknown>) {
+          seen.push(options);
+          return { inputNames: [], outputNames: [], async run() { return {}; }, async release() {} };
+        },
+      },
+    };
+    return { ort: module as unknown as OrtModule, seen };
+  }
+
+  it('creates sessions without the per-session CPU arena, so segment sessions do not each keep their peak', async () => {
+    const { ort: fake, seen } = recordingOrt();
+    const runner = new SessionRunner(fake, { executionProviders: ['cpu'], sessionOptions: { intraOpNumThreads: 1 } });
+    await runner.load('a', new Uint8Array());
+    await runner.load('b', new Uint8Array());
+    expect(seen).toHaveLength(2);
+    for (const o of seen) expect(o).toMatchObject({ enableCpuMemArena: false, enableMemPattern: false, intraOpNumThreads: 1 });
+  });
+
+  it('lets the caller turn the arena back on', async () => {
+    const { ort: fake, seen } = recordingOrt();
+    const runner = new SessionRunner(fake, { executionProviders: ['cpu'], sessionOptions: { enableCpuMemArena: true } });
+    await runner.load('a', new Uint8Array());
+    expect(seen[0]).toMatchObject({ enableCpuMemArena: true, enableMemPattern: false });
+  });
+});

@@ -110,6 +110,15 @@ export interface LoadedSession {
 
 const GPU_PROVIDERS = new Set(['webgpu']);
 
+/**
+ * Session options every session gets unless `sessionOptions` overrides them. A UNet call runs ~50
+ * segment sessions one after another; with ORT's per-session CPU arena each session keeps the peak
+ * of its own intermediates after its run, so the segmented path held the sum of all those peaks
+ * (7–8× the whole graph's on the embedded model). Without the arena a session frees its
+ * intermediates when its run ends and the next one reuses the process heap.
+ */
+export const MEMORY_DEFAULTS = Object.freeze({ enableCpuMemArena: false, enableMemPattern: false });
+
 export class SessionRunner {
   private stateValue: RunnerState = 'idle';
   private pinned: string | null = null;
@@ -162,6 +171,7 @@ export class SessionRunner {
         const preferredOutputLocation = Object.fromEntries(device.map((o) => [o, 'gpu-buffer' as const]));
         try {
           const session = await this.ort.InferenceSession.create(model, {
+            ...MEMORY_DEFAULTS,
             ...this.options.sessionOptions,
             executionProviders: [provider],
             ...(device.length ? { preferredOutputLocation } : {}),

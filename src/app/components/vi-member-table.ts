@@ -1,5 +1,7 @@
 import { LitElement, css, html } from 'lit';
-import { customElement, property } from 'lit/decorators.js';
+import { customElement, property, state } from 'lit/decorators.js';
+import { clipText, fetchPackageMemory, memberClip, type PackageMemory } from '../job/job-members-memory.js';
+import type { AdapterReport } from '../protocol.js';
 import { adapterName } from '../services/adapter-probe.js';
 import type { WorkerEntry } from '../services/room-members.js';
 import type { MemberEngine } from '../services/member-engine-report.js';
@@ -28,11 +30,40 @@ export class ViMemberTable extends LitElement {
   @property({ attribute: false }) self?: SelfMember;
   /** This tab's rank in the current job, if it computes. */
   @property({ attribute: false }) selfRank?: number;
+  /** The package the members load: its memory plan gives each worker's largest clip. */
+  @property({ attribute: false }) packageUrl?: string;
+  @state() private memory?: PackageMemory;
+  @state() private memoryError?: string;
+
+  override willUpdate(changed: Map<string, unknown>) {
+    if (!changed.has('packageUrl')) return;
+    this.memory = undefined;
+    this.memoryError = undefined;
+    const url = this.packageUrl;
+    if (!url) return;
+    fetchPackageMemory(url).then(
+      (m) => url === this.packageUrl && (this.memory = m),
+      (e: unknown) => url === this.packageUrl && (this.memoryError = `memory plan: ${e instanceof Error ? e.message : String(e)}`),
+    );
+  }
+
+  /** A worker's largest clip under its adapter's limits, or why it cannot run the model. */
+  private clipCell(adapter: AdapterReport | undefined) {
+    if (!adapter) return html`<td data-testid="member-clip">–</td>`;
+    if (!this.memory) return html`<td data-testid="member-clip" title=${this.memoryError ?? ''}>${this.memoryError ? '?' : '…'}</td>`;
+    try {
+      const fit = memberClip(this.memory, adapter);
+      const t = clipText(fit);
+      return html`<td data-testid="member-clip" class=${fit.fits ? '' : 'failed'} title=${t.title}>${t.text}</td>`;
+    } catch (e) {
+      return html`<td data-testid="member-clip" title=${e instanceof Error ? e.message : String(e)}>?</td>`;
+    }
+  }
 
   override render() {
     if (this.workers.length === 0 && !this.self) return html`<p>No workers yet: open the join link in other tabs or on other machines.</p>`;
     return html`<table data-testid="members">
-      <thead><tr><th>rank</th><th>name</th><th>state</th><th>GPU</th><th>shader-f16</th><th>model</th><th>speed (UNet)</th><th>last error</th></tr></thead>
+      <thead><tr><th>rank</th><th>name</th><th>state</th><th>GPU</th><th>shader-f16</th><th>model</th><th>largest clip</th><th>speed (UNet)</th><th>last error</th></tr></thead>
       <tbody>
         ${this.self ? this.engineRow(this.self.name, 'self', this.selfRank, 'computing here', '', this.self.engine) : ''}
         ${this.workers.map((w) =>
@@ -54,6 +85,7 @@ export class ViMemberTable extends LitElement {
       <td>${gpu}</td>
       <td>${w?.adapter?.backend === 'webgpu' ? (w.adapter.shaderF16 ? 'yes' : 'no') : '–'}</td>
       <td class=${engine?.phase === 'failed' ? 'failed' : ''} data-testid="member-model" data-phase=${engine?.phase ?? 'none'} title=${engine?.fallbackReason ?? ''}>${model}</td>
+      ${w ? this.clipCell(w.adapter) : html`<td data-testid="member-clip">–</td>`}
       <td data-testid="member-speed" title=${speedText(engine) ?? ''}>${engine?.speed ? fmtSpeed(engine.speed.framesPerSecond) : '–'}</td>
       <td>${lastError}</td>
     </tr>`;

@@ -16,6 +16,10 @@ export interface JobMember {
   readonly name: string;
   /** Undefined until its first report: it has joined and is starting to load. */
   readonly engine?: MemberEngine;
+  /** The most frames its memory holds (job-members-memory.ts); undefined: not known, no cap. */
+  readonly maxClipFrames?: number;
+  /** Why its memory cannot run this model at all (one line, the memory plan's); it is left out. */
+  readonly cannotHold?: string;
 }
 
 export function isReady(m: JobMember): boolean {
@@ -26,9 +30,19 @@ export function hasFailed(m: JobMember): boolean {
   return m.engine?.phase === 'failed';
 }
 
-/** Members neither ready nor failed: Start waits for them. */
+/** Members neither ready nor failed nor unable to hold the model: Start waits for them. */
 export function stillPreparing(members: readonly JobMember[]): JobMember[] {
-  return members.filter((m) => !isReady(m) && !hasFailed(m));
+  return members.filter((m) => !isReady(m) && !hasFailed(m) && m.cannotHold === undefined);
+}
+
+/** At Start, once nobody is preparing: who computes, and why each other member is left out. */
+export function readyAndLeftOut(members: readonly JobMember[]): { ready: JobMember[]; leftOut: string[] } {
+  return {
+    ready: members.filter((m) => isReady(m) && m.cannotHold === undefined),
+    leftOut: members.flatMap((m) =>
+      m.cannotHold !== undefined ? [`${m.name}: ${m.cannotHold}`] : hasFailed(m) ? [`${m.name}: ${m.engine?.error ?? 'the model did not load'}`] : [],
+    ),
+  };
 }
 
 /** "w1 (loading the model, 40%)": one member's state while Start waits for it. */
@@ -44,15 +58,18 @@ export interface PartitionWeights {
   readonly by: 'speed' | 'even';
   /** A rank count (even) or one speed per member in rank order (partitionFrames' weights). */
   readonly weights: number | readonly number[];
+  /** One largest clip per member in rank order (partitionFrames' capacities), when any member has one. */
+  readonly capacities?: readonly number[];
 }
 
 export function partitionWeights(choice: PartitionChoice, members: readonly JobMember[]): PartitionWeights {
   if (members.length === 0) throw new Error('no members to share the frames between');
   const speeds = members.map((m) => m.engine?.speed?.framesPerSecond);
   const all = speeds.every((s): s is number => s !== undefined && Number.isFinite(s) && s > 0);
-  if (choice === 'even' || (choice === 'auto' && !all)) return { by: 'even', weights: members.length };
+  const caps = members.some((m) => m.maxClipFrames !== undefined) ? { capacities: members.map((m) => m.maxClipFrames ?? Infinity) } : {};
+  if (choice === 'even' || (choice === 'auto' && !all)) return { by: 'even', weights: members.length, ...caps };
   if (!all) throw new Error(`partition by measured speed: no speed from ${members.filter((_, k) => speeds[k] === undefined).map((m) => m.name).join(', ')}`);
-  return { by: 'speed', weights: speeds as number[] };
+  return { by: 'speed', weights: speeds as number[], ...caps };
 }
 
 /** Failure codes that mean a member may have gone (the control links then say which). */

@@ -6,7 +6,10 @@
 // liveness (skip connections, residuals, the time embedding) falls out of use.
 // Must not import onnxruntime or protobufjs (serialisation lives in onnx-writer.ts).
 
-export type DType = 'float32' | 'int64';
+/** 'float16' only inside graphs (half-precision weights and compute); graph I/O stays float32/int64. */
+export type DType = 'float32' | 'float16' | 'int64';
+/** ONNX TensorProto.DataType of each DType (the `to` of a Cast). */
+export const ONNX_DTYPE: Record<DType, number> = { float32: 1, float16: 10, int64: 7 };
 /** A dimension: a number, or a symbolic expression such as 'B*F' or 'F+8' (documentation only). */
 export type Dim = number | string;
 
@@ -160,14 +163,16 @@ export class Program {
     const outs: Value[] = [];
     for (let k = 0; k < outputs; k++) {
       const n = this.fresh(name ? (outputs > 1 ? `${name}.${k}` : name) : `${opType.toLowerCase()}_${++this.counter}`);
-      const dtype: DType = opType === 'Shape' ? 'int64' : inputs.find((x) => x)?.dtype ?? 'float32';
+      const to = opType === 'Cast' ? attrs.to : undefined;
+      const castTo = to && 'i' in to ? (Object.keys(ONNX_DTYPE) as DType[]).find((d) => ONNX_DTYPE[d] === to.i) : undefined;
+      const dtype: DType = castTo ?? (opType === 'Shape' ? 'int64' : inputs.find((x) => x)?.dtype ?? 'float32');
       outs.push(new Value(n, dtype, { kind: 'segment', segment: seg.index }, shape));
     }
     seg.graph.nodes.push({ opType, inputs: ins, outputs: outs.map((o) => o.name), attrs });
     return outs;
   }
 
-  /** A float32 initializer in the current graph (weights); reused if the same key is asked twice. */
+  /** An initializer in the current graph (weights); reused if the same key is asked twice. float16 data is given as float32 values and rounded when written. */
   initializer(key: string, dims: number[], data: TensorData, dtype: DType = 'float32'): Value {
     const g = this.current.graph;
     const n = dims.reduce((a, b) => a * b, 1);

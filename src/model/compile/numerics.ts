@@ -2,45 +2,174 @@
 // is computed. Block code never creates a weight tensor or an attention itself; it calls `weight` and
 // `attentionCore` here. Memory work for the browser (fp16 weights, fused or chunked attention) changes
 // this file and nothing else, and the parity tests tell whether a change kept the numbers.
-import { ai, type Value } from './graph.js';
+import { type GraphDef, ONNX_DTYPE, ai, type Value } from './graph.js';
 import type { Ctx } from './blocks/nn.js';
 import type { WeightData } from './weights.js';
 
 export interface Numerics {
-  /** Storage and compute precision of weights and activations. Only float32 exists today. */
-  readonly precision: 'float32';
+  /**
+   * Storage precision of the UNet's weights. 'float16': half the download and cache; each weight is
+   * a float16 initializer followed by a Cast to float32, so the graph still computes in float32 on
+   * any adapter (ORT turns such Casts into float32 initializers when it creates the session, so
+   * that session holds float32 weights). Half-precision compute is a separate graph set derived
+   * from these graphs (float16-compute.ts).
+   */
+  readonly precision: 'float32' | 'float16';
   /**
    * 'explicit': MatMul → scale → + bias → Softmax → MatMul, one [N, heads, Lq, Lk] logits tensor per
    * attention (at 320×512 a spatial self-attention's is 2 × 16 frames × 5 × 2560² floats = 2.1 GB).
    */
   readonly attention: 'explicit';
+  /**
+   * Query rows per chunk of an attention whose query length is known when compiling (the spatial
+   * self- and cross-attentions: H·W tokens); 0 computes all rows at once. Bounds the logits tensor
+   * at [N, heads, queryChunk, Lk] (the chunks run one after another and reuse the memory).
+   */
+  readonly queryChunk: number;
+  /**
+   * Temporal attention: query frames per band block. Each block of consecutive query frames attends
+   * only to the key columns its bias rows leave unmasked (its local window and the global frames),
+   * so time and memory grow linearly with the frames. 0: the dense [F, F + context] logits, masked.
+   */
+  readonly temporalBlock: number;
 }
 
 /** What every compiled graph uses unless a compile option says otherwise. */
-export const DEFAULT_NUMERICS: Numerics = Object.freeze({ precision: 'float32', attention: 'explicit' });
+export const DEFAULT_NUMERICS: Numerics = Object.freeze({ precision: 'float32', attention: 'explicit', queryChunk: 0, temporalBlock: 0 });
 
 /** A weight as a graph initializer, in the storage precision. `key` names it in the graph (its checkpoint key). */
 export function weight(c: Ctx, key: string, dims: number[], data: WeightData): Value {
   const n = c.numerics ?? DEFAULT_NUMERICS;
-  if (n.precision !== 'float32') throw new Error(`internal: precision '${n.precision}' is not implemented`);
-  return c.P.initializer(key, dims, data);
+  if (n.precision === 'float32') return c.P.initializer(key, dims, data);
+  const stored = c.P.initializer(key, dims, data, 'float16');
+  // One Cast per weight per graph: a key asked twice in a graph reuses both the initializer and its Cast.
+  const graph = c.P.current.graph;
+  let casts = upcasts.get(graph);
+  if (!casts) upcasts.set(graph, (casts = new Map()));
+  let up = casts.get(key);
+  if (!up) casts.set(key, (up = c.P.op('Cast', [stored], { to: ai(ONNX_DTYPE.float32) }, `${key}${UPCAST_SUFFIX}`, dims)));
+  return up;
 }
+
+/** Name suffix of a float16 weight's Cast to float32 (float16-compute.ts recognises these). */
+export const UPCAST_SUFFIX = '/float32';
+const upcasts = new WeakMap<GraphDef, Map<string, Value>>();
 
 /**
  * softmax(q·kᵀ·scale + bias)·v per head. q [N, Lq, h·d], k, v [N, Lk, h·d]; bias broadcastable to
- * [N, h, Lq, Lk] (or null). Returns [N, Lq, h·d].
+ * [N, h, Lq, Lk] (or null). Returns [N, Lq, h·d]. Without a bias, a query whose length is known when
+ * compiling (q.shape[1], a number) runs in chunks of `queryChunk` rows.
  */
 export function attentionCore(c: Ctx, q: Value, k: Value, v: Value, heads: number, headDim: number, bias: Value | null): Value {
+  const n = numericsOf(c);
+  const rows = q.shape?.[1];
+  const kh = splitHeads(c, k, heads, headDim, 1, true);
+  const vh = splitHeads(c, v, heads, headDim, 1, false);
+  if (n.queryChunk > 0 && bias === null && typeof rows === 'number' && rows > n.queryChunk) {
+    const parts: Value[] = [];
+    for (let r = 0; r < rows; r += n.queryChunk) {
+      const qc = c.P.op('Slice', [q, c.P.constI64([r]), c.P.constI64([Math.min(rows, r + n.queryChunk)]), c.P.constI64([1])]);
+      parts.push(headsAttention(c, splitHeads(c, qc, heads, headDim, 1, false), kh, vh, heads, headDim, null, 1));
+    }
+    return c.P.op('Concat', parts, { axis: ai(1) });
+  }
+  return headsAttention(c, splitHeads(c, q, heads, headDim, 1, false), kh, vh, heads, headDim, bias, 1);
+}
+
+/** Bias entries below this are masked keys (the engine writes −1e9; real biases are small). */
+const MASKED_BELOW = -5e8;
+
+/**
+ * Attention of query frames over key frames under a [F, S] logit bias whose masked entries (−1e9)
+ * must get zero weight: q [N, F, h·d] with rows in frame order, k, v [N, S, h·d], key columns in any
+ * order. Returns [N, F, h·d], the same as attentionCore(q, k, v, heads, headDim, bias): a masked key's
+ * weight is exactly 0 in float32 either way (exp(−1e9) underflows), only summation order differs.
+ *
+ * Banded (`temporalBlock` > 0): the query frames are cut into blocks of that many consecutive frames;
+ * each block gathers only the K key columns its bias rows leave unmasked (K = the most any block
+ * needs: its frames plus the local window each side, plus the global frames), so the logits are
+ * [N, blocks, h, block, K] instead of [N, h, F, S]: linear in F. The column selection is read off the
+ * bias once per graph (a TopK over a [blocks, S] mask) and shared by its attentions.
+ */
+export function maskedFrameAttention(c: Ctx, q: Value, k: Value, v: Value, heads: number, headDim: number, bias: Value): Value {
+  const n = numericsOf(c);
+  if (n.temporalBlock <= 0) return attentionCore(c, q, k, v, heads, headDim, bias);
+  const P = c.P;
+  const band = bandSelection(c, bias, n.temporalBlock);
+  const inner = heads * headDim;
+  const qPads = P.op('Concat', [P.constI64([0, 0, 0, 0]), band.padRows, P.constI64([0])], { axis: ai(0) });
+  const qb = P.op('Reshape', [P.op('Pad', [q, qPads]), P.constI64([0, -1, n.temporalBlock, inner])]); // [N, blocks, block, h·d]
+  const kb = P.op('Gather', [k, band.columns], { axis: ai(1) }); // [N, blocks, K, h·d]
+  const vb = P.op('Gather', [v, band.columns], { axis: ai(1) });
+  const o = headsAttention(c, splitHeads(c, qb, heads, headDim, 2, false), splitHeads(c, kb, heads, headDim, 2, true), splitHeads(c, vb, heads, headDim, 2, false), heads, headDim, band.bias, 2);
+  const rows = P.op('Reshape', [o, P.constI64([0, -1, inner])]); // [N, blocks·block, h·d]
+  return P.op('Slice', [rows, P.constI64([0]), band.frames, P.constI64([1])]);
+}
+
+interface BandSelection {
+  /** [1]: F, the query frames. */
+  frames: Value;
+  /** [1]: rows padded at the end to whole blocks. */
+  padRows: Value;
+  /** [blocks, K] int64: the key columns of each block. */
+  columns: Value;
+  /** [blocks, 1, block, K]: the bias of those columns, per query row (padded rows fully masked). */
+  bias: Value;
+}
+const bands = new WeakMap<GraphDef, Map<string, BandSelection>>();
+
+function bandSelection(c: Ctx, bias: Value, block: number): BandSelection {
+  const P = c.P;
+  const graph = P.current.graph;
+  let known = bands.get(graph);
+  if (!known) bands.set(graph, (known = new Map()));
+  const found = known.get(`${bias.name}/${block}`);
+  if (found) return found;
+  const B = P.constI64([block]);
+  const frames = P.op('Shape', [bias], { start: ai(0), end: ai(1) });
+  const padRows = P.op('Mod', [P.op('Sub', [B, P.op('Mod', [frames, B])]), B]);
+  const pads = P.op('Concat', [P.constI64([0, 0]), padRows, P.constI64([0])], { axis: ai(0) });
+  const padded = P.op('Pad', [bias, pads, P.constF32([-1e9], [])]); // [blocks·block, S]
+  const blocked = P.op('Reshape', [padded, P.op('Concat', [P.constI64([-1, block]), P.op('Shape', [bias], { start: ai(1) })], { axis: ai(0) })]);
+  const unmasked = P.op('Cast', [P.op('Greater', [blocked, P.constF32([MASKED_BELOW], [])])], { to: ai(ONNX_DTYPE.float32) });
+  const used = P.op('ReduceMax', [unmasked], { axes: { ints: [1] }, keepdims: ai(0) }); // [blocks, S]: 1 where some row of the block sees the key
+  const widest = P.op('ReduceMax', [P.op('ReduceSum', [used, P.constI64([1])], { keepdims: ai(0) })], { keepdims: ai(1) });
+  const K = P.op('Cast', [widest], { to: ai(ONNX_DTYPE.int64) });
+  // Every used column of a block is among its K largest; the unused ones that fill a narrower block are masked for all its rows.
+  const columns = P.opN('TopK', [used, K], { axis: ai(-1), largest: ai(1), sorted: ai(1) }, 2)[1]!;
+  const perRow = P.op('Expand', [P.op('Unsqueeze', [columns, P.constI64([1])]), P.constI64([1, block, 1])]); // [blocks, block, K]
+  const sel = P.op('Unsqueeze', [P.op('GatherElements', [blocked, perRow], { axis: ai(2) }), P.constI64([1])]);
+  const out = { frames, padRows, columns, bias: sel };
+  known.set(`${bias.name}/${block}`, out);
+  return out;
+}
+
+function numericsOf(c: Ctx): Numerics {
   const n = c.numerics ?? DEFAULT_NUMERICS;
   if (n.attention !== 'explicit') throw new Error(`internal: attention '${n.attention}' is not implemented`);
+  const out = { ...n, queryChunk: n.queryChunk ?? DEFAULT_NUMERICS.queryChunk, temporalBlock: n.temporalBlock ?? DEFAULT_NUMERICS.temporalBlock };
+  for (const k of ['queryChunk', 'temporalBlock'] as const) {
+    if (!Number.isSafeInteger(out[k]) || out[k] < 0) throw new Error(`numerics: ${k} must be an integer >= 0, got ${out[k]}`);
+  }
+  return out;
+}
+
+/** x [...batch, L, h·d] → [...batch, h, L, d] (keys: [...batch, h, d, L]); `batchDims` leading batch axes. */
+function splitHeads(c: Ctx, x: Value, heads: number, headDim: number, batchDims: number, keys: boolean): Value {
+  const lead = Array.from({ length: batchDims }, (_, i) => i);
+  const b = batchDims;
+  const perm = keys ? [...lead, b + 1, b + 2, b] : [...lead, b + 1, b, b + 2];
+  return c.P.op('Transpose', [c.P.op('Reshape', [x, c.P.constI64([...lead.map(() => 0), 0, heads, headDim])])], { perm: { ints: perm } });
+}
+
+/** softmax(qh·kh·scale + bias)·vh on split heads; returns [...batch, Lq, h·d]. */
+function headsAttention(c: Ctx, qh: Value, kh: Value, vh: Value, heads: number, headDim: number, bias: Value | null, batchDims: number): Value {
   const P = c.P;
-  const split = (x: Value, perm: number[]) => P.op('Transpose', [P.op('Reshape', [x, P.constI64([0, 0, heads, headDim])])], { perm: { ints: perm } });
-  const qh = split(q, [0, 2, 1, 3]); // [N, h, Lq, d]
-  const kh = split(k, [0, 2, 3, 1]); // [N, h, d, Lk]
-  const vh = split(v, [0, 2, 1, 3]); // [N, h, Lk, d]
+  const lead = Array.from({ length: batchDims }, (_, i) => i);
+  const b = batchDims;
   let logits = P.op('Mul', [P.op('MatMul', [qh, kh]), P.constF32([1 / Math.sqrt(headDim)], [])]);
   if (bias) logits = P.op('Add', [logits, bias]);
   const p = P.op('Softmax', [logits], { axis: ai(-1) });
-  const o = P.op('Transpose', [P.op('MatMul', [p, vh])], { perm: { ints: [0, 2, 1, 3] } }); // [N, Lq, h, d]
-  return P.op('Reshape', [o, P.constI64([0, 0, heads * headDim])]);
+  const o = P.op('Transpose', [P.op('MatMul', [p, vh])], { perm: { ints: [...lead, b + 1, b, b + 2] } }); // [...batch, Lq, h, d]
+  return P.op('Reshape', [o, P.constI64([...lead.map(() => 0), 0, heads * headDim])]);
 }

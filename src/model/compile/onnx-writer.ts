@@ -4,13 +4,14 @@
 import { readFileSync } from 'node:fs';
 import protobuf from 'protobufjs';
 import { EXTERNAL_MIN_BYTES, type ExternalData } from './external-data.js';
-import { type AttrValue, type Dim, type DType, type GraphDef, loadTensorData } from './graph.js';
+import { type AttrValue, type Dim, type DType, type GraphDef, ONNX_DTYPE, loadTensorData } from './graph.js';
+import { toFloat16 } from './float16.js';
 
 export const OPSET = 17;
 export const IR_VERSION = 8;
 const PRODUCER = 'vi-compile-model';
 
-const ELEM_TYPE: Record<DType, number> = { float32: 1, int64: 7 };
+const ELEM_TYPE = ONNX_DTYPE;
 const ATTR_TYPE = { FLOAT: 1, INT: 2, STRING: 3, INTS: 7 } as const;
 
 let modelType: protobuf.Type | undefined;
@@ -56,7 +57,9 @@ export function serializeGraph(g: GraphDef, docString = '', external?: ExternalD
       attribute: Object.entries(n.attrs).map(([name, v]) => attr(name, v)),
     })),
     initializer: g.initializers.map((t) => {
-      const data = loadTensorData(t.data); // a lazy weight is read here, written out, and dropped
+      const values = loadTensorData(t.data); // a lazy weight is read here, written out, and dropped
+      // float16 initializers hold float32 values until here, so one weight source serves both precisions.
+      const data = t.dtype === 'float16' ? toFloat16(values as Float32Array, t.name) : values;
       const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
       const head = { name: t.name, dims: t.dims, data_type: ELEM_TYPE[t.dtype] };
       if (!external || raw.byteLength < EXTERNAL_MIN_BYTES) return { ...head, raw_data: raw };

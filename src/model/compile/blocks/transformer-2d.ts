@@ -21,9 +21,12 @@ export function transformer2d(
   y = projection(c, y, `${key}.proj_in`, C, inner);
   let h = transpose(c, reshape(c, y, [0, inner, H * W]), [0, 2, 1]); // [N, HW, inner]
   const blk = `${key}.transformer_blocks.0`;
+  const tokens = [`${c.batch}*F`, H * W, inner]; // the query length H·W is what the numerics may chunk over
   const n1 = layerNorm(c, h, `${blk}.norm1`, inner, LN_EPS);
+  n1.shape ??= tokens;
   h = add(c, h, attention(c, `${blk}.attn1`, n1, n1, inner, inner, heads, headDim, null));
   const n2 = layerNorm(c, h, `${blk}.norm2`, inner, LN_EPS);
+  n2.shape ??= tokens;
   h = add(c, h, attention(c, `${blk}.attn2`, n2, ehs, inner, crossDim, heads, headDim, null));
   h = add(c, h, feedForward(c, layerNorm(c, h, `${blk}.norm3`, inner, LN_EPS), `${blk}.ff`, inner));
   y = reshape(c, transpose(c, h, [0, 2, 1]), [0, inner, H, W]);

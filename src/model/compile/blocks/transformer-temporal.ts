@@ -31,7 +31,7 @@ export function transformerTemporal(
     const t = scope.sendAttention(id, a, B * HW, inner, heads, headDim);
     scope.exchange();
     const { kv, bias } = scope.receivedAttention(t);
-    return attention(c, id, a, kv, inner, inner, heads, headDim, bias);
+    return attention(c, id, a, kv, inner, inner, heads, headDim, bias, true);
   };
   h = add(c, h, temporalAttn(layerNorm(c, h, `${blk}.norm1`, inner, LN_EPS, `${blk}.attn1/input`), `${blk}.attn1`), `${blk}/res1`, [B * HW, 'F', inner]);
   h = add(c, h, temporalAttn(layerNorm(c, h, `${blk}.norm2`, inner, LN_EPS, `${blk}.attn2/input`), `${blk}.attn2`), `${blk}/res2`, [B * HW, 'F', inner]);
