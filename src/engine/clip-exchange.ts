@@ -15,18 +15,28 @@
  *              p frames go left, my last p right (halo), my own global frames to everyone (gather).
  *              Receive [T, S_ctx, C] = [left window | right window | G global frames in rank order].
  *
- * Modes: 'exact' (the contract) and 'isolated' (no communication at all: the clip is rendered as an
- * independent video of F frames, for the seam ablation; its layout must be `isolatedLayout`).
+ * Modes (clip-exchange-mode.ts): 'exact' (the contract), 'exact-fp16' (halo and attention tensors
+ * as float16 on the wire), 'stale' (the previous step's context after a synchronous warm-up),
+ * 'sparse-global' (global frames re-gathered every k local-phase steps) and 'isolated' (no
+ * communication at all: the clip is rendered as an independent video of F frames, for the seam
+ * ablation; its layout must be `isolatedLayout`). Each exchange is split into fetching the other
+ * ranks' parts (the network) and assembling them with my own current parts; the modes only change
+ * which step's fetched parts are assembled and how they travel, so every mode is deterministic for
+ * a given partition whatever the delivery timing.
  *
  * Everything received is untrusted: dtype and shape are checked before use. Imports only engine
  * contracts; must not import src/net, src/app, peerjs or lit.
  */
 
 import type { ExchangePoint, SegmentPlan } from '../model/segment-plan.js';
+import { EXCHANGE_MODES, resolveExchangeOptions, type ExchangeMode, type ExchangeOptions } from './clip-exchange-mode.js';
 import { CollectiveError, type Collective, type MessageTag, type WireTensor } from './collective.js';
 import { EngineError } from './errors.js';
+import { float32ToHalf, halfToFloat32 } from '../model/float16.js';
 import type { HostTensor } from './session-runner.js';
 import type { ClipLayout } from './unet-call-inputs.js';
+
+export type { ExchangeMode, ExchangeOptions } from './clip-exchange-mode.js';
 
 /** Between plan walking and the exchange implementation. */
 export interface Exchanger {
@@ -39,20 +49,39 @@ export interface Exchanger {
   exchange(point: ExchangePoint, pointIndex: number, sent: HostTensor, step: number): Promise<HostTensor>;
 }
 
-export type ExchangeMode = 'exact' | 'isolated';
-
 export interface ExchangeCounters {
   exchanges: number;
   /** Wall time spent inside exchanges (includes copying; the collective's waitMs is the network part). */
   exchangeMs: number;
 }
 
+/** What the modes need to know about the job's steps. */
+export interface ExchangeSchedule {
+  /** Timestep of every denoising step (sparse-global: which steps are in the local phase). */
+  readonly timesteps: readonly number[];
+  /** T_phase: steps with t < T_phase are the local phase. */
+  readonly phaseTimestep: number;
+}
+
+/** The other ranks' parts of one exchange, as fetched (checked, float32 / float64). */
+type StatsParts = Float64Array[];
+interface HaloParts { fromLeft: Float32Array | null; fromRight: Float32Array | null }
+interface AttentionParts { fromLeft: Float32Array | null; fromRight: Float32Array | null; globals: Float32Array[] }
+
 export class ClipExchange implements Exchanger {
   private counters: ExchangeCounters = { exchanges: 0, exchangeMs: 0 };
+  private readonly options: ReturnType<typeof resolveExchangeOptions>;
+  /** stale: per exchange point, the parts fetched at the latest step (possibly still in flight). */
+  private readonly inFlight = new Map<number, { step: number; parts: Promise<unknown> }>();
+  /** sparse-global: per attention point, the last gathered globals. */
+  private readonly lastGlobals = new Map<number, Float32Array[]>();
+  /** sparse-global: the first local-phase step (-1: none). */
+  private readonly firstLocalStep: number;
 
   /**
    * @param collective the job's collective (null or worldSize 1: nothing crosses the network)
    * @param layout     this rank's clip layout (for mode 'isolated': `isolatedLayout(...)`)
+   * @param schedule   the job's timesteps (needed by 'stale' to skip the last step's useless send and by 'sparse-global')
    */
   constructor(
     private readonly collective: Collective | null,
@@ -60,20 +89,30 @@ export class ClipExchange implements Exchanger {
     private readonly plan: SegmentPlan,
     private readonly jobId: number,
     readonly mode: ExchangeMode = 'exact',
+    options?: ExchangeOptions,
+    private readonly schedule?: ExchangeSchedule,
   ) {
-    if (mode !== 'exact' && mode !== 'isolated') throw new EngineError('invalid-argument', `ClipExchange: mode must be 'exact' or 'isolated', got ${JSON.stringify(mode)}`);
+    if (!EXCHANGE_MODES.includes(mode)) throw new EngineError('invalid-argument', `ClipExchange: mode must be one of ${EXCHANGE_MODES.join(', ')}, got ${JSON.stringify(mode)}`);
     if (mode === 'isolated' && (layout.range.start !== 0 || layout.range.end !== layout.totalFrames)) {
       throw new EngineError('invalid-argument', `ClipExchange: mode 'isolated' needs the clip's own-video layout (isolatedLayout), got range [${layout.range.start}, ${layout.range.end}) of ${layout.totalFrames}`);
     }
+    if ((mode === 'sparse-global' || mode === 'stale') && !schedule) throw new EngineError('invalid-argument', `ClipExchange: mode '${mode}' needs the job's schedule`);
+    this.options = resolveExchangeOptions(mode, options);
+    this.firstLocalStep = schedule ? schedule.timesteps.findIndex((t) => t < schedule.phaseTimestep) : -1;
   }
 
   counts(): ExchangeCounters {
     return { ...this.counters };
   }
 
-  /** The network is used only in exact mode with 2+ ranks. */
+  /** The network is used in every mode but isolated, with 2+ ranks. */
   private get net(): Collective | null {
-    return this.mode === 'exact' && this.collective && this.collective.worldSize > 1 ? this.collective : null;
+    return this.mode !== 'isolated' && this.collective && this.collective.worldSize > 1 ? this.collective : null;
+  }
+
+  /** The dtype halo and attention tensors travel in. */
+  private get wireDType(): 'float32' | 'float16' {
+    return this.mode === 'exact-fp16' || this.options.float16Wire === true ? 'float16' : 'float32';
   }
 
   async exchange(point: ExchangePoint, pointIndex: number, sent: HostTensor, step: number): Promise<HostTensor> {
@@ -100,6 +139,40 @@ export class ClipExchange implements Exchanger {
     return { jobId: this.jobId, step, pointId: pointIndex, kind };
   }
 
+  /**
+   * The other ranks' parts for this step's assembly. Synchronous modes fetch and wait. 'stale'
+   * (for `staleKind` points, from step warmupSteps on) starts this step's fetch without waiting
+   * and returns the previous step's, so every rank assembles exactly the previous step's context
+   * whatever the timing; on the job's last step nothing is fetched (no later step would use it).
+   * A fresh exchanger (first step, or a resumed render) has no previous parts and fetches
+   * synchronously once.
+   */
+  private async partsFor<T>(pointIndex: number, step: number, staleKind: boolean, fetch: () => Promise<T>): Promise<T> {
+    if (this.mode !== 'stale' || !staleKind) return fetch();
+    const prev = this.inFlight.get(pointIndex);
+    const usePrev = step >= (this.options.warmupSteps as number) && prev !== undefined && prev.step === step - 1;
+    const lastStep = step === this.schedule!.timesteps.length - 1;
+    if (usePrev && lastStep) {
+      this.inFlight.delete(pointIndex);
+      return prev.parts as Promise<T>;
+    }
+    const now = fetch();
+    now.catch(() => {}); // a failure surfaces where the parts are awaited (now or next step)
+    this.inFlight.set(pointIndex, { step, parts: now });
+    return usePrev ? (prev.parts as Promise<T>) : now;
+  }
+
+  /** Float32 data as it travels in this mode's wire dtype. */
+  private toWire(data: Float32Array, shape: number[]): WireTensor {
+    return this.wireDType === 'float16' ? { dtype: 'float16', shape, data: float32ToHalf(data) } : { dtype: 'float32', shape, data };
+  }
+
+  /** A received halo / attention tensor checked against this mode's wire dtype and `shape`, as float32. */
+  private fromWire(t: WireTensor, shape: readonly number[], id: string, from: number): Float32Array {
+    const d = checkWire(t, this.wireDType, shape, id, from);
+    return d instanceof Uint16Array ? halfToFloat32(d) : (d as Float32Array);
+  }
+
   // ---------------------------------------------------------------- stats (Chan's parallel formula)
 
   private async stats(point: Extract<ExchangePoint, { kind: 'stats' }>, pointIndex: number, sent: Float32Array, step: number): Promise<HostTensor> {
@@ -113,10 +186,12 @@ export class ClipExchange implements Exchanger {
       mine[3 * i + 2] = sent[2 * i + 1]!;
     }
     const net = this.net;
-    const parts: Float64Array[] = net
-      ? (await net.allGather(this.tag(pointIndex, step, 'stats-reduce'), { dtype: 'float64', shape: [pairs, 3], data: mine })).map((t, r) =>
-          checkWire(t, 'float64', [pairs, 3], point.id, r) as Float64Array)
+    const parts: StatsParts = net
+      ? [...(await this.partsFor(pointIndex, step, this.options.staleStats === true, async () =>
+          (await net.allGather(this.tag(pointIndex, step, 'stats-reduce'), { dtype: 'float64', shape: [pairs, 3], data: mine })).map((t, r) =>
+            checkWire(t, 'float64', [pairs, 3], point.id, r) as Float64Array)))]
       : [mine];
+    if (net) parts[net.rank] = mine; // my own statistics are always current
     const out = new Float32Array(2 * pairs); // [B, G, 2]: mean, biased var
     for (let i = 0; i < pairs; i++) {
       let n = 0;
@@ -160,22 +235,30 @@ export class ClipExchange implements Exchanger {
     const shape = [b, point.channels, k, point.height, point.widthPx];
     const hasLeft = net.rank > 0;
     const hasRight = net.rank < net.worldSize - 1;
-    const got = await net.exchangeHalo(
-      this.tag(pointIndex, step, 'halo'),
-      hasLeft ? { dtype: 'float32', shape, data: half(false) } : null,
-      hasRight ? { dtype: 'float32', shape, data: half(true) } : null,
-    );
-    const place = (t: WireTensor | null, second: boolean, from: number) => {
-      if (!t) return;
-      const d = checkWire(t, 'float32', shape, point.id, from) as Float32Array;
+    const got = await this.partsFor<HaloParts>(pointIndex, step, true, async () => {
+      const r = await net.exchangeHalo(this.tag(pointIndex, step, 'halo'), hasLeft ? this.toWire(half(false), shape) : null, hasRight ? this.toWire(half(true), shape) : null);
+      return {
+        fromLeft: r.fromLeft ? this.fromWire(r.fromLeft, shape, point.id, net.rank - 1) : null,
+        fromRight: r.fromRight ? this.fromWire(r.fromRight, shape, point.id, net.rank + 1) : null,
+      };
+    });
+    const place = (d: Float32Array | null, second: boolean) => {
+      if (!d) return;
       for (let r = 0; r < rows; r++) out.set(d.subarray(r * k * plane, (r + 1) * k * plane), (r * 2 * k + (second ? k : 0)) * plane);
     };
-    place(got.fromLeft, false, net.rank - 1);
-    place(got.fromRight, true, net.rank + 1);
+    place(got.fromLeft, false);
+    place(got.fromRight, true);
     return { dtype: 'float32', dims, data: out };
   }
 
   // ---------------------------------------------------------------- attention (window halo + global gather)
+
+  /** sparse-global: whether step `step` gathers the global frames (always outside the local phase). */
+  private gathersGlobals(pointIndex: number, step: number): boolean {
+    if (this.mode !== 'sparse-global' || !this.lastGlobals.has(pointIndex)) return true;
+    const local = this.firstLocalStep >= 0 && step >= this.firstLocalStep;
+    return !local || (step - this.firstLocalStep) % (this.options.globalEvery as number) === 0;
+  }
 
   private async attention(point: Extract<ExchangePoint, { kind: 'attention' }>, pointIndex: number, sent: HostTensor, step: number): Promise<HostTensor> {
     const L = this.layout;
@@ -210,22 +293,34 @@ export class ClipExchange implements Exchanger {
       const edge = Math.min(p, L.frames);
       const hasLeft = net.rank > 0;
       const hasRight = net.rank < net.worldSize - 1;
-      const [halo, gathered] = await Promise.all([
-        p > 0
-          ? net.exchangeHalo(
-              this.tag(pointIndex, step, 'halo'),
-              hasLeft ? { dtype: 'float32', shape: [tokens, edge, c], data: rows(range(0, edge)) } : null,
-              hasRight ? { dtype: 'float32', shape: [tokens, edge, c], data: rows(range(L.frames - edge, L.frames)) } : null,
-            )
-          : Promise.resolve({ fromLeft: null, fromRight: null }),
-        net.allGather(this.tag(pointIndex, step, 'global-gather'), { dtype: 'float32', shape: [tokens, L.ownedGlobal.localFrames.length, c], data: ownGlobal }),
-      ]);
-      if (L.leftWindow > 0) fromLeft = checkWire(requireTensor(halo.fromLeft, point.id, net.rank - 1), 'float32', [tokens, L.leftWindow, c], point.id, net.rank - 1) as Float32Array;
-      if (L.rightWindow > 0) fromRight = checkWire(requireTensor(halo.fromRight, point.id, net.rank + 1), 'float32', [tokens, L.rightWindow, c], point.id, net.rank + 1) as Float32Array;
-      globals = gathered.map((t, r) => {
-        if (t.dtype !== 'float32' || t.shape.length !== 3 || t.shape[0] !== tokens || t.shape[2] !== c) throw badWire(point.id, r, t, `float32 [${tokens}, n, ${c}]`);
-        return t.data as Float32Array;
+      const gather = this.gathersGlobals(pointIndex, step);
+      const got = await this.partsFor<AttentionParts>(pointIndex, step, true, async () => {
+        const [halo, gathered] = await Promise.all([
+          p > 0
+            ? net.exchangeHalo(
+                this.tag(pointIndex, step, 'halo'),
+                hasLeft ? this.toWire(rows(range(0, edge)), [tokens, edge, c]) : null,
+                hasRight ? this.toWire(rows(range(L.frames - edge, L.frames)), [tokens, edge, c]) : null,
+              )
+            : Promise.resolve({ fromLeft: null, fromRight: null }),
+          gather ? net.allGather(this.tag(pointIndex, step, 'global-gather'), this.toWire(ownGlobal, [tokens, L.ownedGlobal.localFrames.length, c])) : Promise.resolve(null),
+        ]);
+        return {
+          fromLeft: L.leftWindow > 0 ? this.fromWire(requireTensor(halo.fromLeft, point.id, net.rank - 1), [tokens, L.leftWindow, c], point.id, net.rank - 1) : null,
+          fromRight: L.rightWindow > 0 ? this.fromWire(requireTensor(halo.fromRight, point.id, net.rank + 1), [tokens, L.rightWindow, c], point.id, net.rank + 1) : null,
+          globals: gathered
+            ? gathered.map((t, r) => {
+                if (t.dtype !== this.wireDType || t.shape.length !== 3 || t.shape[0] !== tokens || t.shape[2] !== c) throw badWire(point.id, r, t, `${this.wireDType} [${tokens}, n, ${c}]`);
+                return this.fromWire(t, t.shape, point.id, r);
+              })
+            : this.lastGlobals.get(pointIndex)!,
+        };
       });
+      if (this.mode === 'sparse-global') this.lastGlobals.set(pointIndex, got.globals);
+      fromLeft = got.fromLeft;
+      fromRight = got.fromRight;
+      globals = [...got.globals];
+      globals[net.rank] = ownGlobal; // my own global frames are always current (and never rounded)
     }
     // Context [T, S_ctx, C] = [left window | right window | globals in rank order].
     const parts: { data: Float32Array; n: number }[] = [];
@@ -265,10 +360,10 @@ function requireTensor(t: WireTensor | null, id: string, from: number): WireTens
   return t;
 }
 
-function checkWire(t: WireTensor, dtype: 'float32' | 'float64', shape: readonly number[], id: string, from: number): Float32Array | Float64Array {
+function checkWire(t: WireTensor, dtype: 'float32' | 'float64' | 'float16', shape: readonly number[], id: string, from: number): Float32Array | Float64Array | Uint16Array {
   const n = shape.reduce((a, b) => a * b, 1);
   if (t.dtype !== dtype || t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]) || t.data.length !== n) {
     throw badWire(id, from, t, `${dtype} [${shape.join(', ')}]`);
   }
-  return t.data as Float32Array | Float64Array;
+  return t.data as Float32Array | Float64Array | Uint16Array;
 }

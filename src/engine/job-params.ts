@@ -2,10 +2,11 @@
  * The one check of a job's parameters, for every place a job comes from outside the code that
  * built it: the host's start message, a saved render's resume state, the engine's own entry.
  * Every field is checked (type, range, the prompt schedule's order, the dual-scope parameters,
- * the sampler, the partition's cover of the video) and the first problem is thrown as an
+ * the sampler, the partition's cover of the video, the exchange mode and its options) and the first problem is thrown as an
  * EngineError naming the field, its value and the rule. What comes back holds only the known
  * fields, so an unknown key from the network goes no further.
  */
+import { parseExchangeSettings } from './clip-exchange-mode.js';
 import { validateDualScopeParams } from './dual-scope.js';
 import { check, EngineError, isPositiveInteger, isUint32 } from './errors.js';
 import type { JobParams } from './job-state.js';
@@ -35,7 +36,7 @@ export function parseJobParams(raw: unknown, where = 'job'): JobParams {
   check(isPositiveInteger(j.steps) && j.steps <= JOB_LIMITS.maxSteps, EngineError, where, 'job.steps', j.steps, `an integer in [1, ${JOB_LIMITS.maxSteps}]`);
   check(Number.isFinite(j.guidanceScale), EngineError, where, 'job.guidanceScale', j.guidanceScale, 'a finite number');
   check(Number.isFinite(j.fps) && (j.fps as number) > 0, EngineError, where, 'job.fps', j.fps, 'a number > 0');
-  check(j.exchangeMode === undefined || j.exchangeMode === 'exact' || j.exchangeMode === 'isolated', EngineError, where, 'job.exchangeMode', j.exchangeMode, "'exact' or 'isolated'");
+  const exchange = parseExchangeSettings(j.exchangeMode, j.exchangeOptions, where);
   const totalFrames = j.totalFrames as number;
   const job: JobParams = {
     jobId: j.jobId as number,
@@ -48,7 +49,8 @@ export function parseJobParams(raw: unknown, where = 'job'): JobParams {
     dualScope: parseDualScope(j.dualScope, where),
     fps: j.fps as number,
     partition: parsePartition(j.partition, totalFrames, where),
-    ...(j.exchangeMode !== undefined && { exchangeMode: j.exchangeMode as JobParams['exchangeMode'] }),
+    ...(exchange.mode !== undefined && { exchangeMode: exchange.mode }),
+    ...(exchange.options !== undefined && { exchangeOptions: exchange.options }),
   };
   return job;
 }

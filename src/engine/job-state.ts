@@ -15,7 +15,7 @@ import { EngineError } from './errors.js';
 import type { FrameRange, Partition } from './partition.js';
 import type { PromptSchedule } from './prompt-schedule.js';
 import type { SamplerSpec, SchedulerState } from './schedulers/scheduler.js';
-import type { ExchangeMode } from './clip-exchange.js';
+import { resolveExchangeOptions, type ExchangeMode, type ExchangeOptions } from './clip-exchange-mode.js';
 
 /** Everything the video is a function of (never the partition), plus how the work is split. */
 export interface JobParams {
@@ -32,8 +32,10 @@ export interface JobParams {
   readonly fps: number;
   /** Frame ranges per rank; null = even split over the collective's world size. */
   readonly partition: Partition | null;
-  /** 'exact' (the contract) or 'isolated' (no exchanges: seam ablation). Default 'exact'. */
+  /** How clips exchange context (clip-exchange-mode.ts); part of the video's identity. Default 'exact'. */
   readonly exchangeMode?: ExchangeMode;
+  /** The mode's parameters (only its own; defaults filled in by the engine). */
+  readonly exchangeOptions?: ExchangeOptions;
 }
 
 export interface ClipState {
@@ -73,7 +75,10 @@ export function checkClipState(state: ClipState, job: JobParams, range: FrameRan
 /** What the video is a function of, as one string: two jobs with equal ones render the same video. */
 export function videoIdentity(job: JobParams): string {
   const { totalFrames, seed, steps, guidanceScale, fps, promptSchedule, sampler, dualScope } = job;
-  return JSON.stringify([totalFrames, seed, steps, guidanceScale, fps, promptSchedule, sampler, dualScope, job.exchangeMode ?? 'exact']);
+  const mode = job.exchangeMode ?? 'exact';
+  const options = resolveExchangeOptions(mode, job.exchangeOptions);
+  // Modes without options keep the identity they had before options existed (saved renders stay valid).
+  return JSON.stringify([totalFrames, seed, steps, guidanceScale, fps, promptSchedule, sampler, dualScope, mode, ...(Object.keys(options).length ? [options] : [])]);
 }
 
 /** FNV-1a over the UTF-16 code units: a checkpoint's wire form names its video by this. */

@@ -2,6 +2,9 @@
 // exchange point of a segment plan, summed by kind. Sizes follow the plan's tensors
 // (segment-plan.ts ExchangePoint): stats [B, G, 2], halo [B, C, 2·width, H, W],
 // attention [B·H·W, n_send | S_ctx, C]; float32. Pure arithmetic: no onnxruntime, no engine state.
+// These are the tensors the graph hands to and takes from the exchange (GPU readback and upload),
+// each frame once; what crosses the wire (a global frame goes to every other tab, statistics as
+// float64, by precision and mode) is exchange-budget.ts.
 import type { ExchangePoint, SegmentPlan } from './segment-plan.js';
 
 export type ExchangeKind = ExchangePoint['kind'];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseControlMessage } from '../protocol-check.js';
-import { buildRenderTask, fromBase64, parseScheduleText, toBase64, type ModelFacts } from './render-spec.js';
+import { buildRenderTask, DEFAULT_EXCHANGE, EXCHANGE_CHOICES, fromBase64, parseScheduleText, toBase64, type ModelFacts } from './render-spec.js';
 
 const facts = {
   manifest: { defaults: { local_window_p: 4, global_top_k: 8, phase_t: 800, phase_bias: 10 }, frame_rate: 8 },
@@ -26,6 +26,24 @@ describe('render spec', () => {
     // a restart that resumes after one of the steps (after the last: only decoding is left)
     expect(parseControlMessage({ ...start, task: { ...task, resumeFromStep: 1 } })).toMatchObject({ task: { resumeFromStep: 1 } });
     for (const bad of [0, 3, 1.5, -1]) expect(() => parseControlMessage({ ...start, task: { ...task, resumeFromStep: bad } })).toThrow(/malformed 'start'/);
+  });
+
+  it('carries the exchange mode and options in the job, where the control channel checks them', () => {
+    const settings = { schedule: [{ fromFrame: 0, prompt: 'a red circle' }], totalFrames: 48, steps: 2, guidanceScale: 3, seed: 5, sampler: 'ddim' as const, exportScale: 8 };
+    const start = (task: unknown) => ({ type: 'start', meshJobId: 1, roster: ['a', 'b'], task });
+    for (const c of EXCHANGE_CHOICES) {
+      const task = buildRenderTask(7, '/models/x/', facts, { ...settings, exchange: c.name }, 'avc', 2);
+      expect(task.job.exchangeMode ?? 'exact').toBe(c.mode);
+      expect(task.job.exchangeOptions).toEqual(c.options);
+      const parsed = parseControlMessage(JSON.parse(JSON.stringify(start(task)))) as { task: { job: { exchangeMode?: string; exchangeOptions?: unknown } } };
+      expect(parsed.task.job.exchangeMode).toBe(task.job.exchangeMode);
+      expect(parsed.task.job.exchangeOptions).toEqual(task.job.exchangeOptions);
+    }
+    expect(buildRenderTask(7, '/models/x/', facts, settings, 'avc', 2).job.exchangeMode).toBeUndefined(); // an older saved render: exact
+    expect(EXCHANGE_CHOICES.map((c) => c.name)).toContain(DEFAULT_EXCHANGE);
+    expect(() => buildRenderTask(7, '/models/x/', facts, { ...settings, exchange: 'fast' }, 'avc', 2)).toThrow(/exchange "fast": must be one of exact, /);
+    const task = buildRenderTask(7, '/models/x/', facts, settings, 'avc', 2);
+    expect(() => parseControlMessage(start({ ...task, job: { ...task.job, exchangeMode: 'fast' } }))).toThrow(/job.exchangeMode must be one of/);
   });
 
   it('previews: base64 round trip', () => {

@@ -1,5 +1,6 @@
 /**
- * Measurement loops for scripts/bench-net.ts, run inside worker tabs through window.__vi.bench.
+ * Measurement loops for scripts/bench-net.ts and scripts/bench-exchange.ts, run inside worker tabs
+ * through window.__vi.bench.
  * Each pairwise loop is called on both tabs at once (one 'send', one 'recv'). The bare loop uses
  * its own PeerJS 'raw' connection and the RTCDataChannel directly: same chunk size and the same
  * back-pressure rule as the mesh, but no framing, no reassembly, no tags: the baseline.
@@ -14,6 +15,31 @@ import { tensorOverBuffer } from '../../net/wire-tensor.js';
 const BENCH_JOB = 0xbe0c;
 
 export type Role = 'send' | 'recv';
+
+/** One exchange point of a replayed step: what this tab sends (payload bytes), as the real exchange does. */
+export interface ReplayExchange {
+  pointIndex: number;
+  kind: 'stats' | 'halo' | 'attention';
+  /** To each neighbour that exists (temporal-conv halo, or attention window). */
+  haloBytes: number;
+  /** To every other rank (attention globals, or float64 statistics). */
+  gatherBytes: number;
+}
+
+/** One step of a package's exchange pattern: per segment, a compute wait, then its exchange points (concurrently). */
+export interface ReplaySpec {
+  firstStep: number;
+  steps: number;
+  segments: { computeMs: number; exchanges: ReplayExchange[] }[];
+}
+
+export interface ReplayStep {
+  wallMs: number;
+  /** Time actually spent in the compute waits (timers may overshoot the asked figure). */
+  computeMs: number;
+  bytesSent: number;
+  bytesReceived: number;
+}
 
 export class BenchHooks {
   private bare: RTCDataChannel | null = null;
@@ -70,6 +96,49 @@ export class BenchHooks {
       const t0 = performance.now();
       await m.exchangeHalo({ jobId: BENCH_JOB, step, pointId: 4, kind: 'halo' }, m.rank > 0 ? t() : null, m.rank < m.worldSize - 1 ? t() : null);
       out.push(performance.now() - t0);
+    }
+    return out;
+  }
+
+  /**
+   * Replays a package's exchange pattern on the mesh (bench:exchange): every step runs the segments
+   * in plan order, each a wait of its compute time, then its exchange points at once, through the
+   * same collective calls as the engine's ClipExchange (halo: exchangeHalo; attention: exchangeHalo
+   * of the window and allGather of the globals; stats: allGather). Payloads are zero bytes of the
+   * real sizes. Every rank calls it with the same spec (per-rank sizes) and `firstStep`.
+   */
+  async replay(spec: ReplaySpec): Promise<ReplayStep[]> {
+    const m = this.mesh();
+    const buffers = new Map<number, ArrayBuffer>();
+    const payload = (bytes: number) => {
+      if (!buffers.has(bytes)) buffers.set(bytes, new ArrayBuffer(bytes));
+      return tensorOverBuffer('uint8', [bytes], buffers.get(bytes)!);
+    };
+    const hasLeft = m.rank > 0;
+    const hasRight = m.rank < m.worldSize - 1;
+    const halo = (tag: MessageTag, bytes: number) => m.exchangeHalo(tag, hasLeft ? payload(bytes) : null, hasRight ? payload(bytes) : null);
+    const one = (e: ReplayExchange, step: number): Promise<unknown> => {
+      const tag = (kind: MessageTag['kind']): MessageTag => ({ jobId: BENCH_JOB, step, pointId: e.pointIndex, kind });
+      if (e.kind === 'halo') return halo(tag('halo'), e.haloBytes);
+      if (e.kind === 'stats') return m.allGather(tag('stats-reduce'), payload(e.gatherBytes));
+      return Promise.all([halo(tag('halo'), e.haloBytes), m.allGather(tag('global-gather'), payload(e.gatherBytes))]);
+    };
+    const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+    await m.barrier({ jobId: BENCH_JOB, step: spec.firstStep, pointId: 0xffff, kind: 'barrier' });
+    const out: ReplayStep[] = [];
+    for (let i = 0; i < spec.steps; i++) {
+      const step = spec.firstStep + i;
+      const before = m.stats();
+      const t0 = performance.now();
+      let computeMs = 0;
+      for (const seg of spec.segments) {
+        const c0 = performance.now();
+        if (seg.computeMs > 0) await sleep(seg.computeMs);
+        computeMs += performance.now() - c0;
+        if (seg.exchanges.length) await Promise.all(seg.exchanges.map((e) => one(e, step)));
+      }
+      const after = m.stats();
+      out.push({ wallMs: performance.now() - t0, computeMs, bytesSent: after.bytesSent - before.bytesSent, bytesReceived: after.bytesReceived - before.bytesReceived });
     }
     return out;
   }
