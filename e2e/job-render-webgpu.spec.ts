@@ -114,7 +114,7 @@ test('2 workers on WebGPU render 16 frames (8 each) over the mesh; the file matc
     await expect(w.getByTestId('engine-backend')).toHaveText('engine: webgpu');
   }
   expect(r.frames).toBe(JOB.frames);
-  expect([r.width, r.height]).toEqual([reference.side * JOB.scale, reference.side * JOB.scale]);
+  expect([r.width, r.height]).toEqual([reference.width * JOB.scale, reference.height * JOB.scale]);
   expect(r.timestampsOk).toBe(true);
   expect(r.psnrMin).toBeGreaterThanOrEqual(MATCH_DB);
   log('done');

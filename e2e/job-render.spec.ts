@@ -43,7 +43,7 @@ const EP = `&ep=${process.env.VI_E2E_EP ?? 'wasm'}`;
 
 let pkg: ServedPackage;
 let decoder: TestServer;
-/** The Node render: RGB bytes [FRAMES, side, side, 3]. */
+/** The Node render: RGB bytes [FRAMES, height, width, 3]. */
 let reference: Reference;
 /** The shortest clip a rank may own (largest halo): the partition's minimum. */
 let minClipFrames: number;
@@ -70,6 +70,11 @@ const openHost = (browser: Browser): Promise<Page> => openHostOn(browser, pkg.ur
 const fillJob = (host: Page): Promise<void> => fillForm(host, JOB);
 const decodeResult = (host: Page, decodePage: Page) => decodeAgainst(host, decodePage, { decoder, reference, spec: JOB, log });
 
+/** The fewest steps any of the `ranks` ranks has done; -1 until the job shows that many (Math.min of none is Infinity). */
+function fewestSteps(stepsDone: readonly number[], ranks: number): number {
+  return stepsDone.length === ranks ? Math.min(...stepsDone) : -1;
+}
+
 /** The room of the first test (host + 2 workers, models loaded), reused by the second. */
 let room: { host: Page; workers: Page[] } | null = null;
 
@@ -78,8 +83,14 @@ test('members report their speed before Start; the host (rank 0) and 2 workers r
   const host = await openHost(browser);
   const joinUrl = await host.getByTestId('join-link').inputValue();
   expect(joinUrl, 'the join link names the package, so workers load it on joining').toContain(`model=${encodeURIComponent(pkg.url)}`);
+  // The dashboard lists the packages the server serves, this one in use, with its frame size.
+  const listed = host.locator(`[data-testid="package"][data-url="${pkg.url}"]`);
+  await expect(listed).toHaveAttribute('data-in-use', 'true');
+  await expect(listed.getByTestId('package-size')).toHaveText(`${reference.width}×${reference.height} @ ${reference.fps} fps`);
+  await expect(host.locator('[data-testid="package"][data-url="/models/vi-shapes-tiny/"]').getByTestId('use-package')).toBeVisible();
   await host.getByTestId('compute-here').check(); // the host loads and times the model now
-  const workers = await Promise.all([0, 1].map((i) => openTab(browser, `${joinUrl}&name=w${i}${EP}`, `w${i}`)));
+  const requests: string[][] = [[], []];
+  const workers = await Promise.all([0, 1].map((i) => openTab(browser, `${joinUrl}&name=w${i}${EP}`, `w${i}`, requests[i])));
   room = { host, workers };
   for (const w of workers) await expect(w.getByTestId('worker-phase')).toHaveAttribute('data-phase', 'ready');
   await expect.poll(() => host.evaluate(() => window.__vi!.host!.readyWorkers().length)).toBe(2);
@@ -101,6 +112,13 @@ test('members report their speed before Start; the host (rank 0) and 2 workers r
   console.log(`[job-render] speed host: ${reported.here.speed!.framesPerSecond.toFixed(1)} frames/s on ${reported.here.provider} (${reported.here.speed!.frames}-frame UNet call, ${reported.here.speed!.unetMs.toFixed(0)} ms)`);
   for (const w of reported.workers) expect(w.speed!.framesPerSecond).toBeGreaterThan(0);
   log('every member reported its speed');
+  // A worker tab downloads the compute part only: the UNet, never the tokenizer or the text encoder
+  // (the host encodes the prompts and sends the embeddings).
+  for (const r of requests) {
+    const files = r.filter((p) => p.startsWith(pkg.url)).map((p) => p.slice(pkg.url.length));
+    expect(files, 'the UNet segments come from the server').toContain('onnx/unet_seg_000.onnx');
+    expect(files.filter((f) => /tokenizer|text_encoder/.test(f)), `a worker fetched ${files.join(', ')}`).toEqual([]);
+  }
 
   await fillJob(host);
   await expect(host.getByTestId('partition')).toHaveValue('speed'); // the default once every member reported a speed
@@ -123,7 +141,7 @@ test('members report their speed before Start; the host (rank 0) and 2 workers r
     await expect(w.getByTestId('worker-rank')).toHaveText(`${mine.rank} of 3`);
   }
   expect(r.frames).toBe(FRAMES);
-  expect([r.width, r.height]).toEqual([reference.side * SCALE, reference.side * SCALE]);
+  expect([r.width, r.height]).toEqual([reference.width * SCALE, reference.height * SCALE]);
   expect(r.timestampsOk).toBe(true);
   expect(r.psnrMin).toBeGreaterThanOrEqual(MATCH_DB);
   await expect(host.getByTestId('step-chart')).toBeVisible();
@@ -188,7 +206,8 @@ for (const how of ['closed', 'hung'] as const) test(`a worker ${how} mid-job: th
   // or hangs (at once: the timeout is longer than the job).
   await expect(workers[1]!.getByTestId('render-phase')).toHaveAttribute('data-phase', 'rendering', { timeout: 60_000 });
   const stepsDone = () => host.evaluate(() => (document.querySelector('vi-host') as unknown as { renderJob: { state: { ranks: { stepsDone: number }[] } } }).renderJob.state.ranks.map((r) => r.stepsDone));
-  if (how === 'closed') await expect.poll(async () => Math.min(...(await stepsDone())), { intervals: [50] }).toBeGreaterThanOrEqual(1);
+  // Every rank of the 3-rank mesh past step 1 (an empty list, while the job still prepares, is not).
+  if (how === 'closed') await expect.poll(async () => fewestSteps(await stepsDone(), 3), { intervals: [50] }).toBeGreaterThanOrEqual(1);
   if (how === 'closed') await workers[1]!.context().close();
   else void workers[1]!.evaluate(() => { for (;;); }).catch(() => undefined); // its main thread never returns
   const lostAt = Date.now();
@@ -222,7 +241,7 @@ test('the only worker closed mid-job: this tab renders the rest alone from the c
   await host.getByTestId('partition').selectOption('even');
   await host.getByTestId('start-job').click();
   const stepsDone = () => host.evaluate(() => (document.querySelector('vi-host') as unknown as { renderJob: { state: { ranks: { stepsDone: number }[] } } }).renderJob.state.ranks.map((r) => r.stepsDone));
-  await expect.poll(async () => Math.min(...(await stepsDone())), { intervals: [50], timeout: 60_000 }).toBeGreaterThanOrEqual(1);
+  await expect.poll(async () => fewestSteps(await stepsDone(), 2), { intervals: [50], timeout: 60_000 }).toBeGreaterThanOrEqual(1);
   await worker.context().close();
   await expect(host.getByTestId('restarts')).toContainText(/w0 \((connection closed|left the room)\) lost at step 1\/2; resumed after step 1 on 1 member\b/, { timeout: 45_000 });
   const r = await decodeResult(host, await (await browser.newContext()).newPage());

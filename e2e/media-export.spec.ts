@@ -43,6 +43,15 @@ test('three clips from three encoders mux into one 48-frame file that decodes at
   expect(r.videoElement).toEqual({ duration: 6, width: 256, height: 256 });
 });
 
+test("a real model's frames (512×320, not square, not upscaled) from two encoders mux and decode at ≥ 35 dB", async ({ page }) => {
+  const r = await runHarness(page, { frames: 16, fps: 8, scale: 1, width: 512, height: 320, clipSizes: [8, 8] });
+  expect(r.decodedFrames).toBe(16);
+  expect([r.decodedWidth, r.decodedHeight]).toEqual([512, 320]);
+  expect(r.timestampsOk).toBe(true);
+  expect(r.psnrMin).toBeGreaterThanOrEqual(35);
+  expect(r.videoElement).toEqual({ duration: 2, width: 512, height: 320 });
+});
+
 test('one clip gives the same frame count', async ({ page }) => {
   const r = await runHarness(page, { ...BASE, clipSizes: [48] });
   expect(r.decodedFrames).toBe(48);

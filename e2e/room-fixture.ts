@@ -23,9 +23,11 @@ function watch(page: Page, name: string): void {
   });
 }
 
-export async function openTab(browser: Browser, url: string, name: string): Promise<Page> {
+/** Opens a tab in its own context; `requests` collects the path of every request it (or its workers) makes. */
+export async function openTab(browser: Browser, url: string, name: string, requests?: string[]): Promise<Page> {
   const page = await (await browser.newContext()).newPage();
   watch(page, name);
+  if (requests) page.context().on('request', (r) => requests.push(new URL(r.url()).pathname));
   await page.goto(url);
   return page;
 }

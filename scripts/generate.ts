@@ -7,9 +7,11 @@
 //
 // Flags: --prompt TEXT | --prompt-schedule "FROM:TEXT;..."  --frames N (256)  --tabs N (4; 0 = the
 // host tab renders alone, whole-graph UNet)  --steps S  --guidance G  --seed N (0)
-// --sampler ddim|dpm++2m|dpm++2m-sde  --scale K (8)  --ep webgpu|wasm (default: WebGPU, WASM fallback)
+// --sampler ddim|dpm++2m|dpm++2m-sde  --scale K (the package's: ×8 for the 32×32 embedded model, ×1 from a 256-pixel short side)  --ep webgpu|wasm (default: WebGPU, WASM fallback)
 // --partition speed|even (speed: frames shared by each tab's measured UNet speed, the dashboard's
 // default; even: the same frames per tab)
+// --exchange exact|exact-fp16|sparse-global|sparse-global-fp16|stale (how the tabs exchange context; default: the
+// dashboard's; a wrong value lists each mode with its measured cost, docs/performance.md)
 // --model DIR (public/models/vi-shapes-tiny)  --timeout SECONDS (1800)  --out FILE (required)
 // --json FILE (also write the summary and per-step figures as JSON; scripts/bench-cluster.ts reads it)
 // CHROMIUM_PATH overrides /usr/bin/chromium; with neither, a Chromium is installed as for npm test. Exits non-zero with a message on any failure.
@@ -21,13 +23,13 @@ import { startSignalingServer, type SignalingServer } from '../signaling/server.
 import { ensureAppBuilt } from './app-build.mjs';
 import { CHROMIUM_ARGS, ensureChromium } from './chromium.mjs';
 import type { RenderJobState } from '../src/app/job/render-view.js';
-import { SAMPLER_NAMES } from '../src/app/job/render-spec.js';
+import { DEFAULT_EXCHANGE, EXCHANGE_CHOICES, SAMPLER_NAMES } from '../src/app/job/render-spec.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 class Failure extends Error {}
 
-const FLAGS = ['prompt', 'prompt-schedule', 'frames', 'tabs', 'steps', 'guidance', 'seed', 'sampler', 'scale', 'ep', 'partition', 'model', 'timeout', 'out', 'json'] as const;
+const FLAGS = ['prompt', 'prompt-schedule', 'frames', 'tabs', 'steps', 'guidance', 'seed', 'sampler', 'scale', 'ep', 'partition', 'exchange', 'model', 'timeout', 'out', 'json'] as const;
 type Flag = (typeof FLAGS)[number];
 
 function parseArgs(argv: string[]): Partial<Record<Flag, string>> {
@@ -70,6 +72,8 @@ async function main(argv: string[]): Promise<void> {
   const schedule = scheduleText(flags);
   if (flags.ep !== undefined && flags.ep !== 'webgpu' && flags.ep !== 'wasm') throw new Failure(`--ep ${JSON.stringify(flags.ep)}: must be webgpu or wasm`);
   if (flags.sampler !== undefined && !(SAMPLER_NAMES as readonly string[]).includes(flags.sampler)) throw new Failure(`--sampler ${JSON.stringify(flags.sampler)}: must be ${SAMPLER_NAMES.slice(0, -1).join(', ')} or ${SAMPLER_NAMES.at(-1)}`);
+  const exchange = flags.exchange ?? DEFAULT_EXCHANGE;
+  if (!EXCHANGE_CHOICES.some((c) => c.name === exchange)) throw new Failure(`--exchange ${JSON.stringify(flags.exchange)}: must be one of\n${EXCHANGE_CHOICES.map((c) => `  ${c.name.padEnd(19)} ${c.cost}`).join('\n')}`);
   const partition = flags.partition ?? 'speed';
   if (partition !== 'speed' && partition !== 'even') throw new Failure(`--partition ${JSON.stringify(partition)}: must be speed or even`);
   if (tabs === 0 && flags.partition !== undefined) throw new Failure('--partition needs worker tabs: with --tabs 0 the host renders the whole video alone');
@@ -127,7 +131,8 @@ async function main(argv: string[]): Promise<void> {
     if (flags.guidance) await host.getByTestId('guidance').fill(flags.guidance);
     await host.getByTestId('seed').fill(String(int(flags, 'seed', 0, 0, 0xffffffff)));
     if (flags.sampler) await host.getByTestId('sampler').selectOption(flags.sampler);
-    await host.getByTestId('export-scale').fill(String(int(flags, 'scale', 8, 1, 16)));
+    await host.getByTestId('exchange-mode').selectOption(exchange);
+    if (flags.scale) await host.getByTestId('export-scale').fill(String(int(flags, 'scale', 1, 1, 16)));
     if (tabs === 0) await host.getByTestId('compute-here').check();
     else await host.getByTestId('partition').selectOption(partition);
     const unknown = await host.getByTestId('unknown-words').textContent({ timeout: 1000 }).catch(() => null);
@@ -172,8 +177,9 @@ async function main(argv: string[]): Promise<void> {
     console.log(`${s.ranks.length} tab(s) [${s.ranks.map((r) => `${r.name} ${r.provider} [${r.range.start},${r.range.end})`).join('; ')}], ${s.steps} steps, ${seconds.toFixed(1)} s from Start to file`);
     const frameCounts = s.ranks.map((r) => r.range.end - r.range.start).join('/');
     console.log(`partition: ${s.partitionBy === 'speed' ? `by measured speed (${s.ranks.map((r) => `${r.name} ${r.framesPerSecond?.toFixed(1)} frames/s`).join(', ')}) → ${frameCounts} frames` : s.partitionBy === 'even' ? `even → ${frameCounts} frames` : 'none (the host rendered the whole video alone)'}`);
+    console.log(`exchange: ${exchange} (${EXCHANGE_CHOICES.find((c) => c.name === exchange)!.cost})`);
     for (const r of s.restarts ?? []) console.log(`restarted: ${r}`);
-    if (flags.json) writeFileSync(path.resolve(flags.json), JSON.stringify({ seconds, tabs: s.ranks.length, frames: s.video.frames, steps: s.steps, partition: s.partitionBy ?? null, ranks: s.ranks, stepStats: s.stepStats, restarts: s.restarts ?? [], packageDir: modelDir }, null, 2));
+    if (flags.json) writeFileSync(path.resolve(flags.json), JSON.stringify({ seconds, tabs: s.ranks.length, frames: s.video.frames, steps: s.steps, partition: s.partitionBy ?? null, exchange, ranks: s.ranks, stepStats: s.stepStats, restarts: s.restarts ?? [], packageDir: modelDir }, null, 2));
     console.log(`per step (mean over steps, per tab): wall ${mean((x) => x.wallMs).toFixed(0)} ms = compute ${mean((x) => x.computeMs).toFixed(0)} ms + network wait ${mean((x) => x.networkWaitMs).toFixed(0)} ms; sent ${(mean((x) => x.bytesSentPerTab) / 1e6).toFixed(2)} MB per step per tab to the mesh, ${(mean((x) => x.checkpointBytesPerTab) / 1e6).toFixed(2)} MB of checkpoints to the host`);
   } finally {
     await browser?.close().catch(() => undefined);

@@ -1,5 +1,5 @@
 // The room API and PeerServer admission over real HTTP / WebSocket on an ephemeral port.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,9 @@ beforeAll(async () => {
   dist = mkdtempSync(path.join(tmpdir(), 'vi-dist-'));
   writeFileSync(path.join(dist, 'index.html'), '<!doctype html><title>vi</title>');
   writeFileSync(path.join(dist, 'x.wasm'), Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]));
+  // Two packages, a folder without a manifest, and a name a URL should not carry.
+  for (const d of ['vi-b', 'vi-a', 'no-manifest', 'bad name']) mkdirSync(path.join(dist, 'models', d), { recursive: true });
+  for (const d of ['vi-b', 'vi-a', 'bad name']) writeFileSync(path.join(dist, 'models', d, 'manifest.json'), '{}');
   server = await startSignalingServer({ port: 0, distDir: dist, limits: { maxRooms: 3, maxPeersPerRoom: 2, maxBodyBytes: 1024 } });
 });
 afterAll(async () => {
@@ -70,6 +73,12 @@ describe('signaling server', () => {
     const wasm = await fetch(`${server.url}/x.wasm`);
     expect(wasm.headers.get('content-type')).toBe('application/wasm');
     expect((await fetch(`${server.url}/missing.wasm`)).status).toBe(404);
+  });
+
+  it('lists the model packages it serves: folders of models/ with a manifest.json, by name', async () => {
+    const r = await api('GET', '/models');
+    expect(r.status).toBe(200);
+    expect(r.json.packages).toEqual([{ name: 'vi-a', url: '/models/vi-a/' }, { name: 'vi-b', url: '/models/vi-b/' }]);
   });
 
   it('creates a room, joins with the token, lists members for the host only, leaves', async () => {

@@ -9,7 +9,7 @@
  * (room confinement, per-socket rate, bytes held for absent peers). Limits: limits.ts.
  * Imports nothing from src/.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -228,6 +228,11 @@ export async function startSignalingServer(options: ServerOptions_ = {}): Promis
     disconnect(rooms.close(req.params.roomId ?? '', bearer(req)));
     res.status(204).end();
   });
+  // The model packages this server serves (folders of dist/models/ with a manifest.json): the
+  // dashboard lists them and reads each manifest itself.
+  api.get('/models', (_req, res) => {
+    res.json({ packages: listModelPackages(options.distDir) });
+  });
   api.get('/health', (_req, res) => {
     res.json({ ok: true, rooms: rooms.roomCount });
   });
@@ -294,6 +299,19 @@ export async function startSignalingServer(options: ServerOptions_ = {}): Promis
         server.close(() => resolve());
       }),
   };
+}
+
+/** Package names are folder names a URL path can carry as is; anything else is not listed. */
+const PACKAGE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+/** `[{name, url}]` of dist/models/NAME/ folders that hold a manifest.json, sorted by name. */
+export function listModelPackages(distDir: string | undefined): { name: string; url: string }[] {
+  const models = distDir ? path.join(distDir, 'models') : null;
+  if (!models || !existsSync(models)) return [];
+  return readdirSync(models, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && PACKAGE_NAME.test(d.name) && existsSync(path.join(models, d.name, 'manifest.json')))
+    .map((d) => ({ name: d.name, url: `/models/${d.name}/` }))
+    .sort((a, b) => a.name.localeCompare(b.name));
 }
 
 export function readTls(certPath: string, keyPath: string): { cert: string; key: string } {

@@ -13,24 +13,25 @@ import { muxClips } from '../../src/app/media/video-muxer.js';
 import { parameterSetsKey } from '../../src/app/media/h264-parameter-sets.js';
 import { decodeAndScore } from './decoded-video.js';
 
+/** The embedded model's frame size; a real model's frames are larger and not square (RunOptions). */
 const SIDE = 32;
 
-/** Frame t: a dark background with a red and a green square moving, a blue one fixed. */
-function syntheticFrame(t: number): Uint8ClampedArray {
-  const rgba = new Uint8ClampedArray(SIDE * SIDE * 4);
+/** Frame t (w × h): a dark background with a red and a green square moving, a blue one fixed. */
+function syntheticFrame(t: number, w: number, h: number): Uint8ClampedArray {
+  const rgba = new Uint8ClampedArray(w * h * 4);
   const square = (x0: number, y0: number, size: number, rgb: [number, number, number]): void => {
     for (let y = y0; y < y0 + size; y++) {
       for (let x = x0; x < x0 + size; x++) {
-        const i = ((y % SIDE) * SIDE + (x % SIDE)) * 4;
+        const i = ((y % h) * w + (x % w)) * 4;
         rgba[i] = rgb[0];
         rgba[i + 1] = rgb[1];
         rgba[i + 2] = rgb[2];
       }
     }
   };
-  for (let i = 0; i < SIDE * SIDE; i++) {
+  for (let i = 0; i < w * h; i++) {
     rgba[i * 4] = 20;
-    rgba[i * 4 + 1] = 30 + (i % SIDE);
+    rgba[i * 4 + 1] = 30 + (i % w) % 200;
     rgba[i * 4 + 2] = 60;
     rgba[i * 4 + 3] = 255;
   }
@@ -41,8 +42,8 @@ function syntheticFrame(t: number): Uint8ClampedArray {
 }
 
 /** Frame t of the worst case for the codecs: every model pixel an independent random colour. */
-function noiseFrame(t: number): Uint8ClampedArray {
-  const rgba = new Uint8ClampedArray(SIDE * SIDE * 4);
+function noiseFrame(t: number, w: number, h: number): Uint8ClampedArray {
+  const rgba = new Uint8ClampedArray(w * h * 4);
   let state = (t + 1) * 2654435761;
   for (let i = 0; i < rgba.length; i++) {
     state = (state * 1103515245 + 12345) >>> 0;
@@ -60,6 +61,9 @@ export interface RunOptions {
   clipSizes: number[];
   fps: number;
   scale: number;
+  /** Model frame size (default 32×32, the embedded model's). */
+  width?: number;
+  height?: number;
   /** Per clip: a codec string override (to force differing H.264 parameter sets). */
   codecStrings?: (string | undefined)[];
 }
@@ -103,9 +107,11 @@ async function probeWithVideoElement(blob: Blob): Promise<RunResult['videoElemen
 
 async function run(options: RunOptions): Promise<RunResult> {
   const { frames: total, fps, scale } = options;
-  const outSide = SIDE * scale;
-  const codec = options.codec ?? (await chooseExportCodec({ width: outSide, height: outSide, fps }));
-  const source = Array.from({ length: total }, (_, t) => (options.pattern === 'noise' ? noiseFrame(t) : syntheticFrame(t)));
+  const w = options.width ?? SIDE;
+  const h = options.height ?? SIDE;
+  const out = { width: w * scale, height: h * scale, fps };
+  const codec = options.codec ?? (await chooseExportCodec(out));
+  const source = Array.from({ length: total }, (_, t) => (options.pattern === 'noise' ? noiseFrame(t, w, h) : syntheticFrame(t, w, h)));
 
   // Workers: one encoder per clip, bytes "on the wire".
   const wire: Uint8Array[] = [];
@@ -113,8 +119,8 @@ async function run(options: RunOptions): Promise<RunResult> {
   for (const [rank, size] of options.clipSizes.entries()) {
     const codecString = options.codecStrings?.[rank];
     const clip = await encodeClip(source.slice(start, start + size), {
-      width: SIDE,
-      height: SIDE,
+      width: w,
+      height: h,
       scale,
       fps,
       codec,
@@ -131,9 +137,9 @@ async function run(options: RunOptions): Promise<RunResult> {
   const video = await muxClips(clips, { codec, fps, totalFrames: total });
 
   // Decode the file back.
-  const decoded = await decodeAndScore(await video.blob.arrayBuffer(), fps, (index) => upscaleNearest(source[Math.min(index, total - 1)]!, SIDE, SIDE, scale));
+  const decoded = await decodeAndScore(await video.blob.arrayBuffer(), fps, (index) => upscaleNearest(source[Math.min(index, total - 1)]!, w, h, scale));
   return {
-    encodable: (await listEncodableExportCodecs({ width: outSide, height: outSide, fps })).codecs,
+    encodable: (await listEncodableExportCodecs(out)).codecs,
     codec,
     codecString: video.codecString,
     mimeType: video.mimeType,

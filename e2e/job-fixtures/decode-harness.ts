@@ -16,25 +16,25 @@ function fromBase64(b64: string): Uint8Array {
   return out;
 }
 
-/** Reference RGB frames [F, side, side, 3] scaled as the export scales; black past the last one. */
-function framesOf(ref: Uint8Array, side: number, scale: number): (f: number) => Uint8ClampedArray {
-  const frameBytes = side * side * 3;
+/** Reference RGB frames [F, height, width, 3] scaled as the export scales; black past the last one. */
+function framesOf(ref: Uint8Array, width: number, height: number, scale: number): (f: number) => Uint8ClampedArray {
+  const frameBytes = width * height * 3;
   return (f) => {
-    const rgba = new Uint8ClampedArray(side * side * 4);
-    for (let p = 0, r = f * frameBytes; p < side * side && r < ref.length; p++, r += 3) {
+    const rgba = new Uint8ClampedArray(width * height * 4);
+    for (let p = 0, r = f * frameBytes; p < width * height && r < ref.length; p++, r += 3) {
       rgba[p * 4] = ref[r]!;
       rgba[p * 4 + 1] = ref[r + 1]!;
       rgba[p * 4 + 2] = ref[r + 2]!;
       rgba[p * 4 + 3] = 255;
     }
-    return upscaleNearest(rgba, side, side, scale);
+    return upscaleNearest(rgba, width, height, scale);
   };
 }
 
 /** Scores the file against `refB64` and each of `controlsB64` (same layout as the reference). */
-function decode(fileB64: string, refB64: string, side: number, scale: number, fps: number, controlsB64: readonly string[] = []): Promise<DecodeResult> {
-  const controls = controlsB64.map((c) => framesOf(fromBase64(c), side, scale));
-  return decodeAndScore(fromBase64(fileB64).buffer as ArrayBuffer, fps, framesOf(fromBase64(refB64), side, scale), controls);
+function decode(fileB64: string, refB64: string, width: number, height: number, scale: number, fps: number, controlsB64: readonly string[] = []): Promise<DecodeResult> {
+  const controls = controlsB64.map((c) => framesOf(fromBase64(c), width, height, scale));
+  return decodeAndScore(fromBase64(fileB64).buffer as ArrayBuffer, fps, framesOf(fromBase64(refB64), width, height, scale), controls);
 }
 
 declare global {

@@ -4,15 +4,19 @@ import './components/vi-copy-link.js';
 import './components/vi-job-panel.js';
 import type { ComputeHereEvent, JobDefaults, JobCancelEvent, JobStartEvent } from './components/vi-job-panel.js';
 import './components/vi-member-table.js';
+import './components/vi-package-list.js';
 import './components/vi-pair-table.js';
 import { ServiceController } from './controllers/service-controller.js';
 import { HostService } from './services/host-service.js';
 import { recallHostRoom } from './services/host-room-memory.js';
+import { fetchPackageList, type ListedPackage } from './services/package-list.js';
 import { HostRenderJob } from './job/host-job.js';
 import { THIS_TAB } from './job/render-attempt.js';
 import { toMemberEngine } from './job/engine-readiness.js';
 import { joinLinkWithPackage } from './job/package-link.js';
-import { DEFAULT_PACKAGE_URL, type SamplerName } from './job/render-spec.js';
+import { DEFAULT_PACKAGE_URL, defaultExportScale, type SamplerName } from './job/render-spec.js';
+import { summarizePackage } from '../model/package-summary.js';
+import { checkPrompt } from '../model/prompt-tokenizer.js';
 import { discardUnfinishedRender, loadUnfinishedRender, type SavedRender } from './job/saved-render.js';
 
 /**
@@ -39,6 +43,7 @@ export class ViHost extends LitElement {
   @state() private _computeHere = false;
   @state() private _defaults: JobDefaults | null = null;
   @state() private _modelError = '';
+  @state() private _packages: readonly ListedPackage[] = [];
   /** A render this tab did not finish (reloaded or crashed mid-job), saved in this browser. */
   @state() private _unfinished: SavedRender | null = null;
 
@@ -48,10 +53,12 @@ export class ViHost extends LitElement {
       (f) => {
         const d = f.manifest.defaults;
         const sampler: SamplerName = d.sampler === 'ddim' ? 'ddim' : d.sampler === 'sde-dpm++' ? 'dpm++2m-sde' : 'dpm++2m';
-        this._defaults = { steps: d.steps, guidance: d.guidance, sampler, vocabulary: [], unknownWords: (p) => f.tokenizer.unknownWords(p) };
+        const { width, height } = summarizePackage(f.manifest);
+        this._defaults = { steps: d.steps, guidance: d.guidance, sampler, exportScale: defaultExportScale(width, height), checkPrompt: (p) => checkPrompt(f.tokenizer, p) };
       },
       (e: unknown) => (this._modelError = `model ${this.renderJob.packageUrl}: ${e instanceof Error ? e.message : String(e)}`),
     );
+    fetchPackageList().then((p) => (this._packages = p), () => undefined); // no list: the render panel still names its package
     window.addEventListener('pagehide', this._onPageHide);
     this._loadUnfinished();
     if (recallHostRoom()) this._onCreate(); // reloaded: the room this tab had is reopened, its workers come back
@@ -95,7 +102,7 @@ export class ViHost extends LitElement {
       </section>
       <section>
         <h2>Workers (${this.service.readyWorkers().length} ready)</h2>
-        <vi-member-table .workers=${s.workers} .ranks=${ranks} .self=${self} .selfRank=${selfRank}></vi-member-table>
+        <vi-member-table .workers=${s.workers} .ranks=${ranks} .self=${self} .selfRank=${selfRank} .packageUrl=${this.renderJob.packageUrl}></vi-member-table>
       </section>
       <section>
         <h2>Mesh check</h2>
@@ -104,6 +111,10 @@ export class ViHost extends LitElement {
         </button>
         <span data-testid="job-status">${job ? `job ${job.meshJobId} (${job.kind}): ${job.status}${job.error ? `: ${job.error}` : ''}` : ''}</span>
         ${job?.pairs?.length ? html`<vi-pair-table .pairs=${job.pairs}></vi-pair-table>` : ''}
+      </section>
+      <section>
+        <h2>Model packages</h2>
+        <vi-package-list .packages=${this._packages} .current=${this.renderJob.packageUrl}></vi-package-list>
       </section>
       <section>
         <h2>Render</h2>

@@ -19,6 +19,17 @@ describe('decode (pixel_shuffle 4, docs/model-architecture.md §4)', () => {
     expect(lit).toBe(255);
   });
 
+  it('decodes non-square latents (3×5, factor 2 → 6×10): rows and columns are not swapped', () => {
+    const geom = { channels: 12, height: 3, width: 5, factor: 2 };
+    const lat = new Float32Array(12 * 15).fill(-1);
+    // colour 0 (red), i = 1, j = 0, y = 2, x = 4 → pixel (row 5, col 8)
+    lat[(0 * 4 + 1 * 2 + 0) * 15 + 2 * 5 + 4] = 1;
+    const rgb = decodeLatents(lat, geom);
+    expect([rgb.frames, rgb.height, rgb.width]).toEqual([1, 6, 10]);
+    expect(rgb.data[(5 * 10 + 8) * 3 + 0]).toBe(255);
+    expect(rgb.data.reduce((a, v) => a + v, 0)).toBe(255);
+  });
+
   it('rounds like torch: clamp((x + 1) / 2) · 255 in float32, ties to even', () => {
     expect(latentToByte(-2)).toBe(0);
     expect(latentToByte(3)).toBe(255);

@@ -3,21 +3,22 @@
  * pixels folded by pixel_unshuffle(4), so decoding is pixel_shuffle(4) then
  * rgb = round(clamp((x + 1) / 2, 0, 1) · 255), in float32 with ties to even, as torch does it in
  * training/data.py `decode`. Channel c·f² + i·f + j holds pixel (c, f·y + i, f·x + j).
- * Also picks the frames of a small per-step preview. Pure; imports only errors.ts.
+ * Also picks the frames of a small per-step preview. Pure; imports only errors.ts. VAE models decode
+ * through vae-decode.ts, with the same byte rule (latentToByte).
  */
 
 import { check, EngineError } from './errors.js';
 
 export interface FrameGeometry {
-  /** Latent channels (3·factor²). */
+  /** Latent channels (3·factor² for a pixel-shuffle latent). */
   readonly channels: number;
   readonly height: number;
   readonly width: number;
-  /** pixel_shuffle factor (4 for the embedded model). */
+  /** Output pixels per latent pixel along each axis: the pixel_shuffle factor (4 for the embedded model) or a VAE's upscale (8). */
   readonly factor: number;
 }
 
-/** RGB frames as bytes [frames, H·f, W·f, 3]. */
+/** RGB frames as bytes [frames, H·f, W·f, 3] (a VAE model's previews: [frames, H, W, 3]). */
 export interface RgbFrames {
   readonly frames: number;
   readonly height: number;

@@ -93,7 +93,7 @@ describe('one UNet call', () => {
     const N = 12;
     const plan = model.plan;
     const lat = initialLatent(5, [...Array(N).keys()], PER_FRAME);
-    const row = await model.encodePrompt('a red circle');
+    const row = await model.encodePrompt!('a red circle');
     const values = (r: FrameRange) => {
       const f = r.end - r.start;
       const ehs = new Float32Array(2 * f * row.length);

@@ -18,13 +18,14 @@
 
 import { ClipExchange } from './clip-exchange.js';
 import type { Collective } from './collective.js';
-import { decodeLatents, previewFrameIndices, type RgbFrames } from './decode.js';
+import { previewFrameIndices, type RgbFrames } from './decode.js';
 import type { EngineModel } from './engine-model.js';
 import { check, EngineError } from './errors.js';
 import { parseJobParams } from './job-params.js';
 import { cfgBatch, cfgEncoderHiddenStates, combineGuidance } from './guidance.js';
 import { checkClipState, type ClipState, type JobParams } from './job-state.js';
 import { partitionFrames, validatePartition, type FrameRange } from './partition.js';
+import { checkCoversSchedule, type PromptEmbeddings, type PromptEncoder } from './prompt-embeddings.js';
 import { PromptEmbeddingCache, UNCOND_PROMPT } from './prompt-schedule.js';
 import { initialLatent, samplerNoise } from './rng.js';
 import { createScheduler } from './schedulers/create-scheduler.js';
@@ -52,6 +53,8 @@ export interface StepProgress {
 export interface DenoiseOptions {
   /** 'segmented' (default): the clip through the segment plan with exchanges; 'whole': plan.whole, one rank, whole video. */
   readonly graph?: 'segmented' | 'whole';
+  /** The job's prompts, encoded by the host (prompt-embeddings.ts); required when the model has no text encoder. */
+  readonly promptEmbeddings?: PromptEmbeddings;
   /** Resume from a checkpoint of this rank's clip (job-state.ts). */
   readonly resume?: ClipState;
   /** Stop after this many steps in total (the returned state can be resumed); default all. */
@@ -112,10 +115,10 @@ export async function denoise(model: EngineModel, job: JobParams, collective: Co
 
   // 2. Exchanges and the clip layout they imply ('isolated': the clip as its own video, nothing sent).
   const fullLayout = clipLayout(range, job.totalFrames, job.dualScope, model.plan.tconvHalo);
-  const exchange = new ClipExchange(collective, mode === 'isolated' ? isolatedLayout(fullLayout) : fullLayout, model.plan, job.jobId, mode);
 
-  // 3. Encode prompts: one text-encoder call per distinct prompt; uncond = "". ehs [2·F, L, D], row b·F + f.
-  const embeddings = new PromptEmbeddingCache((p: string) => model.encodePrompt(p));
+  // 3. Prompt embeddings: the host's (one encoder call per distinct prompt, for the whole room), else
+  //    encoded here; uncond = "". ehs [2·F, L, D], row b·F + f.
+  const embeddings = new PromptEmbeddingCache(promptSource(model, job, options.promptEmbeddings));
   const uncond = await embeddings.get(UNCOND_PROMPT);
   const encoderHiddenStates = cfgEncoderHiddenStates(uncond, await embeddings.forRange(job.promptSchedule, range));
 
@@ -127,6 +130,10 @@ export async function denoise(model: EngineModel, job: JobParams, collective: Co
   if (resume) scheduler.loadState(resume.scheduler);
   else scheduler.setTimesteps(job.steps);
   const timesteps = scheduler.timesteps;
+  // The exchanger of the job's mode (stale and sparse-global follow the steps' timesteps).
+  const exchange = new ClipExchange(collective, mode === 'isolated' ? isolatedLayout(fullLayout) : fullLayout, model.plan, job.jobId, mode, job.exchangeOptions, {
+    timesteps: Array.from(timesteps), phaseTimestep: job.dualScope.phaseTimestep,
+  });
 
   // 5. Initial latents x_T [F, C, H, W]: frame j's noise is keyed by (seed, initial-latent, 0, j).
   let latents: Float32Array = resume ? resume.latents.slice() : scale(initialLatent(job.seed, globalFrames, perFrame), scheduler.initNoiseSigma);
@@ -182,13 +189,13 @@ export async function denoise(model: EngineModel, job: JobParams, collective: Co
       networkWaitMs: call.exchangeMs,
       bytesSent: net0 && net1 ? net1.bytesSent - net0.bytesSent : 0,
       bytesReceived: net0 && net1 ? net1.bytesReceived - net0.bytesReceived : 0,
-      preview: { globalFrames: previewFrames.map((f) => range.start + f), rgb: decodeLatents(predOriginalSample, model.geometry, previewFrames) },
+      preview: { globalFrames: previewFrames.map((f) => range.start + f), rgb: model.previewFrames(predOriginalSample, previewFrames) },
     });
   }
 
-  // 7. Decode the clip: pixel_shuffle → RGB bytes [F, H·f, W·f, 3].
+  // 7. Decode the clip → RGB bytes [F, H·f, W·f, 3] (pixel_shuffle, or this tab's VAE in frame batches).
   const done = nextStep === job.steps;
-  return { rank, range, latents, frames: done ? decodeLatents(latents, model.geometry) : null, state: snapshot() };
+  return { rank, range, latents, frames: done ? await model.decodeFrames(latents) : null, state: snapshot() };
 }
 
 /** Renders the whole video on one rank with plan.whole (no segments, no exchanges). */
@@ -197,6 +204,17 @@ export function denoiseWhole(model: EngineModel, job: JobParams, options: Omit<D
 }
 
 // ---------------------------------------------------------------- helpers
+
+/** Where step 3's embeddings come from: the given set (checked against the job and model), else the model's encoder. */
+function promptSource(model: EngineModel, job: JobParams, given: PromptEmbeddings | undefined): PromptEncoder {
+  const { max_length: L, hidden_size: D } = model.manifest.text_encoder;
+  if (given) {
+    checkCoversSchedule(given, job.promptSchedule, L, D);
+    return async (p) => given.byPrompt.get(p)!;
+  }
+  if (model.encodePrompt) return model.encodePrompt;
+  throw new EngineError('invalid-argument', 'denoise: this model was loaded without its text encoder, so options.promptEmbeddings must hold the job\'s prompts');
+}
 
 
 function scale(x: Float32Array, s: number): Float32Array {

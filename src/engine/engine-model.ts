@@ -10,22 +10,31 @@
 
 import { parseManifest, verifyFile, type ModelManifest } from '../model/manifest.js';
 import type { SegmentPlan } from '../model/segment-plan.js';
-import { WordTokenizer } from '../model/tokenizer.js';
+import { openTokenizer } from '../model/prompt-tokenizer.js';
 import { EngineError } from './errors.js';
+import type { PromptEncoder } from './prompt-embeddings.js';
 import { SegmentExecutor, WholeGraphExecutor, type ModelFileReader } from './segment-executor.js';
 import type { LoadedSession, SessionRunner } from './session-runner.js';
-import type { FrameGeometry } from './decode.js';
+import { decodeLatents, type FrameGeometry, type RgbFrames } from './decode.js';
+import { previewLatents, VaeDecoder, vaeFramesPerBatch } from './vae-decode.js';
 
 export interface EngineModel {
   readonly manifest: ModelManifest;
   readonly plan: SegmentPlan;
   readonly runner: SessionRunner;
-  /** Latent [C, H, W] per frame and the pixel_shuffle factor of the decode. */
+  /** Latent [C, H, W] per frame and the output pixels per latent pixel (pixel_shuffle factor or VAE upscale). */
   readonly geometry: FrameGeometry;
+  /** Frame-major latents [F, C, H, W] → RGB bytes at full size (pixel shuffle, or the VAE in frame batches). */
+  decodeFrames(latents: Float32Array, frameList?: readonly number[]): Promise<RgbFrames>;
+  /** A cheap per-step preview of some frames (pixel shuffle: the full decode; VAE: a linear map at latent size, no VAE run). */
+  previewFrames(latents: Float32Array, frameList: readonly number[]): RgbFrames;
   readonly segments: SegmentExecutor | null;
   readonly whole: WholeGraphExecutor | null;
-  /** Text embedding [L, D] of one prompt (float32, row-major). */
-  encodePrompt(prompt: string): Promise<Float32Array>;
+  /**
+   * Text embedding [L, D] of one prompt (float32, row-major); null when the text encoder was not
+   * loaded (a tab that only computes gets its prompts' embeddings from the host).
+   */
+  readonly encodePrompt: PromptEncoder | null;
 }
 
 export interface LoadEngineModelOptions {
@@ -33,6 +42,23 @@ export interface LoadEngineModelOptions {
   readonly graphs?: readonly ('segmented' | 'whole')[];
   /** Check every file read against the manifest's sha256 (default true). */
   readonly verify?: boolean;
+  /** Create the text-encoder session (default true); without it, denoise needs the prompts' embeddings. */
+  readonly textEncoder?: boolean;
+  /** VAE models: the working memory one decoder run may use (default 512 MiB); frames are batched to fit it. */
+  readonly vaeMemoryBytes?: number;
+  /** UNet compute precision: 'float16' loads the package's float16-compute graphs (adapters with shader-f16; chooseUNetCompute). Default 'float32'. */
+  readonly compute?: UNetCompute;
+}
+
+export type UNetCompute = 'float32' | 'float16';
+
+/**
+ * float16 compute only where it can run and the package carries it: the WebGPU provider on an
+ * adapter with `shader-f16` (Chromium blocks the feature on some GPU/driver pairs). Everything else
+ * runs the float32-compute graphs, which upcast float16 weights at load.
+ */
+export function chooseUNetCompute(manifest: ModelManifest, provider: string | null, shaderF16: boolean): UNetCompute {
+  return provider === 'webgpu' && shaderF16 && manifest.unet.float16_compute ? 'float16' : 'float32';
 }
 
 export async function loadEngineModel(runner: SessionRunner, read: ModelFileReader, options: LoadEngineModelOptions = {}): Promise<EngineModel> {
@@ -45,11 +71,12 @@ export async function loadEngineModel(runner: SessionRunner, read: ModelFileRead
     return bytes;
   };
   const json = async (path: string): Promise<unknown> => JSON.parse(new TextDecoder().decode(await file(path)));
-  const plan = (await json(manifest.unet.segment_plan)) as SegmentPlan;
-  const tokenizer = new WordTokenizer(await json(manifest.tokenizer.file));
+  const planPath = options.compute === 'float16' ? manifest.unet.float16_compute?.segment_plan : manifest.unet.segment_plan;
+  if (!planPath) throw new EngineError('invalid-argument', `loadEngineModel: ${manifest.name} has no float16-compute graphs (compile it with --precision fp16)`);
+  const plan = (await json(planPath)) as SegmentPlan;
   const decode = manifest.latent.decode;
-  if (decode.kind !== 'pixel_shuffle') throw new EngineError('invalid-argument', `loadEngineModel: ${manifest.name} decodes with '${decode.kind}'; only pixel_shuffle packages are supported`);
-  const text: LoadedSession = await runner.load('text encoder', await file(manifest.text_encoder.onnx));
+  if (decode.kind !== 'pixel_shuffle' && decode.kind !== 'vae') throw new EngineError('invalid-argument', `loadEngineModel: ${manifest.name} decodes with '${(decode as { kind: string }).kind}'; supported: pixel_shuffle, vae`);
+  const encodePrompt = (options.textEncoder ?? true) ? await loadPromptEncoder(runner, manifest, file) : null;
   // Both UNet graphs point into the same weights shards: read (and verify) each once.
   const shardFiles = new Set((plan.weights ?? []).map((w) => w.file));
   const shards = new Map<string, Promise<Uint8Array>>();
@@ -60,24 +87,53 @@ export async function loadEngineModel(runner: SessionRunner, read: ModelFileRead
   };
   const segments = graphs.includes('segmented') ? await SegmentExecutor.load(runner, plan, unetFile) : null;
   const whole = graphs.includes('whole') ? await WholeGraphExecutor.load(runner, plan, unetFile) : null;
-  const L = manifest.text_encoder.max_length;
-  const D = manifest.text_encoder.hidden_size;
+  const latent = { channels: plan.latent.channels, height: plan.latent.height, width: plan.latent.width };
+  let geometry: FrameGeometry;
+  let decodeFrames: EngineModel['decodeFrames'];
+  let previewFrames: EngineModel['previewFrames'];
+  if (decode.kind === 'vae') {
+    const vae = manifest.vae!; // parseManifest requires it with kind 'vae'
+    const decoder = await VaeDecoder.load(runner, vae, latent, file);
+    const perBatch = vaeFramesPerBatch(options.vaeMemoryBytes ?? 512 * 2 ** 20, vae.bytes_per_frame);
+    geometry = { ...latent, factor: vae.upscale };
+    decodeFrames = (latents, frameList) => decoder.decode(latents, perBatch, frameList);
+    previewFrames = (latents, frameList) => previewLatents(latents, latent, vae.latent_preview, frameList);
+  } else {
+    geometry = { ...latent, factor: decode.factor };
+    decodeFrames = async (latents, frameList) => decodeLatents(latents, geometry, frameList);
+    previewFrames = (latents, frameList) => decodeLatents(latents, geometry, frameList);
+  }
   return {
     manifest,
     plan,
     runner,
-    geometry: { channels: plan.latent.channels, height: plan.latent.height, width: plan.latent.width, factor: decode.factor },
+    geometry,
+    decodeFrames,
+    previewFrames,
     segments,
     whole,
-    async encodePrompt(prompt: string): Promise<Float32Array> {
-      const ids = tokenizer.encodeBatch([prompt]); // [1, L] int64
-      const out = await runner.run(text, { [manifest.text_encoder.input]: { dtype: 'int64', dims: [1, L], data: ids } });
-      const value = out[manifest.text_encoder.output];
-      if (!value) throw new EngineError('invalid-argument', `text encoder: no output '${manifest.text_encoder.output}'`);
-      const data = (await runner.read(value)).slice(); // [1, L, D]
-      runner.release(value);
-      if (data.length !== L * D) throw new EngineError('shape-mismatch', `text encoder: output has ${data.length} values, expected ${L}·${D}`);
-      return data;
-    },
+    encodePrompt,
+  };
+}
+
+/**
+ * The package's tokenizer and text-encoder session as one prompt → [L, D] function. The host runs
+ * it once per prompt of a job; tabs that only compute never load it.
+ */
+export async function loadPromptEncoder(runner: SessionRunner, manifest: ModelManifest, file: (path: string) => Promise<Uint8Array>): Promise<PromptEncoder> {
+  const tokenizer = await openTokenizer(manifest.tokenizer, file);
+  const externalData = await Promise.all((manifest.text_encoder.external_data ?? []).map(async (path) => ({ path: path.slice(path.lastIndexOf('/') + 1), data: await file(path) })));
+  const text: LoadedSession = await runner.load('text encoder', await file(manifest.text_encoder.onnx), { externalData });
+  const L = manifest.text_encoder.max_length;
+  const D = manifest.text_encoder.hidden_size;
+  return async (prompt: string): Promise<Float32Array> => {
+    const ids = tokenizer.encodeBatch([prompt]); // [1, L] int64
+    const out = await runner.run(text, { [manifest.text_encoder.input]: { dtype: 'int64', dims: [1, L], data: ids } });
+    const value = out[manifest.text_encoder.output];
+    if (!value) throw new EngineError('invalid-argument', `text encoder: no output '${manifest.text_encoder.output}'`);
+    const data = (await runner.read(value)).slice(); // [1, L, D]
+    runner.release(value);
+    if (data.length !== L * D) throw new EngineError('shape-mismatch', `text encoder: output has ${data.length} values, expected ${L}·${D}`);
+    return data;
   };
 }

@@ -49,7 +49,7 @@ describe('FixtureExchanger', () => {
     const plan = model.plan;
     expect(2 * plan.tconvHalo).toBe(N);
     const lat = initialLatent(9, [...Array(N).keys()], 3072);
-    const row = await model.encodePrompt('a green triangle');
+    const row = await model.encodePrompt!('a green triangle');
     const values = (start: number, end: number) => {
       const f = end - start;
       const ehs = new Float32Array(2 * f * row.length);

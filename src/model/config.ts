@@ -243,3 +243,60 @@ export function parseSchedulerConfig(json: unknown, label = 'scheduler/scheduler
     predictionType: r.str('prediction_type', ['epsilon', 'v_prediction'], 'epsilon') as 'epsilon' | 'v_prediction',
   });
 }
+
+// ---------------------------------------------------------------------------------------------
+// VAE (diffusers AutoencoderKL config.json; only the decoder is compiled, docs/real-model.md)
+
+export interface VaeConfig {
+  readonly latentChannels: number;
+  readonly outChannels: number;
+  readonly blockOutChannels: readonly number[];
+  readonly layersPerBlock: number;
+  readonly normNumGroups: number;
+  /** Latents of the diffusion model are the VAE's latents times this (decode divides by it). */
+  readonly scalingFactor: number;
+  readonly usePostQuantConv: boolean;
+  readonly midBlockAddAttention: boolean;
+  /** Pixels per latent along each axis: 2^(levels − 1) (8 for SD's VAE). */
+  readonly upscale: number;
+}
+
+const VAE_KEYS = [
+  'in_channels', 'out_channels', 'down_block_types', 'up_block_types', 'block_out_channels', 'layers_per_block', 'act_fn',
+  'latent_channels', 'norm_num_groups', 'scaling_factor', 'shift_factor', 'latents_mean', 'latents_std', 'use_quant_conv',
+  'use_post_quant_conv', 'mid_block_add_attention',
+] as const;
+/** sample_size only sets the tile size of diffusers' tiled decoding; force_upcast is a dtype hint for pipelines. */
+const VAE_IGNORABLE = ['_class_name', '_diffusers_version', '_name_or_path', 'sample_size', 'force_upcast'] as const;
+
+export function parseVaeConfig(json: unknown, label = 'vae/config.json'): VaeConfig {
+  const r = reader(label, json, VAE_KEYS, VAE_IGNORABLE);
+  const cls = r.raw('_class_name');
+  if (cls !== undefined && cls !== 'AutoencoderKL') r.fail('_class_name', 'must be AutoencoderKL');
+  const chans = r.ints('block_out_channels');
+  const up = r.strs('up_block_types', ['UpDecoderBlock2D']);
+  if (up.length !== chans.length) r.fail('up_block_types', `must have one entry per block_out_channels entry (${chans.length})`);
+  if (r.raw('down_block_types') !== undefined) r.strs('down_block_types', ['DownEncoderBlock2D']);
+  const groups = r.int('norm_num_groups', 32);
+  for (const c of chans) if (c % groups) r.fail('norm_num_groups', `must divide every block_out_channels entry (${c})`);
+  if (r.str('act_fn', ['silu'], 'silu') !== 'silu') r.fail('act_fn', 'must be silu');
+  const outChannels = r.int('out_channels', 3);
+  if (outChannels !== 3) r.fail('out_channels', 'must be 3 (RGB frames)');
+  const scalingFactor = r.num('scaling_factor', 0.18215);
+  if (!(scalingFactor > 0)) r.fail('scaling_factor', 'must be positive');
+  // Latent normalisations that text-to-video pipelines of the UNet3D family do not apply: refuse
+  // rather than decode with a silently different un-scaling.
+  for (const k of ['shift_factor', 'latents_mean', 'latents_std']) if (r.raw(k) != null) r.fail(k, 'must be null (only scaling_factor is supported)');
+  r.bool('use_quant_conv', true); // encoder side: read for validation, not compiled
+  return Object.freeze({
+    latentChannels: r.int('latent_channels', 4),
+    outChannels,
+    blockOutChannels: Object.freeze(chans),
+    layersPerBlock: r.int('layers_per_block', 1),
+    normNumGroups: groups,
+    scalingFactor,
+    usePostQuantConv: r.bool('use_post_quant_conv', true),
+    midBlockAddAttention: r.bool('mid_block_add_attention', true),
+    upscale: 2 ** (chans.length - 1),
+  });
+}

@@ -37,6 +37,42 @@ export type LatentDecode =
   | { kind: 'pixel_shuffle'; factor: number; value_range: [number, number] }
   | { kind: 'vae'; scaling_factor: number };
 
+/**
+ * A VAE model's decoder (docs/model-package.md). The graph takes the diffusion latents as they are
+ * ([N, C, h, w], N frames) and applies 1/scaling_factor itself; it outputs RGB about [-1, 1],
+ * [N, 3, upscale·h, upscale·w].
+ */
+export interface VaeEntry {
+  config: string;
+  /** The source checkpoint, when the package keeps it: read only by the compiler, never by a tab. */
+  weights?: string;
+  onnx: string;
+  /** Graph input [N, C, h, w] (diffusion latents, N frames) and output [N, 3, upscale·h, upscale·w]. */
+  input: 'latent';
+  output: 'sample';
+  /** The graph's ONNX external-data files (its weights), each listed in `files`. */
+  external_data: string[];
+  /** Output pixels per latent pixel along each axis (8 for SD's VAE). */
+  upscale: number;
+  /** Estimated working memory of decoding one frame (bytes); the engine sizes its frame batches by it. */
+  bytes_per_frame: number;
+  /** Per-step previews: rgb = matrix · z + bias per latent pixel (matrix [3][C]); fitted at compile time. */
+  latent_preview: { matrix: number[][]; bias: number[]; r2: number };
+}
+
+/**
+ * The tokenizer: word level (the embedded model's tokenizer.json, src/model/tokenizer.ts), or CLIP
+ * byte-level BPE (a pipeline's tokenizer/ folder as published, src/model/clip-tokenizer.ts).
+ */
+export type TokenizerEntry =
+  | { type: 'word-level'; file: string }
+  | { type: 'clip-bpe'; /** vocab.json */ file: string; merges: string; config?: string; special_tokens_map?: string };
+
+/** Every package file of a tokenizer entry. */
+export function tokenizerFiles(t: TokenizerEntry): string[] {
+  return t.type === 'clip-bpe' ? [t.file, t.merges, ...(t.config ? [t.config] : []), ...(t.special_tokens_map ? [t.special_tokens_map] : [])] : [t.file];
+}
+
 export interface ModelManifest {
   /** Package id (= directory name under public/models/). Key kept from training/package.py. */
   name: string;
@@ -50,8 +86,12 @@ export interface ModelManifest {
   latent: { channels: number; height: number; width: number; decode: LatentDecode };
   /** Frames per second of the exported video (also the fps condition unless defaults say otherwise). */
   frame_rate: number;
-  text_encoder: { config: string; weights: string; onnx: string; max_length: number; hidden_size: number; input: 'input_ids'; output: 'last_hidden_state' };
-  tokenizer: { file: string; type: 'word-level' };
+  text_encoder: {
+    config: string; weights: string; onnx: string; max_length: number; hidden_size: number; input: 'input_ids'; output: 'last_hidden_state';
+    /** The graph's ONNX external-data files (its weights), each listed in `files`; absent when the weights are inline. */
+    external_data?: string[];
+  };
+  tokenizer: TokenizerEntry;
   scheduler: {
     config: string;
     num_train_timesteps: number;
@@ -70,10 +110,25 @@ export interface ModelManifest {
     batch: number;
     segments: number;
     exchange_points: number;
+    /**
+     * Storage precision of the UNet's weight shards (absent: 'float32'). 'float16' graphs upcast each
+     * weight to float32 at load, so they run on any backend.
+     */
+    precision?: UNetPrecision;
+    /**
+     * The float16-compute graph set (only with float16 weights), for adapters with shader-f16: same
+     * plan and float32 I/O, sharing the weight shards.
+     */
+    float16_compute?: { onnx_whole: string; segment_plan: string };
   };
+  /** Present exactly when latent.decode.kind is 'vae'. */
+  vae?: VaeEntry;
   /** Every file of the package except manifest.json itself, keyed by path relative to the package. */
   files: Record<string, FileEntry>;
 }
+
+export const UNET_PRECISIONS = ['float32', 'float16'] as const;
+export type UNetPrecision = (typeof UNET_PRECISIONS)[number];
 
 const REQUIRED_DEFAULTS = ['local_window_p', 'global_top_k', 'phase_t', 'phase_bias', 'steps', 'guidance'] as const;
 
@@ -90,8 +145,21 @@ export function parseManifest(json: unknown, label = 'manifest.json'): ModelMani
     if (typeof m[k] !== 'object' || m[k] === null) fail(`missing section '${k}'`);
   }
   for (const k of REQUIRED_DEFAULTS) if (typeof m.defaults[k] !== 'number') fail(`defaults.${k} must be a number`);
-  const referenced = [m.text_encoder.onnx, m.tokenizer.file, m.unet.onnx_whole, m.unet.segment_plan];
+  if (m.unet.precision !== undefined && !(UNET_PRECISIONS as readonly unknown[]).includes(m.unet.precision)) {
+    fail(`unet.precision ${JSON.stringify(m.unet.precision)} is not one of ${UNET_PRECISIONS.join(', ')}`);
+  }
+  const f16 = m.unet.float16_compute;
+  if (f16 !== undefined) {
+    if (m.unet.precision !== 'float16') fail('unet.float16_compute needs unet.precision "float16" (the set shares the float16 weight shards)');
+    if (typeof f16 !== 'object' || f16 === null || typeof f16.onnx_whole !== 'string' || typeof f16.segment_plan !== 'string') fail('unet.float16_compute needs onnx_whole and segment_plan');
+  }
+  if (m.tokenizer.type !== 'word-level' && m.tokenizer.type !== 'clip-bpe') fail(`tokenizer.type ${JSON.stringify((m.tokenizer as { type?: unknown }).type)} is not 'word-level' or 'clip-bpe'`);
+  if (m.tokenizer.type === 'clip-bpe' && typeof m.tokenizer.merges !== 'string') fail("tokenizer of type 'clip-bpe' needs 'merges'");
+  const textData = m.text_encoder.external_data;
+  if (textData !== undefined && (!Array.isArray(textData) || !textData.every((p) => typeof p === 'string'))) fail('text_encoder.external_data must be a list of paths');
+  const referenced = [m.text_encoder.onnx, ...(textData ?? []), ...tokenizerFiles(m.tokenizer), m.unet.onnx_whole, m.unet.segment_plan, ...(f16 ? [f16.onnx_whole, f16.segment_plan] : [])];
   for (const path of referenced) if (!(path in m.files)) fail(`'${path}' is referenced but not listed in files`);
+  for (const path of checkVae(m, fail)) if (!(path in m.files)) fail(`'${path}' is referenced but not listed in files`);
   for (const [path, e] of Object.entries(m.files)) {
     if (path.includes('..') || path.startsWith('/')) fail(`file path '${path}' leaves the package`);
     if (!Number.isInteger(e.bytes) || e.bytes < 0 || !/^[0-9a-f]{64}$/.test(e.sha256)) fail(`files['${path}'] needs integer bytes and a hex sha256`);
@@ -99,14 +167,46 @@ export function parseManifest(json: unknown, label = 'manifest.json'): ModelMani
   return m;
 }
 
+/** Validates the latent decode and the vae section against each other; returns the files the vae section names. */
+function checkVae(m: ModelManifest, fail: (msg: string) => never): string[] {
+  const d = m.latent.decode as Partial<Extract<LatentDecode, { kind: 'vae' }>> | undefined;
+  if (typeof d !== 'object' || d === null) return fail("latent.decode must be an object");
+  if (d.kind !== 'vae') {
+    if (m.vae !== undefined) fail(`a 'vae' section needs latent.decode.kind 'vae', not ${JSON.stringify(d.kind)}`);
+    return [];
+  }
+  if (typeof d.scaling_factor !== 'number' || !(d.scaling_factor > 0)) fail(`latent.decode.scaling_factor ${JSON.stringify(d.scaling_factor)} must be a positive number`);
+  const v = m.vae;
+  if (typeof v !== 'object' || v === null) return fail("latent.decode.kind 'vae' needs a 'vae' section");
+  for (const k of ['config', 'onnx'] as const) if (typeof v[k] !== 'string') fail(`vae.${k} must be a path`);
+  if (v.input !== 'latent' || v.output !== 'sample') fail(`vae input/output must be 'latent'/'sample', not ${JSON.stringify(v.input)}/${JSON.stringify(v.output)}`);
+  if (v.weights !== undefined && typeof v.weights !== 'string') fail('vae.weights must be a path');
+  if (!Array.isArray(v.external_data) || !v.external_data.every((p) => typeof p === 'string')) fail('vae.external_data must be a list of paths');
+  if (!Number.isInteger(v.upscale) || v.upscale < 1) fail(`vae.upscale ${JSON.stringify(v.upscale)} must be a positive integer`);
+  if (!Number.isFinite(v.bytes_per_frame) || v.bytes_per_frame <= 0) fail(`vae.bytes_per_frame ${JSON.stringify(v.bytes_per_frame)} must be a positive number`);
+  const p = v.latent_preview;
+  const C = m.latent.channels;
+  const finite = (xs: unknown, n: number) => Array.isArray(xs) && xs.length === n && xs.every((x) => Number.isFinite(x));
+  if (typeof p !== 'object' || p === null || !Array.isArray(p.matrix) || p.matrix.length !== 3 || !p.matrix.every((row) => finite(row, C)) || !finite(p.bias, 3)) {
+    fail(`vae.latent_preview needs matrix [3][${C}] (latent channels) and bias [3] of finite numbers`);
+  }
+  return [v.config, v.onnx, ...v.external_data, ...(v.weights ? [v.weights] : [])];
+}
+
 /**
- * The files a tab needs to render: every file of the package except the source weights
- * (safetensors), which only the compiler reads; the ONNX graphs and their weight shards carry what
- * they use. For the embedded model: 10.6 of the package's 20.6 MB.
+ * What a tab downloads, by the part it runs: 'compute' (UNet graphs, weights shards, plan: every
+ * tab that renders a clip) or 'text-encoder' (tokenizer and text-encoder graph: only the host,
+ * which encodes a job's prompts once for the whole room). Neither includes the source weights
+ * (safetensors), which only the compiler reads. For the embedded model the compute part is
+ * 10.6 of the package's 20.6 MB.
  */
-export function runtimeFiles(manifest: ModelManifest): string[] {
-  const compilerOnly = new Set([manifest.unet.weights, manifest.text_encoder.weights]);
-  return Object.keys(manifest.files).filter((path) => !compilerOnly.has(path));
+export type PackagePart = 'compute' | 'text-encoder';
+
+export function runtimeFiles(manifest: ModelManifest, part: PackagePart): string[] {
+  const compilerOnly = new Set([manifest.unet.weights, manifest.text_encoder.weights, manifest.vae?.weights]);
+  const t = manifest.text_encoder;
+  const text = new Set([...tokenizerFiles(manifest.tokenizer), t.config, t.onnx, ...(t.external_data ?? [])]);
+  return Object.keys(manifest.files).filter((path) => !compilerOnly.has(path) && text.has(path) === (part === 'text-encoder'));
 }
 
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {

@@ -1,6 +1,6 @@
 /**
  * A bulk link: whole byte blobs between the host tab and one worker tab (checkpoints, encoded clips,
- * resume states), over a binary data channel labelled `vi-bulk`, with the mesh's own framing,
+ * resume states, a job's prompt embeddings), over a binary data channel labelled `vi-bulk`, with the mesh's own framing,
  * chunking, back-pressure and receive limits. The control link (control-link.ts) carries the small
  * JSON messages beside it; a blob never rides on JSON as base64.
  * A blob is tagged (kind, job id, step, rank); what the tag means is the app's. Every frame is
@@ -13,7 +13,7 @@ import { BULK_LABEL, type PeerHub, type PeerLink } from './mesh/peer-hub.js';
 import { SendQueue, type ChannelLike } from './mesh/send-queue.js';
 
 /** What a blob is; on the wire, its exchange point id (the frames' kind is 'p2p'). */
-export const BULK_KINDS = ['checkpoint', 'clip', 'resume'] as const;
+export const BULK_KINDS = ['checkpoint', 'clip', 'resume', 'prompts'] as const;
 export type BulkKind = (typeof BULK_KINDS)[number];
 
 export interface BulkTag {

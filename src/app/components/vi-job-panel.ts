@@ -2,7 +2,8 @@ import { LitElement, css, html } from 'lit';
 import { customElement, property, state } from 'lit/decorators.js';
 import type { RenderJobState } from '../job/render-view.js';
 import type { PartitionChoice } from '../job/job-members.js';
-import { parseScheduleText, SAMPLER_NAMES, type RenderSettings, type SamplerName } from '../job/render-spec.js';
+import { DEFAULT_EXCHANGE, EXCHANGE_CHOICES, parseScheduleText, SAMPLER_NAMES, type RenderSettings, type SamplerName } from '../job/render-spec.js';
+import type { PromptCheck } from '../../model/prompt-tokenizer.js';
 import { fmtSpeed } from './member-engine-text.js';
 import './vi-frame-preview.js';
 import './vi-step-chart.js';
@@ -38,8 +39,10 @@ export interface JobDefaults {
   readonly steps: number;
   readonly guidance: number;
   readonly sampler: SamplerName;
-  readonly vocabulary: readonly string[];
-  readonly unknownWords: (prompt: string) => string[];
+  /** The package's export scale (render-spec.ts defaultExportScale: small models are upscaled, real ones not). */
+  readonly exportScale: number;
+  /** Unknown words (word-level tokenizers), or the token count and what is cut off (BPE). */
+  readonly checkPrompt: (prompt: string) => PromptCheck;
 }
 
 const fmtMs = (ms: number | undefined) => (ms === undefined ? '–' : ms >= 60_000 ? `${(ms / 60_000).toFixed(1)} min` : `${(ms / 1000).toFixed(1)} s`);
@@ -71,7 +74,9 @@ export class ViJobPanel extends LitElement {
   @state() private _guidance: number | null = null;
   @state() private _seed = 0;
   @state() private _sampler: SamplerName | null = null;
-  @state() private _scale = 8;
+  @state() private _exchange = DEFAULT_EXCHANGE;
+  /** null: the package's default. */
+  @state() private _scale: number | null = null;
   @state() private _computeHere = false;
   /** null: the default, by speed when every member reported one (resolved at Start, after waiting). */
   @state() private _partition: 'speed' | 'even' | null = null;
@@ -80,7 +85,9 @@ export class ViJobPanel extends LitElement {
     const d = this.defaults;
     const j = this.job;
     const parsed = parseScheduleText(this._schedule, this._frames);
-    const unknown = d ? [...new Set(parsed.entries.flatMap((e) => d.unknownWords(e.prompt)))] : [];
+    const checks = d ? parsed.entries.map((e) => d.checkPrompt(e.prompt)) : [];
+    const unknown = [...new Set(checks.flatMap((c) => c.unknownWords))];
+    const cut = checks.flatMap((c, i) => (c.truncatedText ? [`line ${i + 1}: ${c.tokenCount} tokens, the model reads ${c.maxTokens}; “${c.truncatedText}” is cut off`] : []));
     const busy = j.phase === 'preparing' || j.phase === 'running' || j.phase === 'muxing';
     const canStart = !!d && !busy && parsed.errors.length === 0 && unknown.length === 0 && (this._computeHere || this.readyWorkers > 0);
     return html`
@@ -90,6 +97,8 @@ export class ViJobPanel extends LitElement {
         </label>
         ${parsed.errors.map((e) => html`<div class="error">${e}</div>`)}
         ${unknown.length ? html`<div class="unknown" data-testid="unknown-words">unknown to the model: ${unknown.join(', ')}</div>` : ''}
+        ${checks.length && !unknown.length ? html`<div data-testid="prompt-tokens">tokens per line: ${checks.map((c) => `${c.tokenCount}/${c.maxTokens}`).join(', ')}</div>` : ''}
+        ${cut.map((c) => html`<div class="unknown" data-testid="prompt-truncated">${c}</div>`)}
         <label>frames <input data-testid="frames" type="number" min="1" .value=${String(this._frames)} @input=${(e: Event) => (this._frames = num(e, this._frames))} /></label>
         <label>steps <input data-testid="steps" type="number" min="1" max="1000" .value=${String(this._steps ?? d?.steps ?? 25)} @input=${(e: Event) => (this._steps = num(e, 1))} /></label>
         <label>guidance <input data-testid="guidance" type="number" step="0.5" .value=${String(this._guidance ?? d?.guidance ?? 7.5)} @input=${(e: Event) => (this._guidance = num(e, 0))} /></label>
@@ -97,7 +106,10 @@ export class ViJobPanel extends LitElement {
         <label>sampler <select data-testid="sampler" @change=${(e: Event) => (this._sampler = (e.target as HTMLSelectElement).value as SamplerName)}>
           ${SAMPLER_NAMES.map((s) => html`<option value=${s} ?selected=${(this._sampler ?? d?.sampler ?? 'ddim') === s}>${s}</option>`)}
         </select></label>
-        <label>export scale ×<input data-testid="export-scale" type="number" min="1" max="16" .value=${String(this._scale)} @input=${(e: Event) => (this._scale = num(e, 8))} /></label>
+        <label title="how the tabs exchange context (measured cost per mode: docs/performance.md)">exchange <select data-testid="exchange-mode" @change=${(e: Event) => (this._exchange = (e.target as HTMLSelectElement).value)}>
+          ${EXCHANGE_CHOICES.map((c) => html`<option value=${c.name} ?selected=${this._exchange === c.name}>${c.name}: ${c.cost}</option>`)}
+        </select></label>
+        <label>export scale ×<input data-testid="export-scale" type="number" min="1" max="16" .value=${String(this._scale ?? d?.exportScale ?? 1)} @input=${(e: Event) => (this._scale = num(e, 1))} /></label>
         <label title="with workers: this tab renders one clip of the mesh too; without: the whole video alone (one-tab mode)"><input data-testid="compute-here" type="checkbox" .checked=${this._computeHere} @change=${this._onComputeHere} /> compute in this tab too${this.readyWorkers === 0 ? ' (one-tab mode)' : ''}</label>
         <label>partition <select data-testid="partition" @change=${(e: Event) => (this._partition = (e.target as HTMLSelectElement).value as 'speed' | 'even')}>
           ${(['speed', 'even'] as const).map((p) => html`<option value=${p} ?selected=${(this._partition ?? (this.allSpeedsReported ? 'speed' : 'even')) === p}>${p === 'speed' ? 'by measured speed' : 'even'}</option>`)}
@@ -137,7 +149,7 @@ export class ViJobPanel extends LitElement {
     const parsed = parseScheduleText(this._schedule, this._frames);
     this.dispatchEvent(new JobStartEvent({
       schedule: parsed.entries, totalFrames: this._frames, steps: this._steps ?? d?.steps ?? 25, guidanceScale: this._guidance ?? d?.guidance ?? 7.5,
-      seed: this._seed, sampler: this._sampler ?? d?.sampler ?? 'ddim', exportScale: this._scale,
+      seed: this._seed, sampler: this._sampler ?? d?.sampler ?? 'ddim', exportScale: this._scale ?? d?.exportScale ?? 1, exchange: this._exchange,
     }, this._computeHere, this._partition ?? 'auto'));
   }
 

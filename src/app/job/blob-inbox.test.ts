@@ -1,19 +1,19 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ResumeInbox } from './resume-inbox.js';
+import { BlobInbox } from './blob-inbox.js';
 
 const state = Uint8Array.from({ length: 30_000 }, (_, i) => (i * 13) & 255);
 
 afterEach(() => vi.useRealTimers());
 
-describe('resume inbox (a worker tab waiting for the state its restarted job resumes from)', () => {
+describe('blob inbox (a worker tab waiting for a blob the host sends its run, e.g. the resume state)', () => {
   it('a state that arrives before the run asks is kept; the run gets it', async () => {
-    const inbox = new ResumeInbox();
+    const inbox = new BlobInbox('resume state');
     inbox.accept(5, 1, state);
     await expect(inbox.take(5, 1)).resolves.toEqual(state);
   });
 
   it('a run that asks first waits for its state; states of another job or rank do not count', async () => {
-    const inbox = new ResumeInbox();
+    const inbox = new BlobInbox('resume state');
     const got = inbox.take(5, 1);
     let done = false;
     void got.then(() => (done = true));
@@ -27,9 +27,9 @@ describe('resume inbox (a worker tab waiting for the state its restarted job res
 
   it('fails after the wait, or at once when the run is cancelled', async () => {
     vi.useFakeTimers();
-    const inbox = new ResumeInbox(1_000);
+    const inbox = new BlobInbox('resume state', 1_000);
     const late = inbox.take(5, 1);
-    const failed = expect(late).rejects.toMatchObject({ code: 'timeout', message: /did not arrive within 1 s/ });
+    const failed = expect(late).rejects.toMatchObject({ code: 'timeout', message: /resume state did not arrive within 1 s/ });
     vi.advanceTimersByTime(1_001);
     await failed;
     const cancelled = inbox.take(6, 0);

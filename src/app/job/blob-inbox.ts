@@ -1,12 +1,13 @@
 /**
- * A worker tab's mailbox for the state a restarted job resumes from (a `resume` blob from the host
- * on the bulk link). It is sent right after the job's start, so it may arrive before the run asks
- * (the mesh is still forming) or after; `take` waits for the state of (job, rank), and fails after
- * `waitMs` or when the run is cancelled. Only the latest state is kept.
+ * A worker tab's mailbox for one kind of blob the host sends a run on the bulk link: the job's
+ * prompt embeddings, or the state a restarted job resumes from. The host sends it right after the
+ * job's start, on another channel, so it may arrive before the run asks (the mesh is still forming)
+ * or after; `take` waits for the blob of (job, rank), and fails after `waitMs` or when the run is
+ * cancelled. Only the latest blob is kept.
  */
 
-/** How long a resumed job waits for the host's state after its start (sent right after it). */
-export const RESUME_WAIT_MS = 60_000;
+/** How long a run waits for the host's blob after its start (sent right after it). */
+export const BLOB_WAIT_MS = 60_000;
 
 interface Waiter {
   readonly renderJobId: number;
@@ -16,24 +17,28 @@ interface Waiter {
   readonly timer: ReturnType<typeof setTimeout>;
 }
 
-export class ResumeInbox {
+export class BlobInbox {
   private arrived: { renderJobId: number; rank: number; bytes: Uint8Array } | null = null;
   private waiter: Waiter | null = null;
 
-  constructor(private readonly waitMs = RESUME_WAIT_MS) {}
+  /** `what`: the blob in words, for the timeout's message. */
+  constructor(
+    private readonly what: string,
+    private readonly waitMs = BLOB_WAIT_MS,
+  ) {}
 
   accept(renderJobId: number, rank: number, bytes: Uint8Array): void {
     this.arrived = { renderJobId, rank, bytes };
     this.deliver();
   }
 
-  /** The state for (renderJobId, rank), once it is here. */
+  /** The blob for (renderJobId, rank), once it is here. */
   take(renderJobId: number, rank: number): Promise<Uint8Array> {
     this.cancel('a newer run asked');
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiter = null;
-        reject(Object.assign(new Error(`the host's resume state did not arrive within ${this.waitMs / 1000} s`), { code: 'timeout' }));
+        reject(Object.assign(new Error(`the host's ${this.what} did not arrive within ${this.waitMs / 1000} s`), { code: 'timeout' }));
       }, this.waitMs);
       this.waiter = { renderJobId, rank, resolve, reject, timer };
       this.deliver();

@@ -5,6 +5,7 @@
  * their UIs all state the same reason when it is WASM.
  */
 import { EngineClient } from '../../engine/worker/engine-client.js';
+import type { PromptSchedule } from '../../engine/prompt-schedule.js';
 import type { LoadModelOut } from '../../engine/worker/protocol.js';
 import type { AdapterReport } from '../protocol.js';
 import { probeAdapter } from '../services/adapter-probe.js';
@@ -34,6 +35,16 @@ export class EngineHandle {
   get engine(): EngineClient {
     this.client ??= new EngineClient(new Worker(new URL('./engine.worker.ts', import.meta.url), { type: 'module', name: 'vi-engine' }));
     return this.client;
+  }
+
+  /**
+   * The job's prompts encoded once by this tab (the host) for every rank: the text encoder loads in
+   * this tab's engine worker on first use and stays. It runs on WASM unless `?ep=` pins a provider:
+   * a few calls per job, and the GPU's memory stays the UNet's.
+   */
+  async encodePrompts(packageUrl: string, schedule: PromptSchedule): Promise<Uint8Array> {
+    const { bytes } = await this.engine.encodePrompts({ packageUrl, schedule, executionProviders: this.pinned ?? ['wasm'] });
+    return bytes;
   }
 
   /** Loads `packageUrl` with the given graphs once; later calls with the same arguments share the load. */

@@ -14,8 +14,8 @@ import { runtimeFiles } from '../../model/manifest.js';
 new EngineWorker(self as unknown as PortLike, {
   ort: ort as unknown as OrtModule,
   packages: {
-    async open(url, onProgress) {
-      const pkg = await loadModelPackage(url, { files: runtimeFiles, onProgress: (p) => onProgress(p.loadedBytes, p.totalBytes, p.file) });
+    async open(url, part, onProgress) {
+      const pkg = await loadModelPackage(url, { files: (m) => runtimeFiles(m, part), onProgress: (p) => onProgress(p.loadedBytes, p.totalBytes, p.file) });
       const manifestBytes = new TextEncoder().encode(JSON.stringify(pkg.manifest));
       const files = [...pkg.files.values()];
       return {

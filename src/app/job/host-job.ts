@@ -16,8 +16,11 @@ import { chooseExportCodec } from '../media/index.js';
 import type { HostService, RenderReport } from '../services/host-service.js';
 import { EngineHandle, providersFromUrl } from './engine-handle.js';
 import { EngineReadiness, toMemberEngine } from './engine-readiness.js';
-import { describePreparing, hasFailed, isReady, stillPreparing, type JobMember, type PartitionChoice } from './job-members.js';
+import { describePreparing, hasFailed, readyAndLeftOut, stillPreparing, type JobMember, type PartitionChoice } from './job-members.js';
+import { fetchPackageMemory, memberMemory, type PackageMemory } from './job-members-memory.js';
 import { HOST_GRAPHS, RankRunner } from './rank-runner.js';
+import { summarizePackage } from '../../model/package-summary.js';
+import { checkPrompt } from '../../model/prompt-tokenizer.js';
 import { RenderAttempt, THIS_TAB, type RenderPlan } from './render-attempt.js';
 import { IDLE, isBusy, transition, type RenderCommand, type RenderEvent, type RenderMachine } from './render-machine.js';
 import { KeeperChannel } from './checkpoint-keeper.js';
@@ -46,6 +49,8 @@ export class HostRenderJob extends EventTarget {
   private machine: RenderMachine = IDLE;
   private facts: { url: string; facts: Promise<ModelFacts> } | null = null;
   private plan: RenderPlan | null = null;
+  /** The package's memory plan inputs (fetched at Start; undefined: no caps). */
+  private memory: PackageMemory | undefined;
   private attempt: RenderAttempt | null = null;
   /** The checkpoints the next attempt resumes from: the saved render's, or the previous attempt's. */
   private resumeSource: ResumePoint | null = null;
@@ -119,15 +124,18 @@ export class HostRenderJob extends EventTarget {
     }, 10_000);
     try {
       const facts = await this.modelFacts();
-      const unknown = [...new Set(settings.schedule.flatMap((e) => facts.tokenizer.unknownWords(e.prompt)))];
+      // Each worker's largest clip under its adapter's limits; a plan this build cannot size caps nobody.
+      this.memory = await fetchPackageMemory(this.packageUrl).catch((e: unknown) => (console.warn('memory plan:', e), undefined));
+      const unknown = [...new Set(settings.schedule.flatMap((e) => checkPrompt(facts.tokenizer, e.prompt).unknownWords))];
       if (unknown.length) throw new Error(`words the model does not know: ${unknown.join(', ')}`);
-      const dec = facts.manifest.latent.decode;
-      if (dec.kind !== 'pixel_shuffle') throw new Error(`${facts.manifest.name} decodes with '${dec.kind}'; only pixel_shuffle packages are supported`);
-      const size = { width: facts.manifest.latent.width * dec.factor * settings.exportScale, height: facts.manifest.latent.height * dec.factor * settings.exportScale, fps: facts.manifest.frame_rate };
+      const frame = summarizePackage(facts.manifest);
+      const size = { width: frame.width * settings.exportScale, height: frame.height * settings.exportScale, fps: facts.manifest.frame_rate };
       const codec = await chooseExportCodec(size);
       this.resumeSource = options.resume ? await this.persistence.resumePoint(options.resume, facts, settings, codec, this.keepers()) : null;
       this.persistence.begin(settings, facts, options.resume?.step ?? 0);
-      this.plan = { facts, settings, codec, choice: options.partition ?? 'auto' };
+      // The prompts are encoded here once, for every rank of every attempt: no other tab loads the text encoder.
+      const promptEmbeddings = await this.engine.encodePrompts(this.packageUrl, { entries: settings.schedule });
+      this.plan = { facts, settings, codec, choice: options.partition ?? 'auto', promptEmbeddings };
       if (options.computeHere) this.prepareHere();
       const members = await this.readyMembers(options.computeHere);
       if (members === null) throw new Error(this.state.error ?? 'cancelled'); // cancelled while waiting
@@ -249,7 +257,7 @@ export class HostRenderJob extends EventTarget {
     const here = toMemberEngine(this.readiness.state);
     const self: JobMember[] = computeHere ? [{ peerId: null, name: THIS_TAB, ...(here && { engine: here }) }] : [];
     const workers = this.host.readyWorkers().filter((w) => workerIds.includes(w.peerId));
-    return [...self, ...workers.map((w): JobMember => ({ peerId: w.peerId, name: w.name, ...(w.engine && { engine: w.engine }) }))];
+    return [...self, ...workers.map((w): JobMember => ({ peerId: w.peerId, name: w.name, ...(w.engine && { engine: w.engine }), ...memberMemory(this.memory, w.adapter) }))];
   }
 
   /**
@@ -274,7 +282,7 @@ export class HostRenderJob extends EventTarget {
         stop();
         const self = members.find((m) => m.peerId === null);
         if (self && hasFailed(self)) return reject(new Error(`this tab could not load the model: ${self.engine?.error ?? 'unknown error'}`));
-        resolve({ ready: members.filter(isReady), leftOut: members.filter(hasFailed).map((m) => `${m.name}: ${m.engine?.error ?? 'the model did not load'}`) });
+        resolve(readyAndLeftOut(members));
       };
       this.host.addEventListener('change', check);
       this.readiness.addEventListener('change', check);

@@ -4,8 +4,9 @@
  * hand each step's progress and checkpoint to `RankReports`, encode the clip with WebCodecs (first
  * frame a key frame) and hand it over. Where the reports go is the caller's: a worker tab sends them
  * to the host (worker-reports.ts), the host tab's own rank gives them straight to its render job.
- * A restarted job resumes from a state: the host's own rank is given it, a worker tab waits for the
- * one the host sends on the bulk link. Raw frames never leave the tab.
+ * The job's prompts arrive encoded (this tab loads no text encoder), and a restarted job resumes
+ * from a state: the host's own rank is given both, a worker tab waits for the blobs the host sends
+ * on the bulk link. Raw frames never leave the tab.
  * Framework-free; the worker view renders `state` through ServiceController.
  */
 import type { StepProgress } from '../../engine/denoise.js';
@@ -15,7 +16,7 @@ import type { MeshCollective } from '../../net/mesh/mesh-collective.js';
 import { encodeClip, type EncodedClip } from '../media/index.js';
 import type { EngineHandle, UnetGraph } from './engine-handle.js';
 import { rgbToRgbaFrames } from './render-spec.js';
-import { ResumeInbox } from './resume-inbox.js';
+import { BlobInbox } from './blob-inbox.js';
 
 /** A worker tab is always one rank of a mesh: the segmented graphs only. */
 export const WORKER_GRAPHS: readonly UnetGraph[] = ['segmented'];
@@ -29,6 +30,14 @@ export interface RankReports {
   /** `preview`: the first preview frame, as RGB (what goes on the wire) and RGBA (what a view shows), made once. */
   step(p: StepProgress, preview: { readonly globalFrame: number; readonly width: number; readonly height: number; readonly rgb: Uint8Array; readonly rgba: Uint8ClampedArray }): void;
   clip(clip: EncodedClip): void | Promise<void>;
+}
+
+/** What the host hands a run besides its task (on the bulk link to a worker tab). */
+export interface HostBlobs {
+  /** The job's prompts, encoded once by the host (prompt-embeddings.ts wire form). */
+  readonly promptEmbeddings?: Uint8Array;
+  /** The state a restarted job resumes from (job-state.ts wire form). */
+  readonly resume?: Uint8Array;
 }
 
 export type RankPhase = 'idle' | 'loading-model' | 'rendering' | 'encoding' | 'sending' | 'done' | 'failed' | 'cancelled';
@@ -64,8 +73,9 @@ export class RankRunner extends EventTarget {
   private token: RunToken = { cancelled: null };
   /** The previous run, settled: a restarted job's start can arrive while a cancelled render still ends. */
   private previous: Promise<void> = Promise.resolve();
-  /** The state a restarted job resumes from, as the host sends it to a worker tab. */
-  private readonly resumes = new ResumeInbox();
+  /** What the host sends a worker tab's run on the bulk link. */
+  private readonly prompts = new BlobInbox('prompt embeddings');
+  private readonly resumes = new BlobInbox('resume state');
 
   constructor(
     readonly engine: EngineHandle,
@@ -80,28 +90,30 @@ export class RankRunner extends EventTarget {
 
   /**
    * Renders `task`'s clip of this tab's rank in `mesh`, or (mesh null) the whole video alone.
-   * `resume`: the state to resume from; when absent and the task resumes, the host's pieces.
+   * `given`: the host's own rank is handed the job's prompt embeddings and the state to resume
+   * from; a worker tab waits for the blobs the host sends.
    */
-  run(task: RenderTask, mesh: MeshCollective | null, reports: RankReports, resume?: Uint8Array): Promise<void> {
+  run(task: RenderTask, mesh: MeshCollective | null, reports: RankReports, given: HostBlobs = {}): Promise<void> {
     const token: RunToken = { cancelled: null };
     this.token = token;
-    const run = this.previous.then(() => this.runOne(task, mesh, reports, resume, token));
+    const run = this.previous.then(() => this.runOne(task, mesh, reports, given, token));
     this.previous = run.catch(() => undefined);
     return run;
   }
 
-  /** The state a restarted job resumes from (host → this tab, on the bulk link). */
-  acceptResume(renderJobId: number, rank: number, bytes: Uint8Array): void {
-    this.resumes.accept(renderJobId, rank, bytes);
+  /** A blob the host sent this tab's run on the bulk link. */
+  acceptBlob(kind: keyof HostBlobs, renderJobId: number, rank: number, bytes: Uint8Array): void {
+    (kind === 'promptEmbeddings' ? this.prompts : this.resumes).accept(renderJobId, rank, bytes);
   }
 
   cancel(reason: string): void {
     this.token.cancelled = reason;
+    this.prompts.cancel(reason);
     this.resumes.cancel(reason);
     if (this._state.phase === 'rendering' || this._state.phase === 'loading-model') void this.engine.engine.cancel(reason).catch(() => undefined);
   }
 
-  private async runOne(task: RenderTask, mesh: MeshCollective | null, reports: RankReports, given: Uint8Array | undefined, token: RunToken): Promise<void> {
+  private async runOne(task: RenderTask, mesh: MeshCollective | null, reports: RankReports, given: HostBlobs, token: RunToken): Promise<void> {
     const jobId = task.job.jobId;
     const rank = mesh?.rank ?? 0;
     const throwIfCancelled = () => {
@@ -127,10 +139,11 @@ export class RankRunner extends EventTarget {
         this.set({ step: p.step + 1, lastStepMs: p.stepMs, lastWaitMs: p.networkWaitMs, preview });
         reports.step(p, { ...preview, rgb: first });
       };
-      const resume = given ?? (task.resumeFromStep !== undefined ? await this.resumes.take(jobId, rank) : undefined);
+      const promptEmbeddings = given.promptEmbeddings ?? (await this.prompts.take(jobId, rank));
+      const resume = given.resume ?? (task.resumeFromStep !== undefined ? await this.resumes.take(jobId, rank) : undefined);
       throwIfCancelled();
       const placement = mesh ? { mode: 'collective' as const, rank, worldSize: mesh.worldSize } : { mode: 'alone' as const, rank: 0, worldSize: 1 };
-      const input = { job: task.job, ...placement, warmUp: true, checkpoints: true, ...(resume && { resume }) };
+      const input = { job: task.job, ...placement, warmUp: true, checkpoints: true, promptEmbeddings, ...(resume && { resume }) };
       const onCheckpoint = (c: { nextStep: number; bytes: Uint8Array }) => reports.checkpoint(c.nextStep, c.bytes);
       const out = await this.engine.engine.render(input, onProgress, mesh ?? undefined, { transferResults: true, onCheckpoint });
       throwIfCancelled();

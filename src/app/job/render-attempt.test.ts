@@ -6,7 +6,7 @@ import type { RenderTask, StartMessage } from '../protocol.js';
 import type { HostService } from '../services/host-service.js';
 import { inProcessKeepers } from './checkpoint-keeper.js';
 import type { JobMember } from './job-members.js';
-import type { RankRunner } from './rank-runner.js';
+import type { HostBlobs, RankRunner } from './rank-runner.js';
 import { RenderAttempt, THIS_TAB, type RenderPlan } from './render-attempt.js';
 import { IDLE, transition, type RenderEvent, type RenderMachine } from './render-machine.js';
 import type { RenderPersistence } from './render-persistence.js';
@@ -16,8 +16,9 @@ const facts = {
   manifest: { defaults: { local_window_p: 4, global_top_k: 4, phase_t: 800, phase_bias: 10 }, frame_rate: 8, latent: { channels: 2, height: 2, width: 2 } },
   minClipFrames: 4,
 } as unknown as ModelFacts;
+const promptEmbeddings = Uint8Array.of(9, 8, 7);
 const plan: RenderPlan = {
-  facts, codec: 'vp8', choice: 'even',
+  facts, codec: 'vp8', choice: 'even', promptEmbeddings,
   settings: { schedule: [{ fromFrame: 0, prompt: 'a red circle' }], totalFrames: 16, steps: 4, guidanceScale: 3, seed: 5, sampler: 'dpm++2m', exportScale: 1 },
 };
 const PER_FRAME = 8;
@@ -38,8 +39,8 @@ function harness(mode: 'mesh' | 'alone', members: readonly JobMember[]) {
     cancel: vi.fn(),
     noteRefused: vi.fn(),
   };
-  const runs: { task: RenderTask; mesh: unknown; resume?: Uint8Array }[] = [];
-  const runner = { run: vi.fn(async (task: RenderTask, mesh: unknown, _r: unknown, resume?: Uint8Array) => void runs.push({ task, mesh, resume })), cancel: vi.fn() };
+  const runs: { task: RenderTask; mesh: unknown; given: HostBlobs }[] = [];
+  const runner = { run: vi.fn(async (task: RenderTask, mesh: unknown, _r: unknown, given: HostBlobs) => void runs.push({ task, mesh, given })), cancel: vi.fn() };
   const keepers = inProcessKeepers();
   const attempt = new RenderAttempt(
     {
@@ -61,7 +62,11 @@ describe('one render attempt', () => {
     expect(h.started).toHaveLength(1);
     expect(h.started[0]).toMatchObject({ kind: 'render', job: { jobId: 7, totalFrames: 16, partition: { ranges: [{ start: 0, end: 8 }, { start: 8, end: 16 }] } } });
     expect(h.attempt.jobId).toBe(3);
-    expect(h.blobs).toEqual([]); // nothing to resume
+    // each worker gets the job's prompt embeddings, and nothing to resume
+    expect(h.blobs.map((b) => [b.peerId, b.tag, [...b.bytes]])).toEqual([
+      ['p0', { kind: 'prompts', jobId: 7, step: 0, rank: 0 }, [9, 8, 7]],
+      ['p1', { kind: 'prompts', jobId: 7, step: 0, rank: 1 }, [9, 8, 7]],
+    ]);
   });
 
   it('a restart re-cuts the common checkpoints for its own partition and sends each worker its state', async () => {
@@ -71,11 +76,12 @@ describe('one render attempt', () => {
     await keeper.add(0, 2, encodeClipState(syntheticClipState(task.job, 0, 16, 2, PER_FRAME)));
     await h.attempt.start({ keeper, step: 2 });
     expect(h.started[0]).toMatchObject({ resumeFromStep: 2 });
-    expect(h.blobs.map((b) => [b.peerId, b.tag])).toEqual([
+    const resumes = h.blobs.filter((b) => b.tag.kind === 'resume');
+    expect(resumes.map((b) => [b.peerId, b.tag])).toEqual([
       ['p0', { kind: 'resume', jobId: 7, step: 2, rank: 0 }],
       ['p1', { kind: 'resume', jobId: 7, step: 2, rank: 1 }],
     ]);
-    expect(h.blobs.map((b) => decodeClipState(b.bytes, task.job, PER_FRAME).range)).toEqual([{ start: 0, end: 8 }, { start: 8, end: 16 }]);
+    expect(resumes.map((b) => decodeClipState(b.bytes, task.job, PER_FRAME).range)).toEqual([{ start: 0, end: 8 }, { start: 8, end: 16 }]);
     expect(h.view().ranks.every((r) => r.stepsDone === 2)).toBe(true);
     expect(h.attempt.resumePoint()?.step).toBe(2); // a second loss before the next step resumes here too
   });
@@ -86,7 +92,9 @@ describe('one render attempt', () => {
     expect(h.view()).toMatchObject({ phase: 'running', mode: 'alone', ranks: [{ rank: 0, name: THIS_TAB, range: { start: 0, end: 16 } }] });
     await h.attempt.ownRun;
     expect(h.runs).toHaveLength(1);
-    expect(h.runs[0]).toMatchObject({ mesh: null, resume: undefined, task: { job: { totalFrames: 16, partition: { ranges: [{ start: 0, end: 16 }] } } } });
+    expect(h.runs[0]).toMatchObject({ mesh: null, task: { job: { totalFrames: 16, partition: { ranges: [{ start: 0, end: 16 }] } } } });
+    expect(h.runs[0]!.given.resume).toBeUndefined();
+    expect([...h.runs[0]!.given.promptEmbeddings!]).toEqual([9, 8, 7]);
   });
 
   it('an attempt the job no longer wants (cancelled while it started) starts nothing', async () => {

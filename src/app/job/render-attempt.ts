@@ -27,6 +27,8 @@ export const THIS_TAB = 'this tab (host)';
 /** What a render was started with; every attempt of it reuses it. */
 export interface RenderPlan {
   readonly facts: ModelFacts;
+  /** The schedule's prompts, encoded once by this tab for every rank (prompt-embeddings.ts wire form). */
+  readonly promptEmbeddings: Uint8Array;
   readonly settings: RenderSettings;
   readonly codec: ExportCodec;
   readonly choice: PartitionChoice;
@@ -119,8 +121,8 @@ export class RenderAttempt {
   private async startMesh(resumeFrom: ResumePoint | null): Promise<void> {
     const { facts, settings, codec } = this.plan;
     const { host, packageUrl } = this.deps;
-    const { by, weights } = partitionWeights(this.plan.choice, this.members);
-    const built = buildRenderTask(this.renderJobId, packageUrl, facts, settings, codec, weights);
+    const { by, weights, capacities } = partitionWeights(this.plan.choice, this.members);
+    const built = buildRenderTask(this.renderJobId, packageUrl, facts, settings, codec, weights, capacities);
     const ranges = built.job.partition.ranges;
     // Resuming: the ranks' common checkpoints, re-cut for the new partition (in the worker), one state per rank.
     const resume = resumeFrom ? await resumeFrom.keeper.recut(resumeFrom.step, ranges) : null;
@@ -138,10 +140,13 @@ export class RenderAttempt {
     const hostComputes = this.members[0]?.peerId === null;
     const workers = this.members.flatMap((m) => (m.peerId === null ? [] : [m.peerId]));
     const started = host.startJob(task, undefined, { workers, hostComputes }); // sends the start at once
-    // Each worker's resume state goes on its bulk link right after its start (rank = member index).
+    // Each worker's prompt embeddings and resume state go on its bulk link right after its start (rank = member index).
+    const { promptEmbeddings } = this.plan;
     this.members.forEach((m, rank) => {
-      if (m.peerId === null || !resume) return;
-      host.sendBlob(m.peerId, { kind: 'resume', jobId: this.renderJobId, step: resumeFrom!.step, rank }, resume[rank]!).catch((e: unknown) => this.fail(`rank ${rank}'s resume state: ${toErrorData(e).message}`));
+      if (m.peerId === null) return;
+      const failed = (what: string) => (e: unknown) => this.fail(`rank ${rank}'s ${what}: ${toErrorData(e).message}`);
+      host.sendBlob(m.peerId, { kind: 'prompts', jobId: this.renderJobId, step: 0, rank }, promptEmbeddings).catch(failed('prompt embeddings'));
+      if (resume) host.sendBlob(m.peerId, { kind: 'resume', jobId: this.renderJobId, step: resumeFrom!.step, rank }, resume[rank]!).catch(failed('resume state'));
     });
     const job = await started;
     // Failed or cancelled while the members joined: the job is ended everywhere (its members told to cancel).
@@ -153,7 +158,7 @@ export class RenderAttempt {
     if (!mesh) throw new Error("this tab is not in the job's mesh");
     const rank = mesh.rank;
     const reports = this.ownReports(rank);
-    this.ownRun = this.deps.runner.run(task, mesh, reports, resume?.[0]).catch((e: unknown) => {
+    this.ownRun = this.deps.runner.run(task, mesh, reports, { promptEmbeddings: promptEmbeddings.slice(), ...(resume && { resume: resume[0] }) }).catch((e: unknown) => {
       // A lost peer fails this tab's collective calls too: the machine waits to hear who was lost.
       const { code, message } = toErrorData(e);
       this.deps.dispatch({ type: 'attempt-failed', renderJobId: this.renderJobId, error: `this tab (rank 0): ${message}`, code, anyoneGone: false });
@@ -216,7 +221,7 @@ export class RenderAttempt {
     const ranks: RankView[] = [{ rank: 0, name: THIS_TAB, range: { start: 0, end: settings.totalFrames }, stepsDone: resumeFrom?.step ?? 0, clipReceived: false }];
     this.deps.dispatch({ type: 'attempt-running', renderJobId: this.renderJobId, mode: 'alone', ranks });
     const reports = this.ownReports(0);
-    this.ownRun = this.deps.runner.run(task, null, reports, resume).catch((e: unknown) => this.fail(toErrorData(e).message));
+    this.ownRun = this.deps.runner.run(task, null, reports, { promptEmbeddings: this.plan.promptEmbeddings.slice(), ...(resume && { resume }) }).catch((e: unknown) => this.fail(toErrorData(e).message));
   }
 
   // ---------------------------------------------------------------- shared

@@ -1,12 +1,13 @@
 /**
  * The render job as the host's form describes it and the task built from it (protocol.ts
  * `RenderTask`, whose job is the engine's JobParams as is). Also the small encodings used on the
- * control channel (base64 previews) and the host-side model facts (manifest defaults, vocabulary
- * for flagging unknown words before Start).
+ * control channel (base64 previews) and the host-side model facts (manifest defaults, tokenizer
+ * for checking prompts before Start).
  */
+import type { ExchangeMode, ExchangeOptions } from '../../engine/clip-exchange-mode.js';
 import { partitionFrames } from '../../engine/partition.js';
 import { parseManifest, type ModelManifest } from '../../model/manifest.js';
-import { WordTokenizer } from '../../model/tokenizer.js';
+import { openTokenizer, type PromptTokenizer } from '../../model/prompt-tokenizer.js';
 import type { RenderTask } from '../protocol.js';
 import type { ExportCodec } from '../media/index.js';
 
@@ -15,6 +16,25 @@ export const DEFAULT_PACKAGE_URL = '/models/vi-shapes-tiny/';
 /** The samplers a render may use, as the form, the saved render and `npm run generate` name them. */
 export const SAMPLER_NAMES = ['ddim', 'dpm++2m', 'dpm++2m-sde'] as const;
 export type SamplerName = (typeof SAMPLER_NAMES)[number];
+
+/**
+ * The exchange settings the form and `npm run generate` offer (a mode and its options,
+ * clip-exchange-mode.ts), each with its measured cost in one line (docs/performance.md,
+ * "Exchange modes: quality", npm run bench:modes).
+ */
+export const EXCHANGE_CHOICES: readonly { readonly name: string; readonly mode: ExchangeMode; readonly options?: ExchangeOptions; readonly cost: string }[] = [
+  { name: 'exact', mode: 'exact', cost: 'the reference: the same video on any number of tabs; 1× bytes' },
+  { name: 'exact-fp16', mode: 'exact-fp16', cost: '0.50× bytes; worst frame ≥ 64 dB PSNR vs exact, seams as exact' },
+  { name: 'sparse-global', mode: 'sparse-global', cost: '0.80–0.83× bytes; worst frame ≥ 66 dB vs exact, seams as exact' },
+  { name: 'sparse-global-fp16', mode: 'sparse-global', options: { float16Wire: true }, cost: '0.40–0.42× bytes; worst frame ≥ 63 dB vs exact, seams as exact' },
+  { name: 'stale', mode: 'stale', cost: 'no step waits for the network, ~0.9× bytes; a different video: 31 dB mean / 22 dB worst frame vs exact at 25 steps' },
+];
+/**
+ * What a new render uses unless the user picks another: the one with the fewest bytes per step
+ * whose worst frame stays ≥ 48 dB PSNR from exact (under one 8-bit level RMS) with seam scores
+ * within 0.02 of exact at W = 2, 4, 8 (docs/performance.md, "Exchange modes: quality").
+ */
+export const DEFAULT_EXCHANGE = 'sparse-global-fp16';
 
 export interface RenderSettings {
   /** One entry per line in the editor: "FROM: prompt". */
@@ -25,6 +45,8 @@ export interface RenderSettings {
   readonly seed: number;
   readonly sampler: SamplerName;
   readonly exportScale: number;
+  /** How the tabs exchange context: an EXCHANGE_CHOICES name; absent (older saved renders): 'exact'. */
+  readonly exchange?: string;
 }
 
 export function samplerSpec(name: SamplerName): RenderTask['job']['sampler'] {
@@ -53,26 +75,27 @@ export function parseScheduleText(text: string, totalFrames: number): { entries:
 
 export interface ModelFacts {
   readonly manifest: ModelManifest;
-  readonly tokenizer: WordTokenizer;
+  readonly tokenizer: PromptTokenizer;
   readonly minClipFrames: number;
 }
 
 /** Reads manifest.json and the tokenizer of a package (small JSON files; the big ones load in the worker). */
 export async function fetchModelFacts(packageUrl: string): Promise<ModelFacts> {
   const base = new URL(packageUrl.endsWith('/') ? packageUrl : `${packageUrl}/`, location.href);
-  const get = async (p: string) => {
+  const bytes = async (p: string) => {
     const r = await fetch(new URL(p, base));
     if (!r.ok) throw new Error(`GET ${new URL(p, base).pathname}: HTTP ${r.status}`);
-    return r.json() as Promise<unknown>;
+    return new Uint8Array(await r.arrayBuffer());
   };
+  const get = async (p: string): Promise<unknown> => JSON.parse(new TextDecoder().decode(await bytes(p)));
   const manifest = parseManifest(await get('manifest.json'));
-  const tokenizer = new WordTokenizer(await get(manifest.tokenizer.file));
+  const tokenizer = await openTokenizer(manifest.tokenizer, bytes);
   const plan = (await get(manifest.unet.segment_plan)) as { tconvHalo: number };
   return { manifest, tokenizer, minClipFrames: Math.max(manifest.defaults.local_window_p, plan.tconvHalo, 1) };
 }
 
 /** The wire task for `worldSize` ranks (speed weights per rank; default even). */
-export function buildRenderTask(jobId: number, packageUrl: string, facts: ModelFacts, s: RenderSettings, codec: ExportCodec, weights: number | readonly number[]): RenderTask {
+export function buildRenderTask(jobId: number, packageUrl: string, facts: ModelFacts, s: RenderSettings, codec: ExportCodec, weights: number | readonly number[], capacities?: readonly number[]): RenderTask {
   const d = facts.manifest.defaults;
   return {
     kind: 'render',
@@ -87,10 +110,26 @@ export function buildRenderTask(jobId: number, packageUrl: string, facts: ModelF
       sampler: samplerSpec(s.sampler),
       dualScope: { window: d.local_window_p, topK: d.global_top_k, phaseTimestep: d.phase_t, phaseBias: d.phase_bias },
       fps: facts.manifest.frame_rate,
-      partition: partitionFrames(s.totalFrames, weights, facts.minClipFrames),
+      partition: partitionFrames(s.totalFrames, weights, facts.minClipFrames, capacities),
+      ...exchangeSettings(s.exchange),
     },
     export: { codec, scale: s.exportScale },
   };
+}
+
+/** The job fields of an EXCHANGE_CHOICES name (none for exact, so such a job's identity is the one it always had). */
+export function exchangeSettings(name: string | undefined): { exchangeMode?: ExchangeMode; exchangeOptions?: ExchangeOptions } {
+  const c = EXCHANGE_CHOICES.find((x) => x.name === (name ?? 'exact'));
+  if (!c) throw new Error(`exchange ${JSON.stringify(name)}: must be one of ${EXCHANGE_CHOICES.map((x) => x.name).join(', ')}`);
+  return c.mode === 'exact' ? {} : { exchangeMode: c.mode, ...(c.options && { exchangeOptions: { ...c.options } }) };
+}
+
+/**
+ * The export's default upscaling: whole multiples up to a 256-pixel short side, so the embedded
+ * 32×32 model plays at a watchable 256×256, while a real model's 320×512 is exported as rendered.
+ */
+export function defaultExportScale(width: number, height: number): number {
+  return Math.max(1, Math.floor(256 / Math.min(width, height)));
 }
 
 /** C·H·W: the values of one frame's latent (a checkpoint's per-frame size). */

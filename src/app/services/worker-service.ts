@@ -16,7 +16,7 @@ import { probeAdapter } from './adapter-probe.js';
 import { runMeshCheck } from './mesh-check.js';
 import { openPeer } from './peer-session.js';
 import { roomApi, type JoinedRoom } from './room-api.js';
-import type { RankReports } from '../job/rank-runner.js';
+import type { HostBlobs, RankReports } from '../job/rank-runner.js';
 import { workerReports } from '../job/worker-reports.js';
 
 export type WorkerPhase = 'joining' | 'connecting' | 'ready' | 'forming-mesh' | 'in-mesh' | 'host-lost' | 'failed';
@@ -52,8 +52,8 @@ const MAX_EVENTS = 50;
 /** Runs a 'render' task on the formed mesh (src/app/job/rank-runner.ts); set by the app entry. */
 export interface RenderTaskRunner {
   run(task: Extract<StartMessage['task'], { kind: 'render' }>, mesh: MeshCollective, reports: RankReports): Promise<void>;
-  /** The state a restarted render resumes from (the host's `resume` blob); may arrive before its run starts. */
-  acceptResume(renderJobId: number, rank: number, bytes: Uint8Array): void;
+  /** What the host sends a run on the bulk link (its prompt embeddings, a restart's resume state); may arrive before the run starts. */
+  acceptBlob(kind: keyof HostBlobs, renderJobId: number, rank: number, bytes: Uint8Array): void;
   cancel(reason: string): void;
 }
 
@@ -115,8 +115,9 @@ export class WorkerService extends EventTarget {
     control.onMessage((m) => void this.onControl(m));
     control.onError((e) => this.note(`control: ${e.message}`));
     bulk.onMessage((tag, bytes) => {
-      if (tag.kind === 'resume') this.renderer?.acceptResume(tag.jobId, tag.rank, bytes);
-      else this.note(`bulk: dropped a '${tag.kind}' blob from the host: only resume states come from it`);
+      if (tag.kind === 'resume') this.renderer?.acceptBlob('resume', tag.jobId, tag.rank, bytes);
+      else if (tag.kind === 'prompts') this.renderer?.acceptBlob('promptEmbeddings', tag.jobId, tag.rank, bytes);
+      else this.note(`bulk: dropped a '${tag.kind}' blob from the host: only prompt embeddings and resume states come from it`);
     });
     bulk.onError((problem) => this.note(`bulk: ${problem}`));
     // One link without the other is no host: either closing is the host lost.

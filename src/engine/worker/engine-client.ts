@@ -8,7 +8,7 @@
 import type { Collective } from '../collective.js';
 import type { StepProgress } from '../denoise.js';
 import { CollectiveBridge } from './collective-bridge.js';
-import { EngineWorkerError, type CheckpointEvent, type Engine, type EngineEvent, type EngineRequests, type EngineRequestType, type LoadModelIn, type LoadModelOut, type MeasureSpeedIn, type MeasureSpeedOut, type PortLike, type RenderIn, type RenderOut, type WorkerToMain } from './protocol.js';
+import { EngineWorkerError, type CheckpointEvent, type Engine, type EngineEvent, type EngineRequests, type EngineRequestType, type EncodePromptsIn, type EncodePromptsOut, type LoadModelIn, type LoadModelOut, type MeasureSpeedIn, type MeasureSpeedOut, type PortLike, type RenderIn, type RenderOut, type WorkerToMain } from './protocol.js';
 
 interface Pending {
   resolve(out: unknown): void;
@@ -42,6 +42,10 @@ export class EngineClient implements Engine {
 
   measureSpeed(input: MeasureSpeedIn): Promise<MeasureSpeedOut> {
     return this.request('measure-speed', input);
+  }
+
+  encodePrompts(input: EncodePromptsIn): Promise<EncodePromptsOut> {
+    return this.request('encode-prompts', input);
   }
 
   /** Renders one clip; with mode 'collective', `collective` (the tab's mesh) serves the exchanges. */

@@ -5,8 +5,11 @@
  * through the protocol must equal one direct denoise; errors arrive as {code, message} data.
  */
 import * as ortNode from 'onnxruntime-node';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parseManifest, runtimeFiles, type PackagePart } from '../../model/manifest.js';
 import { createInProcessCollectives } from '../../net/in-process-collective.js';
 import { denoise } from '../denoise.js';
 import { EMBEDDED_DUAL_SCOPE } from '../dual-scope.js';
@@ -27,13 +30,32 @@ function pair(): { client: EngineClient } {
   ports.push(port1, port2);
   new EngineWorker(port2 as unknown as PortLike, {
     ort: ortNode as unknown as OrtModule,
-    packages: { open: async () => ({ read: fileReader(tinyPackageDir()), cachedFiles: 0, fetchedFiles: 1, warnings: [] }) },
+    packages: { open: async (_url, part) => ({ read: partReader(part), cachedFiles: 0, fetchedFiles: 1, warnings: [] }) },
     sessionOptions: { extra: { session: { intra_op: { allow_spinning: '0' } } } }, // see scripts/render-node.ts NO_SPIN
   });
   const client = new EngineClient(port1 as unknown as PortLike & { addEventListener(type: 'error', l: (e: Event) => void): void });
   port1.start();
   port2.start();
   return { client };
+}
+
+/** Reads only the files of one part of the tiny package, as the browser's loader fetches only those. */
+function partReader(part: PackagePart): (path: string) => Promise<Uint8Array> {
+  const read = fileReader(tinyPackageDir());
+  const manifest = parseManifest(JSON.parse(readFileSync(join(tinyPackageDir(), 'manifest.json'), 'utf8')));
+  const allowed = new Set(['manifest.json', ...runtimeFiles(manifest, part)]);
+  return async (path) => {
+    if (!allowed.has(path)) throw new Error(`the '${part}' part has no '${path}'`);
+    return read(path);
+  };
+}
+
+/** What the host tab does before a render: its engine encodes the job's prompts once. */
+async function hostPrompts(j: JobParams): Promise<Uint8Array> {
+  const { client } = pair();
+  const { bytes } = await client.encodePrompts({ packageUrl: 'tiny', schedule: j.promptSchedule, executionProviders: ['cpu'] });
+  client.dispose();
+  return bytes;
 }
 
 const job: JobParams = {
@@ -47,10 +69,11 @@ describe('engine worker protocol', () => {
     const tabs = [pair(), pair()];
     const loaded = await Promise.all(tabs.map((t) => t.client.loadModel({ packageUrl: 'tiny', executionProviders: ['cpu'], graphs: ['segmented'] })));
     expect(loaded[0]!.provider).toBe('cpu');
+    const promptEmbeddings = await hostPrompts(job);
     const cols = createInProcessCollectives(2);
     const steps: number[][] = [[], []];
     const bytes: number[] = [];
-    const outs = await Promise.all(tabs.map((t, r) => t.client.render({ job, mode: 'collective', rank: r, worldSize: 2, warmUp: false }, (p) => {
+    const outs = await Promise.all(tabs.map((t, r) => t.client.render({ job, mode: 'collective', rank: r, worldSize: 2, warmUp: false, promptEmbeddings: promptEmbeddings.slice() }, (p) => {
       steps[r]!.push(p.step);
       bytes.push(p.bytesSent);
     }, cols[r])));
@@ -67,22 +90,23 @@ describe('engine worker protocol', () => {
     const j: JobParams = { ...job, steps: 3, sampler: { kind: 'dpm-solver++-2m', algorithmType: 'sde-dpmsolver++' } };
     const tabs = [pair(), pair()];
     await Promise.all(tabs.map((t) => t.client.loadModel({ packageUrl: 'tiny', executionProviders: ['cpu'], graphs: ['segmented', 'whole'] })));
+    const promptEmbeddings = await hostPrompts(j);
     const cols = createInProcessCollectives(2);
     const saved: CheckpointEvent[][] = [[], []];
-    const full = await Promise.all(tabs.map((t, r) => t.client.render({ job: j, mode: 'collective', rank: r, worldSize: 2, warmUp: false, checkpoints: true }, undefined, cols[r], { onCheckpoint: (c) => saved[r]!.push(c) })));
+    const full = await Promise.all(tabs.map((t, r) => t.client.render({ job: j, mode: 'collective', rank: r, worldSize: 2, warmUp: false, checkpoints: true, promptEmbeddings: promptEmbeddings.slice() }, undefined, cols[r], { onCheckpoint: (c) => saved[r]!.push(c) })));
     expect(saved.map((s) => s.map((c) => [c.rank, c.nextStep]))).toEqual([[[0, 1], [0, 2], [0, 3]], [[1, 1], [1, 2], [1, 3]]]);
     // The host's view: the ranks' step-1 states, re-cut for one rank that renders the rest alone (whole graph).
     const PER_FRAME = 48 * 8 * 8;
     const [whole] = recutStates(saved.map((s) => decodeClipState(s[0]!.bytes, j, PER_FRAME)), [{ start: 0, end: j.totalFrames }], PER_FRAME);
     const ran: number[] = [];
-    const resumed = await tabs[0]!.client.render({ job: j, mode: 'alone', rank: 0, worldSize: 1, warmUp: false, resume: encodeClipState(whole!) }, (p) => ran.push(p.step));
+    const resumed = await tabs[0]!.client.render({ job: j, mode: 'alone', rank: 0, worldSize: 1, warmUp: false, resume: encodeClipState(whole!), promptEmbeddings: promptEmbeddings.slice() }, (p) => ran.push(p.step));
     expect(ran).toEqual([1, 2]);
     const px = resumed.frames.height * resumed.frames.width * 3;
     let diff = 0;
     for (const o of full) for (let i = 0; i < o.frames.data.length; i++) diff = Math.max(diff, Math.abs(o.frames.data[i]! - resumed.frames.data[o.range.start * px + i]!));
     expect(diff).toBeLessThanOrEqual(1); // the whole graph equals the segmented one within float roundoff
     // a checkpoint for another job is refused before any step runs
-    await expect(tabs[0]!.client.render({ job: { ...j, seed: 8 }, mode: 'alone', rank: 0, worldSize: 1, warmUp: false, resume: encodeClipState(whole!) })).rejects.toMatchObject({ code: 'bad-state', message: /saved for a different job/ });
+    await expect(tabs[0]!.client.render({ job: { ...j, seed: 8 }, mode: 'alone', rank: 0, worldSize: 1, warmUp: false, resume: encodeClipState(whole!), promptEmbeddings: promptEmbeddings.slice() })).rejects.toMatchObject({ code: 'bad-state', message: /saved for a different job/ });
     for (const t of tabs) t.client.dispose();
   });
 
@@ -102,23 +126,28 @@ describe('engine worker protocol', () => {
   it('a render asked to warm up skips it once the graph has run (after the speed benchmark or a first render)', async () => {
     const fresh = pair().client;
     await fresh.loadModel({ packageUrl: 'tiny', executionProviders: ['cpu'], graphs: ['segmented'] });
-    const alone = { job, mode: 'collective' as const, rank: 0, worldSize: 1, warmUp: true };
-    expect((await fresh.render(alone, () => {}, createInProcessCollectives(1)[0])).warmUpMs).toBeGreaterThan(0);
-    expect((await fresh.render(alone, () => {}, createInProcessCollectives(1)[0])).warmUpMs).toBe(0);
+    const alone = { job, mode: 'collective' as const, rank: 0, worldSize: 1, warmUp: true, promptEmbeddings: await hostPrompts(job) };
+    expect((await fresh.render({ ...alone, promptEmbeddings: alone.promptEmbeddings.slice() }, () => {}, createInProcessCollectives(1)[0])).warmUpMs).toBeGreaterThan(0);
+    expect((await fresh.render({ ...alone, promptEmbeddings: alone.promptEmbeddings.slice() }, () => {}, createInProcessCollectives(1)[0])).warmUpMs).toBe(0);
     fresh.dispose();
     const measured = pair().client;
     await measured.loadModel({ packageUrl: 'tiny', executionProviders: ['cpu'], graphs: ['segmented'] });
     await measured.measureSpeed({ frames: 8 });
-    expect((await measured.render(alone, () => {}, createInProcessCollectives(1)[0])).warmUpMs).toBe(0);
+    expect((await measured.render({ ...alone, promptEmbeddings: alone.promptEmbeddings.slice() }, () => {}, createInProcessCollectives(1)[0])).warmUpMs).toBe(0);
     measured.dispose();
   });
 
-  it('a render before load and an unknown graph come back as {code, message} errors', async () => {
+  it('a render before load, an unknown graph and missing or foreign prompt embeddings come back as {code, message} errors', async () => {
     const { client } = pair();
-    await expect(client.render({ job, mode: 'alone', rank: 0, worldSize: 1, warmUp: false })).rejects.toMatchObject({ name: 'EngineWorkerError', code: 'bad-state' });
+    const promptEmbeddings = await hostPrompts(job);
+    await expect(client.render({ job, mode: 'alone', rank: 0, worldSize: 1, warmUp: false, promptEmbeddings: promptEmbeddings.slice() })).rejects.toMatchObject({ name: 'EngineWorkerError', code: 'bad-state' });
     await client.loadModel({ packageUrl: 'tiny', executionProviders: ['cpu'], graphs: ['segmented'] });
     await expect(client.loadModel({ packageUrl: 'tiny', executionProviders: ['cpu'], graphs: ['segmented'] })).rejects.toMatchObject({ code: 'bad-state' });
-    await expect(client.render({ job, mode: 'alone', rank: 0, worldSize: 1, warmUp: false })).rejects.toMatchObject({ code: 'invalid-argument' });
+    await expect(client.render({ job, mode: 'alone', rank: 0, worldSize: 1, warmUp: false, promptEmbeddings: promptEmbeddings.slice() })).rejects.toMatchObject({ code: 'invalid-argument' });
+    const other = await hostPrompts({ ...job, promptSchedule: { entries: [{ fromFrame: 0, prompt: 'a red circle' }] } });
+    const one = { job, mode: 'collective' as const, rank: 0, worldSize: 1, warmUp: false };
+    await expect(client.render({ ...one, promptEmbeddings: other }, () => {}, createInProcessCollectives(1)[0])).rejects.toMatchObject({ code: 'invalid-argument', message: /lack "a blue square"/ });
+    await expect(client.render({ ...one, promptEmbeddings: new Uint8Array(16) }, () => {}, createInProcessCollectives(1)[0])).rejects.toMatchObject({ code: 'invalid-argument', message: /magic/ });
     client.dispose();
   });
 });

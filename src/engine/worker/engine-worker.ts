@@ -11,17 +11,19 @@
  * during a measurement simply queues behind it in the runner.
  */
 import { denoise, type ClipResult } from '../denoise.js';
-import { loadEngineModel, type EngineModel } from '../engine-model.js';
+import { loadEngineModel, loadPromptEncoder, type EngineModel } from '../engine-model.js';
+import { parseManifest, type PackagePart } from '../../model/manifest.js';
+import { encodeSchedulePrompts, parsePromptEmbeddings, serializePromptEmbeddings, type PromptEncoder } from '../prompt-embeddings.js';
 import { decodeClipState, encodeClipState, type ClipState } from '../job-state.js';
 import type { ModelFileReader } from '../segment-executor.js';
 import { SessionRunner, type OrtModule } from '../session-runner.js';
 import { CollectiveProxy } from './collective-proxy.js';
-import { toErrorData, type EngineEvent, type EngineRequests, type LoadModelIn, type LoadModelOut, type MainToWorker, type MeasureSpeedIn, type MeasureSpeedOut, type PortLike, type RenderIn, type RenderOut } from './protocol.js';
+import { toErrorData, type EngineEvent, type EngineRequests, type EncodePromptsIn, type EncodePromptsOut, type LoadModelIn, type LoadModelOut, type MainToWorker, type MeasureSpeedIn, type MeasureSpeedOut, type PortLike, type RenderIn, type RenderOut } from './protocol.js';
 import { measureUnetSpeed } from './speed-benchmark.js';
 
 export interface PackageReader {
-  /** Reads verified files of the package at `url` (sha256 checked by the reader). */
-  open(url: string, onProgress: (loadedBytes: number, totalBytes: number, file: string) => void): Promise<{
+  /** Reads verified files of `part` of the package at `url` (sha256 checked by the reader). */
+  open(url: string, part: PackagePart, onProgress: (loadedBytes: number, totalBytes: number, file: string) => void): Promise<{
     read: ModelFileReader;
     cachedFiles: number;
     fetchedFiles: number;
@@ -52,6 +54,8 @@ export class EngineWorker {
    * WebGPU/SwiftShader). Kernels do not depend on the clip length (speed-benchmark.ts).
    */
   private readonly warmGraphs = new Set<'segmented' | 'whole'>();
+  /** Text encoders by package URL (the host's; ranks get embeddings instead). */
+  private readonly promptEncoders = new Map<string, Promise<{ encode: PromptEncoder; length: number; width: number }>>();
 
   constructor(
     private readonly port: PortLike,
@@ -77,6 +81,8 @@ export class EngineWorker {
         return answer(this.renderClip(m.in), (out) => [(out as RenderOut).frames.data.buffer as ArrayBuffer]);
       case 'measure-speed':
         return answer(this.measureSpeed(m.in));
+      case 'encode-prompts':
+        return answer(this.encodePrompts(m.in), (out) => [(out as EncodePromptsOut).bytes.buffer as ArrayBuffer]);
       case 'cancel': {
         const r = this.render;
         r?.abort.abort(Object.assign(new Error(`render cancelled: ${m.in.reason}`), { code: 'aborted' }));
@@ -95,13 +101,12 @@ export class EngineWorker {
     this.state = 'loading';
     const t0 = performance.now();
     try {
-      const pkg = await this.deps.packages.open(input.packageUrl, (loadedBytes, totalBytes, file) => this.event({ type: 'load-progress', loadedBytes, totalBytes, file }));
+      const pkg = await this.deps.packages.open(input.packageUrl, 'compute', (loadedBytes, totalBytes, file) => this.event({ type: 'load-progress', loadedBytes, totalBytes, file }));
       const runner = new SessionRunner(this.deps.ort, { executionProviders: input.executionProviders ?? ['webgpu', 'wasm'], sessionOptions: this.deps.sessionOptions });
-      // The reader verified every file's sha256 already.
-      const model = await loadEngineModel(runner, pkg.read, { graphs: input.graphs, verify: false });
+      // The reader verified every file's sha256 already. Prompts come encoded from the host.
+      const model = await loadEngineModel(runner, pkg.read, { graphs: input.graphs, verify: false, textEncoder: false });
       this.model = model;
       this.state = 'ready';
-      const tokenizer = JSON.parse(new TextDecoder().decode(await pkg.read(model.manifest.tokenizer.file))) as { vocab?: Record<string, number> };
       const f = model.geometry.factor;
       return {
         name: model.manifest.name,
@@ -116,12 +121,31 @@ export class EngineWorker {
         frameRate: model.manifest.frame_rate,
         frameSize: { width: model.geometry.width * f, height: model.geometry.height * f },
         minClipFrames: Math.max(model.manifest.defaults.local_window_p, model.plan.tconvHalo, 1),
-        vocabulary: Object.keys(tokenizer.vocab ?? {}),
       };
     } catch (e) {
       this.state = 'failed';
       throw e;
     }
+  }
+
+  /** Encodes a job's prompts with the package's text encoder, loaded on first use and kept per package. */
+  private async encodePrompts(input: EncodePromptsIn): Promise<EncodePromptsOut> {
+    let encoder = this.promptEncoders.get(input.packageUrl);
+    if (!encoder) {
+      encoder = this.loadPromptEncoder(input);
+      this.promptEncoders.set(input.packageUrl, encoder);
+      encoder.catch(() => this.promptEncoders.delete(input.packageUrl)); // a failed load may be retried
+    }
+    const { encode, length, width } = await encoder;
+    return { bytes: serializePromptEmbeddings(await encodeSchedulePrompts(encode, input.schedule, length, width)) };
+  }
+
+  private async loadPromptEncoder(input: EncodePromptsIn): Promise<{ encode: PromptEncoder; length: number; width: number }> {
+    const pkg = await this.deps.packages.open(input.packageUrl, 'text-encoder', () => undefined);
+    const manifest = parseManifest(JSON.parse(new TextDecoder().decode(await pkg.read('manifest.json'))));
+    const runner = new SessionRunner(this.deps.ort, { executionProviders: input.executionProviders ?? ['webgpu', 'wasm'], sessionOptions: this.deps.sessionOptions });
+    const encode = await loadPromptEncoder(runner, manifest, pkg.read);
+    return { encode, length: manifest.text_encoder.max_length, width: manifest.text_encoder.hidden_size };
   }
 
   private async measureSpeed(input: MeasureSpeedIn): Promise<MeasureSpeedOut> {
@@ -149,6 +173,7 @@ export class EngineWorker {
       const result: ClipResult = await denoise(model, job, proxy, {
         graph,
         ...(input.resume && { resume: decodeClipState(input.resume, job, channels * height * width) }),
+        promptEmbeddings: parsePromptEmbeddings(input.promptEmbeddings, { length: model.manifest.text_encoder.max_length, width: model.manifest.text_encoder.hidden_size }),
         ...(input.checkpoints && {
           onCheckpoint: (state: ClipState) => {
             const bytes = encodeClipState(state);

@@ -18,6 +18,7 @@ import type { CollectiveStats, HaloResult, MessageTag, WireTensor } from '../col
 import type { StepProgress } from '../denoise.js';
 import type { RgbFrames } from '../decode.js';
 import type { JobParams } from '../job-state.js';
+import type { PromptSchedule } from '../prompt-schedule.js';
 import type { FrameRange } from '../partition.js';
 import type { SpeedMeasurement } from './speed-benchmark.js';
 
@@ -54,7 +55,18 @@ export interface LoadModelOut {
   readonly frameSize: { readonly width: number; readonly height: number };
   /** Largest of the local window and the temporal-conv halo: the shortest clip a rank may own. */
   readonly minClipFrames: number;
-  readonly vocabulary: readonly string[];
+}
+
+/** The host encodes a job's prompts once (prompt-embeddings.ts), with the package's text encoder. */
+export interface EncodePromptsIn {
+  readonly packageUrl: string;
+  readonly schedule: PromptSchedule;
+  /** Execution providers for the text encoder; default ['webgpu', 'wasm']. */
+  readonly executionProviders?: readonly string[];
+}
+/** The embeddings in their wire form (what the host sends every rank). */
+export interface EncodePromptsOut {
+  readonly bytes: Uint8Array;
 }
 
 export interface RenderIn {
@@ -70,6 +82,8 @@ export interface RenderIn {
   readonly previewMaxFrames?: number;
   /** Resume from this checkpoint of the rank's clip (job-state.ts wire form), e.g. re-cut after a tab was lost. */
   readonly resume?: Uint8Array;
+  /** The job's prompt embeddings from the host (prompt-embeddings.ts wire form): ranks load no text encoder. */
+  readonly promptEmbeddings: Uint8Array;
   /** Post a `checkpoint` event after every step (the host keeps them, so the job survives losing a tab). */
   readonly checkpoints?: boolean;
 }
@@ -92,6 +106,8 @@ export interface EngineRequests {
   render: { in: RenderIn; out: RenderOut };
   /** After load-model: how fast this tab runs the UNet (the host weights the partition by it). */
   'measure-speed': { in: MeasureSpeedIn; out: MeasureSpeedOut };
+  /** Independent of load-model: loads the text encoder on first use and keeps it. */
+  'encode-prompts': { in: EncodePromptsIn; out: EncodePromptsOut };
   /** Aborts the running render between steps (its request then answers error code 'aborted'). */
   cancel: { in: { readonly reason: string }; out: { readonly cancelled: boolean } };
 }
@@ -143,6 +159,7 @@ export interface PortLike {
 export interface Engine {
   loadModel(input: LoadModelIn): Promise<LoadModelOut>;
   measureSpeed(input: MeasureSpeedIn): Promise<MeasureSpeedOut>;
+  encodePrompts(input: EncodePromptsIn): Promise<EncodePromptsOut>;
   render(input: RenderIn, onProgress?: (p: StepProgress) => void): Promise<RenderOut>;
   cancel(reason: string): Promise<void>;
   dispose(): void;

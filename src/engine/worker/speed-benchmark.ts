@@ -6,7 +6,7 @@
  * the graph a render will run.
  *
  * The timed figure is the UNet call alone (session runs and readbacks, `StepProgress.computeMs`):
- * prompt encoding, the scheduler and decoding are the same small cost on every rank.
+ * the scheduler and decoding are the same small cost on every rank.
  *
  * Why the warm-up is short: every tab runs this as soon as it joins, and on a slow backend each
  * UNet call costs tens of seconds (WebGPU on SwiftShader, the software adapter of GPU-less
@@ -66,10 +66,13 @@ export async function measureUnetSpeed(model: EngineModel, frames: number, signa
   // The warm-up alone (stopAfterStep 0: no step) on a short clip (the halo: the segmented graph's
   // shortest), then the timed step on `frames`.
   const warmUpFrames = Math.min(frames, Math.max(model.plan.tconvHalo, 1));
+  // The call's time does not depend on the prompt's embedding, so a zero one stands in (a rank has no text encoder).
+  const { max_length: L, hidden_size: D } = model.manifest.text_encoder;
+  const promptEmbeddings = { length: L, width: D, byPrompt: new Map([['', new Float32Array(L * D)]]) };
   const warm0 = model.runner.timings().warmUpMs;
-  await denoise(model, benchmarkJob(model, warmUpFrames), null, { graph, warmUp: true, stopAfterStep: 0, signal });
+  await denoise(model, benchmarkJob(model, warmUpFrames), null, { graph, warmUp: true, stopAfterStep: 0, signal, promptEmbeddings });
   let step: StepProgress | null = null;
-  await denoise(model, benchmarkJob(model, frames), null, { graph, previewMaxFrames: 1, signal, onProgress: (p) => (step = p) });
+  await denoise(model, benchmarkJob(model, frames), null, { graph, previewMaxFrames: 1, signal, promptEmbeddings, onProgress: (p) => (step = p) });
   const timed = step as StepProgress | null;
   if (!timed) throw new EngineError('invalid-argument', 'measureUnetSpeed: the timed call reported no progress');
   const unetMs = Math.max(timed.computeMs, 1e-3);

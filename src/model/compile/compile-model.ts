@@ -5,7 +5,7 @@ import { basename, dirname, join, relative } from 'node:path';
 import {
   ConfigError, type TextEncoderConfig, type UNetConfig, parsePythonJson, parseSchedulerConfig, parseTextEncoderConfig, parseUNetConfig,
 } from '../config.js';
-import { type ModelManifest, type RenderDefaults, parseManifest } from '../manifest.js';
+import { type ModelManifest, type RenderDefaults, type UNetPrecision, parseManifest } from '../manifest.js';
 import type { TensorReader } from '../safetensors.js';
 import type { PlanTensor, Segment, SegmentOutput, SegmentPlan } from '../segment-plan.js';
 import { validateSegmentPlan } from '../segment-plan.js';
@@ -13,10 +13,11 @@ import { WordTokenizer } from '../tokenizer.js';
 import { buildTextEncoder } from './blocks/text-encoder.js';
 import { openCheckpoint } from './checkpoint-reader.js';
 import { hashFile } from './file-hash.js';
-import type { Numerics } from './numerics.js';
+import { DEFAULT_NUMERICS, type Numerics } from './numerics.js';
 import { EXTERNAL_SHARD_BYTES, ExternalData } from './external-data.js';
+import { toFloat16Compute } from './float16-compute.js';
 import { SegmentedScope, TCONV_HALO, WholeScope } from './frame-scope.js';
-import { type GraphDef, Program } from './graph.js';
+import { type DType, type GraphDef, Program } from './graph.js';
 import { opCounts, serializeGraph } from './onnx-writer.js';
 import { type UNetShape, buildUNet } from './unet.js';
 import { WeightStore } from './weights.js';
@@ -35,6 +36,9 @@ export const PACKAGE_FILES = {
   /** Stem of the UNet graphs' weight shards, each weight once (ONNX external data; SegmentPlan.weights). */
   unetWeightsStem: 'unet_weights',
   segmentPlan: 'onnx/segment-plan.json',
+  /** The float16-compute graph set (float16-compute.ts), beside the float32 one and sharing its weight shards. */
+  unetWholeF16Onnx: 'onnx/unet_f16.onnx',
+  segmentPlanF16: 'onnx/segment-plan-f16.json',
   manifest: 'manifest.json',
 } as const;
 
@@ -54,6 +58,12 @@ export interface CompileOptions {
   version?: string;
   /** Largest UNet weight shard in bytes (default EXTERNAL_SHARD_BYTES; tests use small ones). */
   shardBytes?: number;
+  /** Storage precision of the UNet's weight shards (default 'float32'; numerics.ts). */
+  precision?: UNetPrecision;
+  /** How attention is lowered (numerics.ts `temporalBlock`, `queryChunk`; default DEFAULT_NUMERICS'). */
+  attention?: Partial<Pick<Numerics, 'temporalBlock' | 'queryChunk'>>;
+  /** With float16 weights: also write the float16-compute graph set (default true). */
+  float16Compute?: boolean;
   log?: (line: string) => void;
 }
 
@@ -64,6 +74,7 @@ export interface CompiledUNet {
 }
 
 const segFile = (k: number) => `${PACKAGE_FILES.onnxDir}/unet_seg_${String(k).padStart(3, '0')}.onnx`;
+const segFileF16 = (k: number) => `${PACKAGE_FILES.onnxDir}/unet_f16_seg_${String(k).padStart(3, '0')}.onnx`;
 
 /**
  * Build the whole-graph and segmented UNet from a config and its weights. The graphs hold the weights
@@ -85,7 +96,11 @@ export function compileUNet(cfg: UNetConfig, weights: TensorReader, shape: UNetS
   buildUNet(sc, scope, cfg, shape);
   segW.assertAllConsumed();
 
-  const tensor = (t: { name: string; dtype: 'float32' | 'int64'; shape: (number | string)[] }): PlanTensor => ({ name: t.name, dtype: t.dtype, shape: [...t.shape] });
+  const tensor = (t: { name: string; dtype: DType; shape: (number | string)[] }): PlanTensor => {
+    // Graph I/O is float32/int64 at every precision: the engine and the exchanges never see float16.
+    if (t.dtype === 'float16') throw new Error(`internal: graph input/output '${t.name}' is float16`);
+    return { name: t.name, dtype: t.dtype, shape: [...t.shape] };
+  };
   const segments: Segment[] = segP.segments.map((s) => ({
     index: s.index,
     file: segFile(s.index),
@@ -148,15 +163,25 @@ function readWeights(dir: string, path: string): TensorReader {
  * Write the UNet graphs into `<dir>/onnx/` (whole graph, segments, the shared weight shards, the plan),
  * reading each weight once per graph family and streaming the shards to disk. Returns the plan.
  */
-export function writeUNetGraphs(dir: string, unet: CompiledUNet, shardBytes = EXTERNAL_SHARD_BYTES, log: (l: string) => void = () => {}): SegmentPlan {
+export function writeUNetGraphs(
+  dir: string, unet: CompiledUNet, shardBytes = EXTERNAL_SHARD_BYTES, log: (l: string) => void = () => {}, float16Compute = false,
+): SegmentPlan {
   const F = PACKAGE_FILES;
   const onnxDir = join(dir, F.onnxDir);
   mkdirSync(onnxDir, { recursive: true });
   // The whole graph and the segments share the weight shards: a tab downloads each weight once.
   const weights = new ExternalData(F.unetWeightsStem, shardBytes, onnxDir);
+  let f16: { whole: GraphDef; segments: GraphDef[] } | undefined;
   try {
     writeFileSync(join(dir, F.unetWholeOnnx), serializeGraph(unet.whole, 'UNet3DConditionModel, whole video, no exchange points', weights));
     unet.segments.forEach((g, k) => writeFileSync(join(dir, segFile(k)), serializeGraph(g, `UNet segment ${k}; see segment-plan.json`, weights)));
+    if (float16Compute) {
+      // The float16-compute set points into the same shards: its float16 weights are the same bytes.
+      f16 = { whole: toFloat16Compute(unet.whole), segments: unet.segments.map((g) => toFloat16Compute(g)) };
+      const how = 'float16 compute';
+      writeFileSync(join(dir, F.unetWholeF16Onnx), serializeGraph(f16.whole, `UNet3DConditionModel, whole video, ${how}`, weights));
+      f16.segments.forEach((g, k) => writeFileSync(join(dir, segFileF16(k)), serializeGraph(g, `UNet segment ${k}, ${how}; see segment-plan-f16.json`, weights)));
+    }
   } finally {
     weights.close();
   }
@@ -164,6 +189,15 @@ export function writeUNetGraphs(dir: string, unet: CompiledUNet, shardBytes = EX
   const plan: SegmentPlan = validateSegmentPlan({ ...unet.plan, weights: shards.map((w) => ({ file: `${F.onnxDir}/${w.location}`, location: w.location })) });
   log(`UNet weights: ${(weights.byteLength / 1e6).toFixed(2)} MB once in ${shards.length} shard(s) (${(weights.requestedBytes / 1e6).toFixed(2)} MB across the graphs)`);
   writeFileSync(join(dir, F.segmentPlan), JSON.stringify(plan, null, 1) + '\n');
+  if (f16) {
+    // The same plan (inputs, outputs, exchanges: all float32) naming the float16-compute files.
+    const planF16: SegmentPlan = validateSegmentPlan({
+      ...plan,
+      segments: plan.segments.map((s, k) => ({ ...s, file: segFileF16(k), opCounts: opCounts(f16!.segments[k]!) })),
+      whole: { ...plan.whole, file: F.unetWholeF16Onnx, opCounts: opCounts(f16.whole) },
+    });
+    writeFileSync(join(dir, F.segmentPlanF16), JSON.stringify(planF16, null, 1) + '\n');
+  }
   return plan;
 }
 
@@ -199,7 +233,8 @@ export function compileModelPackage(dir: string, opts: CompileOptions = {}): Mod
   };
   const batch = opts.batch ?? 2;
   const t0 = Date.now();
-  const unet = compileUNet(unetCfg, readWeights(dir, F.unetWeights), shape, batch);
+  const precision = opts.precision ?? 'float32';
+  const unet = compileUNet(unetCfg, readWeights(dir, F.unetWeights), shape, batch, { ...DEFAULT_NUMERICS, ...opts.attention, precision });
   const text = compileTextEncoder(textCfg, readWeights(dir, F.textWeights));
   log(`built ${unet.segments.length} segments, ${unet.plan.exchangePoints.length} exchange points in ${Date.now() - t0} ms`);
 
@@ -208,12 +243,16 @@ export function compileModelPackage(dir: string, opts: CompileOptions = {}): Mod
   rmSync(onnxDir, { recursive: true, force: true });
   mkdirSync(onnxDir, { recursive: true });
   writeFileSync(join(dir, F.textOnnx), serializeGraph(text, 'CLIP-style text encoder: input_ids [P, L] int64 -> last_hidden_state [P, L, D]'));
-  writeUNetGraphs(dir, unet, opts.shardBytes ?? EXTERNAL_SHARD_BYTES, log);
+  const f16Compute = precision === 'float16' && (opts.float16Compute ?? true);
+  writeUNetGraphs(dir, unet, opts.shardBytes ?? EXTERNAL_SHARD_BYTES, log, f16Compute);
 
+  // This compiler makes pixel-space packages (the latent is the frame folded by pixel_unshuffle);
+  // a latent-space model comes through import-model, which compiles its VAE.
   const factor = Math.sqrt(unetCfg.inChannels / 3);
-  const decode = Number.isInteger(factor)
-    ? { kind: 'pixel_shuffle' as const, factor, value_range: [-1, 1] as [number, number] }
-    : { kind: 'vae' as const, scaling_factor: 0.18215 };
+  if (!Number.isInteger(factor)) {
+    throw new ConfigError(`${F.unetConfig}: in_channels ${unetCfg.inChannels} is not 3·f² (a pixel_shuffle package); import a latent-space model with its VAE: npm run import-model`);
+  }
+  const decode = { kind: 'pixel_shuffle' as const, factor, value_range: [-1, 1] as [number, number] };
   const files: ModelManifest['files'] = {};
   for (const path of listFiles(dir).filter((p) => p !== F.manifest).sort()) files[path] = hashFile(join(dir, path));
   const manifest: ModelManifest = {
@@ -237,6 +276,8 @@ export function compileModelPackage(dir: string, opts: CompileOptions = {}): Mod
     unet: {
       config: F.unetConfig, weights: F.unetWeights, onnx_whole: F.unetWholeOnnx, segment_plan: F.segmentPlan, batch,
       segments: unet.segments.length, exchange_points: unet.plan.exchangePoints.length,
+      ...(precision !== 'float32' ? { precision } : {}),
+      ...(f16Compute ? { float16_compute: { onnx_whole: F.unetWholeF16Onnx, segment_plan: F.segmentPlanF16 } } : {}),
     },
     files,
   };

@@ -36,6 +36,8 @@ export interface ImportOptions {
   textTokens?: number;
   shardBytes?: number;
   numerics?: Numerics;
+  /** With float16 weights: also write the float16-compute graph set beside the float32 one (default true; float16-compute.ts). */
+  float16Compute?: boolean;
   log?: (line: string) => void;
 }
 
@@ -59,6 +61,8 @@ export interface ImportRecord {
     exchange_points: number;
     parameters: number;
     checkpoint: string;
+    /** Storage precision of the weight shards (numerics.ts). */
+    precision: 'float32' | 'float16';
   };
   components: Record<string, { source: string; status: string }>;
   files: Record<string, { bytes: number; sha256: string }>;
@@ -155,7 +159,7 @@ export function importModel(src: ImportSources, opts: ImportOptions): ImportReco
 
   rmSync(join(out, PACKAGE_FILES.onnxDir), { recursive: true, force: true });
   mkdirSync(join(out, 'unet'), { recursive: true });
-  const plan: SegmentPlan = writeUNetGraphs(out, unet, opts.shardBytes, log);
+  const plan: SegmentPlan = writeUNetGraphs(out, unet, opts.shardBytes, log, opts.numerics?.precision === 'float16' && (opts.float16Compute ?? true));
   log(`wrote the UNet graphs in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   writeFileSync(join(out, PACKAGE_FILES.unetConfig), JSON.stringify(unetConfigJson, null, 2) + '\n');
   if (schedulerFile) {
@@ -184,6 +188,7 @@ export function importModel(src: ImportSources, opts: ImportOptions): ImportReco
       exchange_points: plan.exchangePoints.length,
       parameters,
       checkpoint: resolve(src.unet),
+      precision: opts.numerics?.precision ?? 'float32',
     },
     components,
     files,
