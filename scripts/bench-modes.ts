@@ -23,6 +23,7 @@ import type { JobParams } from '../src/engine/job-state.js';
 import { partitionFrames } from '../src/engine/partition.js';
 import { SessionRunner, type OrtModule } from '../src/engine/session-runner.js';
 import { createInProcessCollectives } from '../src/net/in-process-collective.js';
+import { frameDiffs, seamScore } from './seam-score.js';
 
 // Spinning ORT threads burn the shared cores between the many small segment runs (seam-ablation.ts).
 const NO_SPIN = { extra: { session: { intra_op: { allow_spinning: '0' } } } };
@@ -51,17 +52,6 @@ function intList(name: string, fallback: string, min: number): number[] {
   const raw = arg(name, fallback);
   const out = raw.split(',').map(Number);
   if (out.some((v) => !Number.isSafeInteger(v) || v < min)) throw new Error(`--${name} ${JSON.stringify(raw)}: must be comma-separated integers >= ${min}`);
-  return out;
-}
-
-function frameDiffs(video: Uint8Array, frames: number): number[] {
-  const size = video.length / frames;
-  const out: number[] = [];
-  for (let f = 0; f + 1 < frames; f++) {
-    let s = 0;
-    for (let i = 0; i < size; i++) s += Math.abs(video[(f + 1) * size + i]! - video[f * size + i]!);
-    out.push(s / size);
-  }
   return out;
 }
 
@@ -125,7 +115,7 @@ async function main(): Promise<void> {
         for (const r of results) video.set(r.frames!.data, r.range.start * h * w * 3);
         bytesPerStep = Math.max(bytesPerStep, ...cols.map((c) => c.stats().bytesSent / steps));
         const diffs = frameDiffs(video, frames);
-        seams.push(mean(diffs.filter((_, f) => borders.has(f))) / mean(diffs.filter((_, f) => !borders.has(f))));
+        seams.push(seamScore(diffs, borders).ratio);
         if (name === 'exact') reference.set(seed, video);
         psnr.push(...framePsnr(video, reference.get(seed)!, frames));
       }

@@ -18,6 +18,7 @@ import type { JobParams } from '../src/engine/job-state.js';
 import { partitionFrames } from '../src/engine/partition.js';
 import { SessionRunner, type OrtModule } from '../src/engine/session-runner.js';
 import { createInProcessCollectives } from '../src/net/in-process-collective.js';
+import { frameDiffs, seamScore } from './seam-score.js';
 
 // The segmented UNet is many small session runs (48 per call per rank). ORT's spinning intra-op
 // thread pool burns the cores between them: on 2 busy shared cores a 16-frame, 3-step segmented
@@ -37,18 +38,6 @@ function positiveInt(name: string, fallback: number): number {
   const v = Number(raw);
   if (!Number.isSafeInteger(v) || v < 1) throw new Error(`--${name} ${JSON.stringify(raw)}: must be an integer >= 1`);
   return v;
-}
-
-/** Mean |frame f+1 − frame f| over pixels and channels (or latent values), for every f. */
-function frameDiffs(video: Uint8Array | Float32Array, frames: number): number[] {
-  const size = video.length / frames;
-  const out: number[] = [];
-  for (let f = 0; f + 1 < frames; f++) {
-    let s = 0;
-    for (let i = 0; i < size; i++) s += Math.abs(video[(f + 1) * size + i]! - video[f * size + i]!);
-    out.push(s / size);
-  }
-  return out;
 }
 
 async function main(): Promise<void> {
@@ -89,14 +78,8 @@ async function main(): Promise<void> {
       for (const r of results) video.set(r.frames!.data, r.range.start * h * w * 3);
       const latents = new Float32Array(frames * results[0]!.latents.length / (results[0]!.range.end - results[0]!.range.start));
       for (const r of results) latents.set(r.latents, (r.range.start * latents.length) / frames);
-      const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-      const score = (diffs: number[]) => {
-        const border = mean(diffs.filter((_, f) => borders.has(f)));
-        const inside = mean(diffs.filter((_, f) => !borders.has(f)));
-        return { border, inside, ratio: border / inside };
-      };
-      const px = score(frameDiffs(video, frames));
-      const lat = score(frameDiffs(latents, frames));
+      const px = seamScore(frameDiffs(video, frames), borders);
+      const lat = seamScore(frameDiffs(latents, frames), borders);
       summary[mode]!.push(px.ratio);
       latentSummary[mode]!.push(lat.ratio);
       const col = (x: number) => x.toFixed(2).padStart(10);
