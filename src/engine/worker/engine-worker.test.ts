@@ -25,11 +25,11 @@ afterEach(() => {
   for (const p of ports.splice(0)) p.close();
 });
 
-function pair(): { client: EngineClient } {
+function pair(ort: OrtModule = ortNode as unknown as OrtModule): { client: EngineClient } {
   const { port1, port2 } = new MessageChannel();
   ports.push(port1, port2);
   new EngineWorker(port2 as unknown as PortLike, {
-    ort: ortNode as unknown as OrtModule,
+    ort,
     packages: { open: async (_url, part) => ({ read: partReader(part), cachedFiles: 0, fetchedFiles: 1, warnings: [] }) },
     sessionOptions: { extra: { session: { intra_op: { allow_spinning: '0' } } } }, // see scripts/render-node.ts NO_SPIN
   });
@@ -135,6 +135,34 @@ describe('engine worker protocol', () => {
     await measured.measureSpeed({ frames: 8 });
     expect((await measured.render({ ...alone, promptEmbeddings: alone.promptEmbeddings.slice() }, () => {}, createInProcessCollectives(1)[0])).warmUpMs).toBe(0);
     measured.dispose();
+  });
+
+  it('creates one session at a time, a text encoder asked for during the UNet load included (ORT-web mounts external data globally)', async () => {
+    let active = 0;
+    let most = 0;
+    let creations = 0;
+    const counting: OrtModule = {
+      Tensor: ortNode.Tensor as unknown as OrtModule['Tensor'],
+      InferenceSession: {
+        async create(model, options) {
+          most = Math.max(most, ++active);
+          try {
+            // The first creation (the small text encoder, ready first) lasts long enough for the UNet's to start if it may.
+            await new Promise((r) => setTimeout(r, creations++ === 0 ? 300 : 0));
+            return await (ortNode.InferenceSession.create as OrtModule['InferenceSession']['create'])(model, options);
+          } finally {
+            active--;
+          }
+        },
+      },
+    };
+    const { client } = pair(counting);
+    await Promise.all([
+      client.loadModel({ packageUrl: 'tiny', executionProviders: ['cpu'], graphs: ['segmented'] }),
+      client.encodePrompts({ packageUrl: 'tiny', schedule: job.promptSchedule, executionProviders: ['cpu'] }),
+    ]);
+    expect(most).toBe(1); // 2 with the creations unserialised (checked by removing the lock)
+    client.dispose();
   });
 
   it('a render before load, an unknown graph and missing or foreign prompt embeddings come back as {code, message} errors', async () => {

@@ -54,6 +54,12 @@ export class EngineWorker {
    * WebGPU/SwiftShader). Kernels do not depend on the clip length (speed-benchmark.ts).
    */
   private readonly warmGraphs = new Set<'segmented' | 'whole'>();
+  /**
+   * Session creations run one at a time: ORT-web mounts a session's external data in one global
+   * table while it creates the session and clears it after, so a text encoder created during the
+   * UNet's load made the UNet fail ("Module.MountedFiles is not available").
+   */
+  private creating: Promise<unknown> = Promise.resolve();
   /** Text encoders by package URL (the host's; ranks get embeddings instead). */
   private readonly promptEncoders = new Map<string, Promise<{ encode: PromptEncoder; length: number; width: number }>>();
 
@@ -104,7 +110,7 @@ export class EngineWorker {
       const pkg = await this.deps.packages.open(input.packageUrl, 'compute', (loadedBytes, totalBytes, file) => this.event({ type: 'load-progress', loadedBytes, totalBytes, file }));
       const runner = new SessionRunner(this.deps.ort, { executionProviders: input.executionProviders ?? ['webgpu', 'wasm'], sessionOptions: this.deps.sessionOptions });
       // The reader verified every file's sha256 already. Prompts come encoded from the host.
-      const model = await loadEngineModel(runner, pkg.read, { graphs: input.graphs, verify: false, textEncoder: false });
+      const model = await this.oneCreationAtATime(() => loadEngineModel(runner, pkg.read, { graphs: input.graphs, verify: false, textEncoder: false }));
       this.model = model;
       this.state = 'ready';
       const f = model.geometry.factor;
@@ -144,8 +150,14 @@ export class EngineWorker {
     const pkg = await this.deps.packages.open(input.packageUrl, 'text-encoder', () => undefined);
     const manifest = parseManifest(JSON.parse(new TextDecoder().decode(await pkg.read('manifest.json'))));
     const runner = new SessionRunner(this.deps.ort, { executionProviders: input.executionProviders ?? ['webgpu', 'wasm'], sessionOptions: this.deps.sessionOptions });
-    const encode = await loadPromptEncoder(runner, manifest, pkg.read);
+    const encode = await this.oneCreationAtATime(() => loadPromptEncoder(runner, manifest, pkg.read));
     return { encode, length: manifest.text_encoder.max_length, width: manifest.text_encoder.hidden_size };
+  }
+
+  private oneCreationAtATime<T>(create: () => Promise<T>): Promise<T> {
+    const run = this.creating.then(create, create);
+    this.creating = run.catch(() => undefined);
+    return run;
   }
 
   private async measureSpeed(input: MeasureSpeedIn): Promise<MeasureSpeedOut> {
