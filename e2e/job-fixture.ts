@@ -19,7 +19,7 @@ import type { Collective } from '../src/engine/collective.js';
 import { denoise } from '../src/engine/denoise.js';
 import { loadEngineModel, type EngineModel } from '../src/engine/engine-model.js';
 import type { JobParams } from '../src/engine/job-state.js';
-import { partitionFrames } from '../src/engine/partition.js';
+import { partitionFrames, shortestClip } from '../src/engine/partition.js';
 import { SessionRunner, type OrtModule } from '../src/engine/session-runner.js';
 import { CorruptingCollective } from '../src/engine/testing/corrupting-collective.js';
 import { compileModelPackage } from '../src/model/compile/compile-model.js';
@@ -32,6 +32,7 @@ import type { DecodeResult } from './job-fixtures/decode-harness.js';
 import { bundleHarness, startTestServer, type TestServer } from './harness-media/test-server.js';
 import { openTab, serverUrl } from './room-fixture.js';
 import { TEST_DIST } from '../scripts/app-build.mjs';
+import { NO_SPIN } from '../scripts/node-cli.js';
 
 
 /**
@@ -133,10 +134,10 @@ export interface Reference {
  *   only 46–59 dB on the random-weight package (measured), which the unit tests' latent bounds catch.
  */
 export async function renderReference(pkgDir: string, spec: JobSpec, ranks: number): Promise<Reference> {
-  const runner = new SessionRunner(ortNode as unknown as OrtModule, { executionProviders: ['cpu'], sessionOptions: { extra: { session: { intra_op: { allow_spinning: '0' } } } } });
+  const runner = new SessionRunner(ortNode as unknown as OrtModule, { executionProviders: ['cpu'], sessionOptions: NO_SPIN });
   const model = await loadEngineModel(runner, async (p) => new Uint8Array(await readFile(path.join(pkgDir, p))), { graphs: ['segmented'] });
   const d = model.manifest.defaults;
-  const minClipFrames = Math.max(d.local_window_p, model.plan.tconvHalo, 1);
+  const minClipFrames = shortestClip(d.local_window_p, model.plan.tconvHalo);
   const job: JobParams = {
     jobId: 1, totalFrames: spec.frames, promptSchedule: { entries: [{ fromFrame: 0, prompt: spec.prompt }] }, seed: spec.seed, steps: spec.steps, guidanceScale: spec.guidance,
     sampler: { kind: 'ddim', eta: 0 }, dualScope: { window: d.local_window_p, topK: d.global_top_k, phaseTimestep: d.phase_t, phaseBias: d.phase_bias },

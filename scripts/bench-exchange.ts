@@ -42,6 +42,7 @@ import { CHROMIUM_ARGS, chromiumPathOrDefault } from './chromium.mjs';
 import { mb, table } from './exchange-budget.js';
 import { loadExchangePlan, roomPlaces, type ExchangePlan } from './exchange-plan.js';
 import { GIGABIT, netnsLayout, NetnsNetwork, removeStale, runIdOf, type NetnsLayout } from './netns.js';
+import { NO_SPIN } from './node-cli.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -208,7 +209,7 @@ function parseScale(s: string): number {
 async function measuredRate(source: string, frames: number): Promise<number> {
   if (!existsSync(path.join(source, 'onnx', 'segment-plan.json'))) throw new Error(`--compute-rate measured needs a compiled package (onnx/segment-plan.json), not ${source}`);
   const ort = await import('onnxruntime-node');
-  const runner = new SessionRunner(ort as unknown as OrtModule, { executionProviders: ['cpu'], sessionOptions: { extra: { session: { intra_op: { allow_spinning: '0' } } } } });
+  const runner = new SessionRunner(ort as unknown as OrtModule, { executionProviders: ['cpu'], sessionOptions: NO_SPIN });
   const model = await loadEngineModel(runner, async (p) => new Uint8Array(await readFile(path.join(source, p))), { graphs: ['segmented'] });
   const m = await measureUnetSpeed(model, frames);
   console.error(`measured: ${m.frames} frames in ${m.unetMs.toFixed(0)} ms on onnxruntime-node CPU = ${m.framesPerSecond.toFixed(1)} frames/s (warm-up ${m.warmUpMs.toFixed(0)} ms)`);

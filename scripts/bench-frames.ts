@@ -22,8 +22,8 @@ import { denoise, denoiseWhole } from '../src/engine/denoise.js';
 import { loadEngineModel } from '../src/engine/engine-model.js';
 import type { JobParams } from '../src/engine/job-state.js';
 import { SessionRunner, type OrtModule } from '../src/engine/session-runner.js';
+import { NO_SPIN } from './node-cli.js';
 
-const NO_SPIN = { extra: { session: { intra_op: { allow_spinning: '0' } } } };
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);

@@ -24,9 +24,8 @@ import { partitionFrames } from '../src/engine/partition.js';
 import { SessionRunner, type OrtModule } from '../src/engine/session-runner.js';
 import { createInProcessCollectives } from '../src/net/in-process-collective.js';
 import { frameDiffs, seamScore } from './seam-score.js';
+import { arg, NO_SPIN } from './node-cli.js';
 
-// Spinning ORT threads burn the shared cores between the many small segment runs (seam-ablation.ts).
-const NO_SPIN = { extra: { session: { intra_op: { allow_spinning: '0' } } } };
 
 /** The benchmarked variants: a mode and its options. */
 const VARIANTS: Record<string, { mode: ExchangeMode; options?: ExchangeOptions }> = {
@@ -39,14 +38,6 @@ const VARIANTS: Record<string, { mode: ExchangeMode; options?: ExchangeOptions }
   'sparse-global-fp16': { mode: 'sparse-global', options: { float16Wire: true } },
   isolated: { mode: 'isolated' },
 };
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const v = process.argv[i + 1];
-  if (v === undefined || v.startsWith('--')) throw new Error(`--${name} needs a value`);
-  return v;
-}
 
 function intList(name: string, fallback: string, min: number): number[] {
   const raw = arg(name, fallback);

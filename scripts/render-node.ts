@@ -25,11 +25,8 @@ import type { PromptSchedule } from '../src/engine/prompt-schedule.js';
 import type { SamplerSpec } from '../src/engine/schedulers/scheduler.js';
 import { SessionRunner, type OrtModule } from '../src/engine/session-runner.js';
 import { createInProcessCollectives } from '../src/net/in-process-collective.js';
+import { NO_SPIN } from './node-cli.js';
 
-// The segmented UNet is many small session runs (48 per call per rank). ORT's spinning intra-op
-// thread pool burns the cores between them: on 2 busy shared cores a 16-frame, 3-step segmented
-// render took 12.7 s with the default options and 0.85 s with spinning off (whole graph: 1.2 s / 0.66 s).
-const NO_SPIN = { extra: { session: { intra_op: { allow_spinning: '0' } } } };
 
 class ArgError extends Error {}
 

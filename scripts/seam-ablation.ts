@@ -19,19 +19,8 @@ import { partitionFrames } from '../src/engine/partition.js';
 import { SessionRunner, type OrtModule } from '../src/engine/session-runner.js';
 import { createInProcessCollectives } from '../src/net/in-process-collective.js';
 import { frameDiffs, seamScore } from './seam-score.js';
+import { arg, NO_SPIN } from './node-cli.js';
 
-// The segmented UNet is many small session runs (48 per call per rank). ORT's spinning intra-op
-// thread pool burns the cores between them: on 2 busy shared cores a 16-frame, 3-step segmented
-// render took 12.7 s with the default options and 0.85 s with spinning off (whole graph: 1.2 s / 0.66 s).
-const NO_SPIN = { extra: { session: { intra_op: { allow_spinning: '0' } } } };
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const v = process.argv[i + 1];
-  if (v === undefined || v.startsWith('--')) throw new Error(`--${name} needs a value`);
-  return v;
-}
 
 function positiveInt(name: string, fallback: number): number {
   const raw = arg(name, String(fallback));

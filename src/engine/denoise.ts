@@ -24,7 +24,7 @@ import { check, EngineError } from './errors.js';
 import { parseJobParams } from './job-params.js';
 import { cfgBatch, cfgEncoderHiddenStates, combineGuidance } from './guidance.js';
 import { checkClipState, type ClipState, type JobParams } from './job-state.js';
-import { partitionFrames, validatePartition, type FrameRange } from './partition.js';
+import { partitionFrames, shortestClip, validatePartition, type FrameRange } from './partition.js';
 import { checkCoversSchedule, type PromptEmbeddings, type PromptEncoder } from './prompt-embeddings.js';
 import { PromptEmbeddingCache, UNCOND_PROMPT } from './prompt-schedule.js';
 import { initialLatent, samplerNoise } from './rng.js';
@@ -101,7 +101,7 @@ export async function denoise(model: EngineModel, job: JobParams, collective: Co
   }
 
   // 1. Partition → my clip [start, end) of global frames.
-  const minClip = Math.max(job.dualScope.window, model.plan.tconvHalo, 1);
+  const minClip = shortestClip(job.dualScope.window, model.plan.tconvHalo);
   const partition = job.partition ?? partitionFrames(job.totalFrames, worldSize, minClip);
   validatePartition(partition, job.totalFrames, minClip);
   check(partition.ranges.length === worldSize, EngineError, 'denoise', 'job.partition.ranges.length', partition.ranges.length, `the world size (${worldSize})`);

@@ -14,7 +14,7 @@ import { openTokenizer } from '../model/prompt-tokenizer.js';
 import { EngineError } from './errors.js';
 import type { PromptEncoder } from './prompt-embeddings.js';
 import { SegmentExecutor, WholeGraphExecutor, type ModelFileReader } from './segment-executor.js';
-import type { LoadedSession, SessionRunner } from './session-runner.js';
+import { readExternalData, type LoadedSession, type SessionRunner } from './session-runner.js';
 import { decodeLatents, type FrameGeometry, type RgbFrames } from './decode.js';
 import { previewLatents, VaeDecoder, vaeFramesPerBatch } from './vae-decode.js';
 
@@ -122,7 +122,7 @@ export async function loadEngineModel(runner: SessionRunner, read: ModelFileRead
  */
 export async function loadPromptEncoder(runner: SessionRunner, manifest: ModelManifest, file: (path: string) => Promise<Uint8Array>): Promise<PromptEncoder> {
   const tokenizer = await openTokenizer(manifest.tokenizer, file);
-  const externalData = await Promise.all((manifest.text_encoder.external_data ?? []).map(async (path) => ({ path: path.slice(path.lastIndexOf('/') + 1), data: await file(path) })));
+  const externalData = await readExternalData(manifest.text_encoder.external_data ?? [], file);
   const text: LoadedSession = await runner.load('text encoder', await file(manifest.text_encoder.onnx), { externalData });
   const L = manifest.text_encoder.max_length;
   const D = manifest.text_encoder.hidden_size;

@@ -20,6 +20,14 @@ export interface Partition {
 }
 
 /**
+ * The shortest clip a rank of a mesh may own: its local attention window and its temporal-conv
+ * halo both reach that far into a neighbour, and must come from the direct neighbour alone.
+ */
+export function shortestClip(window: number, tconvHalo: number): number {
+  return Math.max(window, tconvHalo, 1);
+}
+
+/**
  * Splits [0, totalFrames) into `weights.length` contiguous clips with lengths proportional to the
  * weights (largest-remainder rounding, ties to the lower rank), none shorter than minClipFrames:
  * ranks whose share falls below it get exactly minClipFrames and the rest is re-shared among the

@@ -28,6 +28,14 @@ export interface ExternalData {
   readonly data: Uint8Array;
 }
 
+/**
+ * The external-data files a manifest lists for a graph (package paths beside the graph, e.g.
+ * `onnx/vae_decoder_weights_000.bin`), read, under the file name the graph records.
+ */
+export function readExternalData(paths: readonly string[], file: (path: string) => Promise<Uint8Array>): Promise<ExternalData[]> {
+  return Promise.all(paths.map(async (path) => ({ path: path.slice(path.lastIndexOf('/') + 1), data: await file(path) })));
+}
+
 /** The part of an ORT module the runner uses (onnxruntime-node's or -web's module namespace fits). */
 export interface OrtModule {
   readonly InferenceSession: { create(model: Uint8Array | string, options?: Ort.InferenceSession.SessionOptions): Promise<Ort.InferenceSession> };

@@ -15,7 +15,7 @@
 import type { VaeEntry } from '../model/manifest.js';
 import { latentToByte, type RgbFrames } from './decode.js';
 import { check, EngineError } from './errors.js';
-import type { LoadedSession, SessionRunner } from './session-runner.js';
+import { readExternalData, type LoadedSession, type SessionRunner } from './session-runner.js';
 
 /** Latent [C, h, w] per frame and the decoder's output pixels per latent pixel. */
 export interface VaeGeometry {
@@ -51,7 +51,7 @@ export class VaeDecoder {
 
   /** Creates the decoder session; `file` reads (and verifies) a package file. */
   static async load(runner: SessionRunner, vae: VaeEntry, latent: { channels: number; height: number; width: number }, file: (path: string) => Promise<Uint8Array>): Promise<VaeDecoder> {
-    const externalData = await Promise.all(vae.external_data.map(async (path) => ({ path: path.slice(path.lastIndexOf('/') + 1), data: await file(path) })));
+    const externalData = await readExternalData(vae.external_data, file);
     const session = await runner.load('vae decoder', await file(vae.onnx), { externalData });
     const geometry = { channels: latent.channels, height: latent.height, width: latent.width, upscale: vae.upscale };
     return new VaeDecoder(runner, session, geometry, { input: vae.input, output: vae.output });

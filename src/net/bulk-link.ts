@@ -13,7 +13,7 @@ import { BULK_LABEL, type PeerHub, type PeerLink } from './mesh/peer-hub.js';
 import { SendQueue, type ChannelLike } from './mesh/send-queue.js';
 
 /** What a blob is; on the wire, its exchange point id (the frames' kind is 'p2p'). */
-export const BULK_KINDS = ['checkpoint', 'clip', 'resume', 'prompts'] as const;
+export const BULK_KINDS = ['checkpoint', 'clip', 'resume', 'promptEmbeddings'] as const;
 export type BulkKind = (typeof BULK_KINDS)[number];
 
 export interface BulkTag {

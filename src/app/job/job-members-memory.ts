@@ -10,6 +10,7 @@ import { validateSegmentPlan, type SegmentPlan } from '../../model/segment-plan.
 import type { AdapterReport } from '../protocol.js';
 import { memoryLimits } from '../services/adapter-probe.js';
 import type { JobMember } from './job-members.js';
+import { shortestClip } from '../../engine/partition.js';
 
 /** What the memory plan needs of a package. */
 export interface PackageMemory {
@@ -25,7 +26,7 @@ export function packageMemory(manifest: ModelManifest, plan: SegmentPlan): Packa
   const d = manifest.defaults;
   return {
     plan, model: modelBytes(plan, (p) => manifest.files[p]?.bytes),
-    minFrames: Math.max(d.local_window_p, plan.tconvHalo, 1), window: d.local_window_p, topK: d.global_top_k,
+    minFrames: shortestClip(d.local_window_p, plan.tconvHalo), window: d.local_window_p, topK: d.global_top_k,
   };
 }
 

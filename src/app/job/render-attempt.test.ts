@@ -64,8 +64,8 @@ describe('one render attempt', () => {
     expect(h.attempt.jobId).toBe(3);
     // each worker gets the job's prompt embeddings, and nothing to resume
     expect(h.blobs.map((b) => [b.peerId, b.tag, [...b.bytes]])).toEqual([
-      ['p0', { kind: 'prompts', jobId: 7, step: 0, rank: 0 }, [9, 8, 7]],
-      ['p1', { kind: 'prompts', jobId: 7, step: 0, rank: 1 }, [9, 8, 7]],
+      ['p0', { kind: 'promptEmbeddings', jobId: 7, step: 0, rank: 0 }, [9, 8, 7]],
+      ['p1', { kind: 'promptEmbeddings', jobId: 7, step: 0, rank: 1 }, [9, 8, 7]],
     ]);
   });
 

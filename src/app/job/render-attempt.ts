@@ -145,7 +145,7 @@ export class RenderAttempt {
     this.members.forEach((m, rank) => {
       if (m.peerId === null) return;
       const failed = (what: string) => (e: unknown) => this.fail(`rank ${rank}'s ${what}: ${toErrorData(e).message}`);
-      host.sendBlob(m.peerId, { kind: 'prompts', jobId: this.renderJobId, step: 0, rank }, promptEmbeddings).catch(failed('prompt embeddings'));
+      host.sendBlob(m.peerId, { kind: 'promptEmbeddings', jobId: this.renderJobId, step: 0, rank }, promptEmbeddings).catch(failed('prompt embeddings'));
       if (resume) host.sendBlob(m.peerId, { kind: 'resume', jobId: this.renderJobId, step: resumeFrom!.step, rank }, resume[rank]!).catch(failed('resume state'));
     });
     const job = await started;

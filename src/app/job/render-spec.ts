@@ -5,7 +5,7 @@
  * for checking prompts before Start).
  */
 import type { ExchangeMode, ExchangeOptions } from '../../engine/clip-exchange-mode.js';
-import { partitionFrames } from '../../engine/partition.js';
+import { partitionFrames, shortestClip } from '../../engine/partition.js';
 import { parseManifest, type ModelManifest } from '../../model/manifest.js';
 import { openTokenizer, type PromptTokenizer } from '../../model/prompt-tokenizer.js';
 import type { RenderTask } from '../protocol.js';
@@ -91,7 +91,7 @@ export async function fetchModelFacts(packageUrl: string): Promise<ModelFacts> {
   const manifest = parseManifest(await get('manifest.json'));
   const tokenizer = await openTokenizer(manifest.tokenizer, bytes);
   const plan = (await get(manifest.unet.segment_plan)) as { tconvHalo: number };
-  return { manifest, tokenizer, minClipFrames: Math.max(manifest.defaults.local_window_p, plan.tconvHalo, 1) };
+  return { manifest, tokenizer, minClipFrames: shortestClip(manifest.defaults.local_window_p, plan.tconvHalo) };
 }
 
 /** The wire task for `worldSize` ranks (speed weights per rank; default even). */

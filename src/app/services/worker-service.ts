@@ -115,8 +115,7 @@ export class WorkerService extends EventTarget {
     control.onMessage((m) => void this.onControl(m));
     control.onError((e) => this.note(`control: ${e.message}`));
     bulk.onMessage((tag, bytes) => {
-      if (tag.kind === 'resume') this.renderer?.acceptBlob('resume', tag.jobId, tag.rank, bytes);
-      else if (tag.kind === 'prompts') this.renderer?.acceptBlob('promptEmbeddings', tag.jobId, tag.rank, bytes);
+      if (tag.kind === 'resume' || tag.kind === 'promptEmbeddings') this.renderer?.acceptBlob(tag.kind, tag.jobId, tag.rank, bytes);
       else this.note(`bulk: dropped a '${tag.kind}' blob from the host: only prompt embeddings and resume states come from it`);
     });
     bulk.onError((problem) => this.note(`bulk: ${problem}`));

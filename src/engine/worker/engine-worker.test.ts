@@ -31,7 +31,7 @@ function pair(ort: OrtModule = ortNode as unknown as OrtModule): { client: Engin
   new EngineWorker(port2 as unknown as PortLike, {
     ort,
     packages: { open: async (_url, part) => ({ read: partReader(part), cachedFiles: 0, fetchedFiles: 1, warnings: [] }) },
-    sessionOptions: { extra: { session: { intra_op: { allow_spinning: '0' } } } }, // see scripts/render-node.ts NO_SPIN
+    sessionOptions: { extra: { session: { intra_op: { allow_spinning: '0' } } } }, // see scripts/node-cli.ts NO_SPIN
   });
   const client = new EngineClient(port1 as unknown as PortLike & { addEventListener(type: 'error', l: (e: Event) => void): void });
   port1.start();

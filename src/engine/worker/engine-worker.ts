@@ -20,6 +20,7 @@ import { SessionRunner, type OrtModule } from '../session-runner.js';
 import { CollectiveProxy } from './collective-proxy.js';
 import { toErrorData, type EngineEvent, type EngineRequests, type EncodePromptsIn, type EncodePromptsOut, type LoadModelIn, type LoadModelOut, type MainToWorker, type MeasureSpeedIn, type MeasureSpeedOut, type PortLike, type RenderIn, type RenderOut } from './protocol.js';
 import { measureUnetSpeed } from './speed-benchmark.js';
+import { shortestClip } from '../partition.js';
 
 export interface PackageReader {
   /** Reads verified files of `part` of the package at `url` (sha256 checked by the reader). */
@@ -126,7 +127,7 @@ export class EngineWorker {
         defaults: { ...model.manifest.defaults },
         frameRate: model.manifest.frame_rate,
         frameSize: { width: model.geometry.width * f, height: model.geometry.height * f },
-        minClipFrames: Math.max(model.manifest.defaults.local_window_p, model.plan.tconvHalo, 1),
+        minClipFrames: shortestClip(model.manifest.defaults.local_window_p, model.plan.tconvHalo),
       };
     } catch (e) {
       this.state = 'failed';
