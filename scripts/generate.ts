@@ -12,6 +12,7 @@
 // default; even: the same frames per tab)
 // --exchange exact|exact-fp16|sparse-global|sparse-global-fp16|stale (how the tabs exchange context; default: the
 // dashboard's; a wrong value lists each mode with its measured cost, docs/performance.md)
+// --cfg-split on|off (off; on: each clip's two guidance branches on a pair of tabs, --tabs even)
 // --model DIR (public/models/vi-shapes-tiny)  --timeout SECONDS (1800)  --out FILE (required)
 // --json FILE (also write the summary and per-step figures as JSON; scripts/bench-cluster.ts reads it)
 // CHROMIUM_PATH overrides /usr/bin/chromium; with neither, a Chromium is installed as for npm test. Exits non-zero with a message on any failure.
@@ -29,7 +30,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 class Failure extends Error {}
 
-const FLAGS = ['prompt', 'prompt-schedule', 'frames', 'tabs', 'steps', 'guidance', 'seed', 'sampler', 'scale', 'ep', 'partition', 'exchange', 'model', 'timeout', 'out', 'json'] as const;
+const FLAGS = ['prompt', 'prompt-schedule', 'frames', 'tabs', 'steps', 'guidance', 'seed', 'sampler', 'scale', 'ep', 'partition', 'exchange', 'cfg-split', 'model', 'timeout', 'out', 'json'] as const;
 type Flag = (typeof FLAGS)[number];
 
 function parseArgs(argv: string[]): Partial<Record<Flag, string>> {
@@ -77,6 +78,9 @@ async function main(argv: string[]): Promise<void> {
   const partition = flags.partition ?? 'speed';
   if (partition !== 'speed' && partition !== 'even') throw new Failure(`--partition ${JSON.stringify(partition)}: must be speed or even`);
   if (tabs === 0 && flags.partition !== undefined) throw new Failure('--partition needs worker tabs: with --tabs 0 the host renders the whole video alone');
+  if (flags['cfg-split'] !== undefined && flags['cfg-split'] !== 'on' && flags['cfg-split'] !== 'off') throw new Failure(`--cfg-split ${JSON.stringify(flags['cfg-split'])}: must be on or off`);
+  const cfgSplit = flags['cfg-split'] === 'on';
+  if (cfgSplit && (tabs < 2 || tabs % 2 !== 0)) throw new Failure(`--cfg-split on needs an even number of worker tabs (each clip runs on a pair), got --tabs ${tabs}`);
   let chromiumPath: string;
   try {
     chromiumPath = ensureChromium();
@@ -132,6 +136,7 @@ async function main(argv: string[]): Promise<void> {
     await host.getByTestId('seed').fill(String(int(flags, 'seed', 0, 0, 0xffffffff)));
     if (flags.sampler) await host.getByTestId('sampler').selectOption(flags.sampler);
     await host.getByTestId('exchange-mode').selectOption(exchange);
+    if (cfgSplit) await host.getByTestId('cfg-split').check();
     if (flags.scale) await host.getByTestId('export-scale').fill(String(int(flags, 'scale', 1, 1, 16)));
     if (tabs === 0) await host.getByTestId('compute-here').check();
     else await host.getByTestId('partition').selectOption(partition);
@@ -177,7 +182,7 @@ async function main(argv: string[]): Promise<void> {
     console.log(`${s.ranks.length} tab(s) [${s.ranks.map((r) => `${r.name} ${r.provider} [${r.range.start},${r.range.end})`).join('; ')}], ${s.steps} steps, ${seconds.toFixed(1)} s from Start to file`);
     const frameCounts = s.ranks.map((r) => r.range.end - r.range.start).join('/');
     console.log(`partition: ${s.partitionBy === 'speed' ? `by measured speed (${s.ranks.map((r) => `${r.name} ${r.framesPerSecond?.toFixed(1)} frames/s`).join(', ')}) → ${frameCounts} frames` : s.partitionBy === 'even' ? `even → ${frameCounts} frames` : 'none (the host rendered the whole video alone)'}`);
-    console.log(`exchange: ${exchange} (${EXCHANGE_CHOICES.find((c) => c.name === exchange)!.cost})`);
+    console.log(`exchange: ${exchange} (${EXCHANGE_CHOICES.find((c) => c.name === exchange)!.cost})${cfgSplit ? '; guidance split over pairs of tabs' : ''}`);
     for (const r of s.restarts ?? []) console.log(`restarted: ${r}`);
     if (flags.json) writeFileSync(path.resolve(flags.json), JSON.stringify({ seconds, tabs: s.ranks.length, frames: s.video.frames, steps: s.steps, partition: s.partitionBy ?? null, exchange, ranks: s.ranks, stepStats: s.stepStats, restarts: s.restarts ?? [], packageDir: modelDir }, null, 2));
     console.log(`per step (mean over steps, per tab): wall ${mean((x) => x.wallMs).toFixed(0)} ms = compute ${mean((x) => x.computeMs).toFixed(0)} ms + network wait ${mean((x) => x.networkWaitMs).toFixed(0)} ms; sent ${(mean((x) => x.bytesSentPerTab) / 1e6).toFixed(2)} MB per step per tab to the mesh, ${(mean((x) => x.checkpointBytesPerTab) / 1e6).toFixed(2)} MB of checkpoints to the host`);

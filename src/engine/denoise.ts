@@ -11,6 +11,8 @@
  * Layouts: latents and scheduler arrays are frame-major [F, C, H, W] (manifest `latent`), so a
  * clip's state is a contiguous slice of the video's; the UNet sees [2, C, F, H, W] (CFG batch,
  * diffusers UNet3D order). `graph: 'whole'` runs plan.whole on one rank rendering the whole video.
+ * With `job.cfgSplit` a pair of ranks shares a clip, one guidance branch each (batch-1 graphs),
+ * and swaps noise predictions before guidance (guidance-split.ts).
  *
  * Imports engine blocks only; the network arrives as a `Collective`, ONNX Runtime through the
  * model's `SessionRunner`. Must not import src/net, src/app, peerjs or lit.
@@ -23,6 +25,7 @@ import type { EngineModel } from './engine-model.js';
 import { check, EngineError } from './errors.js';
 import { parseJobParams } from './job-params.js';
 import { cfgBatch, cfgEncoderHiddenStates, combineGuidance } from './guidance.js';
+import { BranchCollective, splitPlace, swapNoisePredictions } from './guidance-split.js';
 import { checkClipState, type ClipState, type JobParams } from './job-state.js';
 import { partitionFrames, shortestClip, validatePartition, type FrameRange } from './partition.js';
 import { checkCoversSchedule, type PromptEmbeddings, type PromptEncoder } from './prompt-embeddings.js';
@@ -87,6 +90,10 @@ export async function denoise(model: EngineModel, job: JobParams, collective: Co
   const rank = collective?.rank ?? 0;
   const worldSize = collective?.worldSize ?? 1;
   const mode = job.exchangeMode ?? 'exact';
+  // A guidance split gives each pair of ranks one clip; each branch's ranks are a room of their own.
+  const split = job.cfgSplit === true ? splitPlace(rank, worldSize) : null;
+  const clipCollective = split && collective ? new BranchCollective(collective, split.branch) : collective;
+  const clipCount = split ? worldSize / 2 : worldSize;
   const { channels: C, height: H, width: W } = model.geometry;
   const perFrame = C * H * W;
 
@@ -99,13 +106,16 @@ export async function denoise(model: EngineModel, job: JobParams, collective: Co
   } else {
     check(model.segments !== null, EngineError, 'denoise', 'model.segments', null, "loaded (loadEngineModel graphs: ['segmented'])");
   }
+  check(!split || graph === 'segmented', EngineError, 'denoise', 'options.graph', graph, "'segmented' with job.cfgSplit (the branches are on two ranks)");
+  const batch = split ? 1 : 2;
+  check(model.plan.batch === batch, EngineError, 'denoise', 'model.plan.batch', model.plan.batch, `${batch} (${split ? 'a guidance split runs one branch per rank: load the batch-1 graphs' : 'the [uncond, cond] batch'})`);
 
   // 1. Partition → my clip [start, end) of global frames.
   const minClip = shortestClip(job.dualScope.window, model.plan.tconvHalo);
-  const partition = job.partition ?? partitionFrames(job.totalFrames, worldSize, minClip);
+  const partition = job.partition ?? partitionFrames(job.totalFrames, clipCount, minClip);
   validatePartition(partition, job.totalFrames, minClip);
-  check(partition.ranges.length === worldSize, EngineError, 'denoise', 'job.partition.ranges.length', partition.ranges.length, `the world size (${worldSize})`);
-  const range = partition.ranges[rank]!;
+  check(partition.ranges.length === clipCount, EngineError, 'denoise', 'job.partition.ranges.length', partition.ranges.length, split ? `half the world size (${clipCount}: one clip per pair of ranks)` : `the world size (${worldSize})`);
+  const range = partition.ranges[split?.clip ?? rank]!;
   const F = range.end - range.start;
   if (graph === 'segmented') {
     // The compiled halo send takes tconvHalo frames from each end of the clip, so even one rank needs that many.
@@ -117,10 +127,14 @@ export async function denoise(model: EngineModel, job: JobParams, collective: Co
   const fullLayout = clipLayout(range, job.totalFrames, job.dualScope, model.plan.tconvHalo);
 
   // 3. Prompt embeddings: the host's (one encoder call per distinct prompt, for the whole room), else
-  //    encoded here; uncond = "". ehs [2·F, L, D], row b·F + f.
+  //    encoded here; uncond = "". ehs [2·F, L, D], row b·F + f; a split rank keeps its branch's half.
   const embeddings = new PromptEmbeddingCache(promptSource(model, job, options.promptEmbeddings));
   const uncond = await embeddings.get(UNCOND_PROMPT);
-  const encoderHiddenStates = cfgEncoderHiddenStates(uncond, await embeddings.forRange(job.promptSchedule, range));
+  const bothBranches = cfgEncoderHiddenStates(uncond, await embeddings.forRange(job.promptSchedule, range));
+  const half = bothBranches.length / 2;
+  const encoderHiddenStates = split ? bothBranches.slice(split.branch * half, (split.branch + 1) * half) : bothBranches;
+  // The UNet's sample: the latents twice ([uncond, cond]), or once on a split rank.
+  const unetSample = (x: Float32Array): Float32Array => (split ? x : cfgBatch(x));
 
   // 4. Timesteps (the scheduler comes back from the checkpoint when resuming).
   const resume = options.resume;
@@ -131,7 +145,7 @@ export async function denoise(model: EngineModel, job: JobParams, collective: Co
   else scheduler.setTimesteps(job.steps);
   const timesteps = scheduler.timesteps;
   // The exchanger of the job's mode (stale and sparse-global follow the steps' timesteps).
-  const exchange = new ClipExchange(collective, mode === 'isolated' ? isolatedLayout(fullLayout) : fullLayout, model.plan, job.jobId, mode, job.exchangeOptions, {
+  const exchange = new ClipExchange(clipCollective, mode === 'isolated' ? isolatedLayout(fullLayout) : fullLayout, model.plan, job.jobId, mode, job.exchangeOptions, {
     timesteps: Array.from(timesteps), phaseTimestep: job.dualScope.phaseTimestep,
   });
 
@@ -143,7 +157,7 @@ export async function denoise(model: EngineModel, job: JobParams, collective: Co
   // 5b. Optional warm-up: one discarded call on this clip's shapes, no network (isolated layout).
   if (options.warmUp && nextStep < job.steps) {
     const t = timesteps[nextStep]!;
-    const values = { sample: cfgBatch(frameMajorToChannelMajor(latents, F, C, H * W)), timestep: t, fps: job.fps, encoderHiddenStates };
+    const values = { sample: unetSample(frameMajorToChannelMajor(latents, F, C, H * W)), timestep: t, fps: job.fps, encoderHiddenStates };
     if (graph === 'whole') await model.whole!.call(wholeCallInputs(model.plan, job.totalFrames, job.dualScope, values), { warmUp: true });
     else {
       const solo = new ClipExchange(null, isolatedLayout(fullLayout), model.plan, job.jobId, 'isolated');
@@ -160,18 +174,23 @@ export async function denoise(model: EngineModel, job: JobParams, collective: Co
     const stepStart = performance.now();
     const net0 = collective?.stats();
 
-    // 6a. CFG batch: [F, C, H, W] → [C, F, H, W] → [2, C, F, H, W] = [uncond, cond].
-    const sample = cfgBatch(frameMajorToChannelMajor(scheduler.scaleModelInput(latents, t) as Float32Array, F, C, H * W));
+    // 6a. CFG batch: [F, C, H, W] → [C, F, H, W] → [2, C, F, H, W] = [uncond, cond] (split: [1, C, F, H, W]).
+    const sample = unetSample(frameMajorToChannelMajor(scheduler.scaleModelInput(latents, t) as Float32Array, F, C, H * W));
 
-    // 6b. UNet call: noise_pred [2, C, F, H, W] (exchanges happen inside, at every exchange point).
+    // 6b. UNet call: noise_pred [2, C, F, H, W] (exchanges happen inside, at every exchange point);
+    //     a split rank gets its branch's [1, C, F, H, W] and swaps it with its partner's.
     const values = { sample, timestep: t, fps: job.fps, encoderHiddenStates };
     const call: UNetCallResult =
       graph === 'whole'
         ? await model.whole!.call(wholeCallInputs(model.plan, job.totalFrames, job.dualScope, values))
         : await model.segments!.call(segmentedCallInputs(model.plan, exchange.layout, values), exchange, i);
 
+    const swapStart = performance.now();
+    const noisePred = split ? await swapNoisePredictions(collective!, split, job.jobId, i, call.noisePred) : call.noisePred;
+    const swapMs = performance.now() - swapStart;
+
     // 6c. Guidance: ε = ε_u + s·(ε_c − ε_u), [C, F, H, W] → [F, C, H, W].
-    const guided = channelMajorToFrameMajor(combineGuidance(call.noisePred, job.guidanceScale), F, C, H * W);
+    const guided = channelMajorToFrameMajor(combineGuidance(noisePred, job.guidanceScale), F, C, H * W);
 
     // 6d. Scheduler step; its noise for frame j at step i is keyed by (seed, sampler-noise, i, j).
     const noise = scheduler.isStochastic ? samplerNoise(job.seed, i, globalFrames, perFrame) : undefined;
@@ -186,7 +205,7 @@ export async function denoise(model: EngineModel, job: JobParams, collective: Co
       rank, step: i, steps: job.steps, timestep: t,
       stepMs: performance.now() - stepStart,
       computeMs: call.computeMs,
-      networkWaitMs: call.exchangeMs,
+      networkWaitMs: call.exchangeMs + swapMs,
       bytesSent: net0 && net1 ? net1.bytesSent - net0.bytesSent : 0,
       bytesReceived: net0 && net1 ? net1.bytesReceived - net0.bytesReceived : 0,
       preview: { globalFrames: previewFrames.map((f) => range.start + f), rgb: model.previewFrames(predOriginalSample, previewFrames) },

@@ -2,7 +2,7 @@
  * The one check of a job's parameters, for every place a job comes from outside the code that
  * built it: the host's start message, a saved render's resume state, the engine's own entry.
  * Every field is checked (type, range, the prompt schedule's order, the dual-scope parameters,
- * the sampler, the partition's cover of the video, the exchange mode and its options) and the first problem is thrown as an
+ * the sampler, the partition's cover of the video, the exchange mode and its options, the guidance split) and the first problem is thrown as an
  * EngineError naming the field, its value and the rule. What comes back holds only the known
  * fields, so an unknown key from the network goes no further.
  */
@@ -37,6 +37,7 @@ export function parseJobParams(raw: unknown, where = 'job'): JobParams {
   check(Number.isFinite(j.guidanceScale), EngineError, where, 'job.guidanceScale', j.guidanceScale, 'a finite number');
   check(Number.isFinite(j.fps) && (j.fps as number) > 0, EngineError, where, 'job.fps', j.fps, 'a number > 0');
   const exchange = parseExchangeSettings(j.exchangeMode, j.exchangeOptions, where);
+  check(j.cfgSplit === undefined || typeof j.cfgSplit === 'boolean', EngineError, where, 'job.cfgSplit', j.cfgSplit, 'true, false or absent');
   const totalFrames = j.totalFrames as number;
   const job: JobParams = {
     jobId: j.jobId as number,
@@ -51,6 +52,7 @@ export function parseJobParams(raw: unknown, where = 'job'): JobParams {
     partition: parsePartition(j.partition, totalFrames, where),
     ...(exchange.mode !== undefined && { exchangeMode: exchange.mode }),
     ...(exchange.options !== undefined && { exchangeOptions: exchange.options }),
+    ...(j.cfgSplit === true && { cfgSplit: true }),
   };
   return job;
 }

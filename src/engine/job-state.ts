@@ -36,6 +36,11 @@ export interface JobParams {
   readonly exchangeMode?: ExchangeMode;
   /** The mode's parameters (only its own; defaults filled in by the engine). */
   readonly exchangeOptions?: ExchangeOptions;
+  /**
+   * Each clip's two guidance branches on a pair of ranks (guidance-split.ts), with batch-1 graphs;
+   * part of the identity, since batch-1 and batch-2 kernels need not round alike. Default false.
+   */
+  readonly cfgSplit?: boolean;
 }
 
 export interface ClipState {
@@ -78,7 +83,11 @@ export function videoIdentity(job: JobParams): string {
   const mode = job.exchangeMode ?? 'exact';
   const options = resolveExchangeOptions(mode, job.exchangeOptions);
   // Modes without options keep the identity they had before options existed (saved renders stay valid).
-  return JSON.stringify([totalFrames, seed, steps, guidanceScale, fps, promptSchedule, sampler, dualScope, mode, ...(Object.keys(options).length ? [options] : [])]);
+  return JSON.stringify([
+    totalFrames, seed, steps, guidanceScale, fps, promptSchedule, sampler, dualScope, mode,
+    ...(Object.keys(options).length ? [options] : []),
+    ...(job.cfgSplit ? ['cfg-split'] : []),
+  ]);
 }
 
 /** FNV-1a over the UTF-16 code units: a checkpoint's wire form names its video by this. */

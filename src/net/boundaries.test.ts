@@ -19,12 +19,12 @@ function imports(file: string): string[] {
 }
 
 describe('import boundaries', () => {
-  it('src/net imports only the Collective contract from src/engine, and never lit or src/app', () => {
+  it('src/net imports only the Collective contract and its operations from src/engine, and never lit or src/app', () => {
     for (const f of sources(path.join(root, 'src/net'))) {
       for (const spec of imports(f)) {
         const rel = path.relative(root, f);
         expect(spec, `${rel} imports ${spec}`).not.toMatch(/^lit|\/app\//);
-        if (spec.includes('/engine/')) expect(spec, `${rel} imports ${spec}`).toMatch(/\/engine\/collective\.js$/);
+        if (spec.includes('/engine/')) expect(spec, `${rel} imports ${spec}`).toMatch(/\/engine\/collective(-ops)?\.js$/);
       }
     }
   });

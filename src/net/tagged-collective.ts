@@ -16,7 +16,8 @@ import {
   type MessageTag,
   type WireTensor,
 } from '../engine/collective.js';
-import { checkTag, checkTensor, copyTensor, describeTag, tagKey, tensorOverBuffer } from './wire-tensor.js';
+import { allGatherP2P, allReduceSumP2P, barrierP2P, exchangeHaloP2P } from '../engine/collective-ops.js';
+import { checkTag, checkTensor, describeTag, tagKey } from './wire-tensor.js';
 
 /** Generous default: a step of a large model on a slow GPU can take tens of seconds per segment. */
 export const DEFAULT_TIMEOUT_MS = 120_000;
@@ -183,51 +184,21 @@ export abstract class TaggedCollective extends EventTarget implements Collective
     });
   }
 
-  async exchangeHalo(tag: MessageTag, toLeft: WireTensor | null, toRight: WireTensor | null): Promise<HaloResult> {
-    const left = this.rank > 0 ? this.rank - 1 : null;
-    const right = this.rank < this.worldSize - 1 ? this.rank + 1 : null;
-    if ((left === null) !== (toLeft === null)) {
-      throw new CollectiveError('invalid-argument', `rank ${this.rank}: toLeft must be ${left === null ? 'null (no left neighbour)' : 'a tensor'} in halo ${describeTag(tag)}`);
-    }
-    if ((right === null) !== (toRight === null)) {
-      throw new CollectiveError('invalid-argument', `rank ${this.rank}: toRight must be ${right === null ? 'null (no right neighbour)' : 'a tensor'} in halo ${describeTag(tag)}`);
-    }
-    const [fromLeft, fromRight] = await Promise.all([
-      left === null ? null : this.recv(left, tag),
-      right === null ? null : this.recv(right, tag),
-      left === null ? null : this.send(left, tag, toLeft!),
-      right === null ? null : this.send(right, tag, toRight!),
-    ]);
-    return { fromLeft, fromRight };
+  exchangeHalo(tag: MessageTag, toLeft: WireTensor | null, toRight: WireTensor | null): Promise<HaloResult> {
+    return exchangeHaloP2P(this, tag, toLeft, toRight);
   }
 
-  async allGather(tag: MessageTag, mine: WireTensor): Promise<WireTensor[]> {
+  allGather(tag: MessageTag, mine: WireTensor): Promise<WireTensor[]> {
     checkTensor(mine, 'allGather');
-    const others = this.otherRanks();
-    const [received] = await Promise.all([Promise.all(others.map((r) => this.recv(r, tag))), Promise.all(others.map((r) => this.send(r, tag, mine)))]);
-    const out: WireTensor[] = [];
-    others.forEach((r, i) => (out[r] = received[i]!));
-    out[this.rank] = copyTensor(mine);
-    return out;
+    return allGatherP2P(this, tag, mine);
   }
 
-  async allReduceSum(tag: MessageTag, values: Float64Array): Promise<Float64Array> {
-    if (!(values instanceof Float64Array)) throw new CollectiveError('invalid-argument', 'allReduceSum needs a Float64Array');
-    const parts = await this.allGather(tag, { dtype: 'float64', shape: [values.length], data: values });
-    const sum = new Float64Array(values.length);
-    for (let r = 0; r < parts.length; r++) {
-      const p = parts[r]!;
-      if (p.dtype !== 'float64' || p.data.length !== values.length) {
-        throw new CollectiveError('bad-message', `rank ${this.rank}: rank ${r} contributed ${p.dtype}[${p.data.length}] to all-reduce ${describeTag(tag)}, expected float64[${values.length}]`, r, tag);
-      }
-      const d = p.data as Float64Array;
-      for (let i = 0; i < sum.length; i++) sum[i]! += d[i]!; // rank order: identical on every rank
-    }
-    return sum;
+  allReduceSum(tag: MessageTag, values: Float64Array): Promise<Float64Array> {
+    return allReduceSumP2P(this, tag, values);
   }
 
-  async barrier(tag: MessageTag): Promise<void> {
-    await this.allGather(tag, tensorOverBuffer('uint8', [0], new ArrayBuffer(0)));
+  barrier(tag: MessageTag): Promise<void> {
+    return barrierP2P(this, tag);
   }
 
   stats(): CollectiveStats {
@@ -239,12 +210,6 @@ export abstract class TaggedCollective extends EventTarget implements Collective
   }
 
   // ---------------------------------------------------------------- internals
-
-  protected otherRanks(): number[] {
-    const out: number[] = [];
-    for (let r = 0; r < this.worldSize; r++) if (r !== this.rank) out.push(r);
-    return out;
-  }
 
   private checkPeer(peer: number, verb: string): void {
     if (!Number.isInteger(peer) || peer < 0 || peer >= this.worldSize || peer === this.rank) {

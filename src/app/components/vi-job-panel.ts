@@ -2,7 +2,7 @@ import { LitElement, css, html } from 'lit';
 import { customElement, property, state } from 'lit/decorators.js';
 import type { RenderJobState } from '../job/render-view.js';
 import type { PartitionChoice } from '../job/job-members.js';
-import { DEFAULT_EXCHANGE, EXCHANGE_CHOICES, parseScheduleText, SAMPLER_NAMES, type RenderSettings, type SamplerName } from '../job/render-spec.js';
+import { CFG_SPLIT_COST, DEFAULT_EXCHANGE, EXCHANGE_CHOICES, parseScheduleText, SAMPLER_NAMES, type RenderSettings, type SamplerName } from '../job/render-spec.js';
 import type { PromptCheck } from '../../model/prompt-tokenizer.js';
 import { fmtSpeed } from './member-engine-text.js';
 import './vi-frame-preview.js';
@@ -75,6 +75,7 @@ export class ViJobPanel extends LitElement {
   @state() private _seed = 0;
   @state() private _sampler: SamplerName | null = null;
   @state() private _exchange = DEFAULT_EXCHANGE;
+  @state() private _cfgSplit = false;
   /** null: the package's default. */
   @state() private _scale: number | null = null;
   @state() private _computeHere = false;
@@ -109,6 +110,7 @@ export class ViJobPanel extends LitElement {
         <label title="how the tabs exchange context (measured cost per mode: docs/performance.md)">exchange <select data-testid="exchange-mode" @change=${(e: Event) => (this._exchange = (e.target as HTMLSelectElement).value)}>
           ${EXCHANGE_CHOICES.map((c) => html`<option value=${c.name} ?selected=${this._exchange === c.name}>${c.name}: ${c.cost}</option>`)}
         </select></label>
+        <label title=${CFG_SPLIT_COST}><input data-testid="cfg-split" type="checkbox" .checked=${this._cfgSplit} @change=${(e: Event) => (this._cfgSplit = (e.target as HTMLInputElement).checked)} /> split guidance over pairs of tabs</label>
         <label>export scale ×<input data-testid="export-scale" type="number" min="1" max="16" .value=${String(this._scale ?? d?.exportScale ?? 1)} @input=${(e: Event) => (this._scale = num(e, 1))} /></label>
         <label title="with workers: this tab renders one clip of the mesh too; without: the whole video alone (one-tab mode)"><input data-testid="compute-here" type="checkbox" .checked=${this._computeHere} @change=${this._onComputeHere} /> compute in this tab too${this.readyWorkers === 0 ? ' (one-tab mode)' : ''}</label>
         <label>partition <select data-testid="partition" @change=${(e: Event) => (this._partition = (e.target as HTMLSelectElement).value as 'speed' | 'even')}>
@@ -122,7 +124,7 @@ export class ViJobPanel extends LitElement {
           ${busy && j.savedStep ? html`<span data-testid="saved-step" data-step=${j.savedStep}> · saved in this browser after step ${j.savedStep}</span>` : ''}
         </div>
         ${j.waitingFor?.length ? html`<div data-testid="waiting-for">Start waits for ${j.waitingFor.join(', ')}…</div>` : ''}
-        ${j.leftOut?.length ? html`<div class="error" data-testid="left-out">left out (model failed to load): ${j.leftOut.join('; ')}</div>` : ''}
+        ${j.leftOut?.length ? html`<div class="error" data-testid="left-out">left out: ${j.leftOut.join('; ')}</div>` : ''}
         ${j.awaitingLoss ? html`<div data-testid="awaiting-loss">a member may be lost (${j.awaitingLoss}); waiting for its link to close, then the job restarts without it…</div>` : ''}
         ${j.restarts?.length ? html`<div data-testid="restarts">${j.restarts.map((r) => html`<div>${r} (the video is the same)</div>`)}</div>` : ''}
         ${j.checkpointProblems?.length ? html`<div class="error" data-testid="checkpoint-problems">checkpoints refused (the job goes on, but cannot resume from them): ${j.checkpointProblems.join('; ')}</div>` : ''}
@@ -150,6 +152,7 @@ export class ViJobPanel extends LitElement {
     this.dispatchEvent(new JobStartEvent({
       schedule: parsed.entries, totalFrames: this._frames, steps: this._steps ?? d?.steps ?? 25, guidanceScale: this._guidance ?? d?.guidance ?? 7.5,
       seed: this._seed, sampler: this._sampler ?? d?.sampler ?? 'ddim', exportScale: this._scale ?? d?.exportScale ?? 1, exchange: this._exchange,
+      ...(this._cfgSplit && { cfgSplit: true }),
     }, this._computeHere, this._partition ?? 'auto'));
   }
 

@@ -117,7 +117,7 @@ export class HostRenderJob extends EventTarget {
     this.attempt = null;
     this.resumeSource = null;
     const done = new Promise<string | undefined>((resolve) => (this.settle = resolve));
-    this.dispatch({ type: 'start', renderJobId: newRenderJobId(), totalFrames: settings.totalFrames, steps: settings.steps, computeHere: options.computeHere, now: performance.now() });
+    this.dispatch({ type: 'start', renderJobId: newRenderJobId(), totalFrames: settings.totalFrames, steps: settings.steps, computeHere: options.computeHere, cfgSplit: settings.cfgSplit === true, now: performance.now() });
     const watchdog = setInterval(() => {
       const idleMs = performance.now() - this.changedAt;
       if (idleMs > JOB_STALL_MS) this.fail(`nothing happened for ${Math.round(idleMs / 60_000)} minutes (no progress from any member)`);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { partitionFrames } from '../../engine/partition.js';
-import { describePreparing, jobSpeed, lostBeforeDelivery, partitionWeights, stillPreparing, survivors, type JobMember } from './job-members.js';
+import { computingMembers, describePreparing, jobSpeed, lostBeforeDelivery, pairWeights, partitionWeights, stillPreparing, survivors, type JobMember } from './job-members.js';
 
 const speed = (framesPerSecond: number) => ({ graph: 'segmented' as const, frames: 8, unetMs: 8000 / framesPerSecond, framesPerSecond });
 const host: JobMember = { peerId: null, name: 'this tab (host)', engine: { phase: 'ready', provider: 'wasm', speed: speed(20) } };
@@ -49,5 +49,18 @@ describe('job members', () => {
     expect(jobSpeed(10, [400, 600])!.unetMs).toBe(500);
     expect(jobSpeed(16, [])).toBeUndefined();
     expect(jobSpeed(16, [0, Number.NaN])).toBeUndefined();
+  });
+});
+
+describe('guidance split members and weights', () => {
+  const m = (n: number): JobMember => ({ peerId: `p${n}`, name: `w${n}` });
+  it('computes on the even prefix; fewer than two cannot split', () => {
+    expect(computingMembers([m(1), m(2), m(3)], true)).toEqual({ members: [m(1), m(2)], idle: [m(3)] });
+    expect(computingMembers([m(1), m(2), m(3)], false)).toEqual({ members: [m(1), m(2), m(3)], idle: [] });
+    expect(computingMembers([m(1)], true).problem).toMatch(/two tabs; 1 can compute/);
+  });
+  it('a pair weighs, and holds, what the lesser of its two does', () => {
+    expect(pairWeights({ by: 'speed', weights: [4, 2, 3, 5], capacities: [100, 80, Infinity, 60] })).toEqual({ by: 'speed', weights: [2, 3], capacities: [80, 60] });
+    expect(pairWeights({ by: 'even', weights: 4 })).toEqual({ by: 'even', weights: 2 });
   });
 });

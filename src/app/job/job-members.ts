@@ -72,6 +72,25 @@ export function partitionWeights(choice: PartitionChoice, members: readonly JobM
   return { by: 'speed', weights: speeds as number[], ...caps };
 }
 
+/**
+ * The members a render computes on. A guidance split runs each clip on a pair (engine
+ * guidance-split.ts: ranks 2c and 2c + 1), so it uses the longest even prefix in rank order and
+ * leaves the last member idle when their number is odd; it cannot run on fewer than two.
+ */
+export function computingMembers(members: readonly JobMember[], cfgSplit: boolean): { members: JobMember[]; idle: JobMember[]; problem?: string } {
+  if (!cfgSplit) return { members: [...members], idle: [] };
+  const used = members.slice(0, members.length - (members.length % 2));
+  if (used.length < 2) return { members: [], idle: [...members], problem: `a guidance split runs each clip on two tabs; ${members.length} can compute` };
+  return { members: used, idle: members.slice(used.length) };
+}
+
+/** The partition weights of a guidance split's pairs: a pair is as fast, and holds as many frames, as the lesser of its two. */
+export function pairWeights(w: PartitionWeights): PartitionWeights {
+  const pairs = <T>(xs: readonly T[], f: (a: T, b: T) => T): T[] => Array.from({ length: xs.length >> 1 }, (_, k) => f(xs[2 * k]!, xs[2 * k + 1]!));
+  const weights = typeof w.weights === 'number' ? w.weights >> 1 : pairs(w.weights, Math.min);
+  return { by: w.by, weights, ...(w.capacities && { capacities: pairs(w.capacities, Math.min) }) };
+}
+
 /** Failure codes that mean a member may have gone (the control links then say which). */
 export const LOSS_CODES: ReadonlySet<string> = new Set(['peer-lost', 'timeout', 'closed']);
 

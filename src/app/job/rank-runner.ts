@@ -10,6 +10,7 @@
  * Framework-free; the worker view renders `state` through ServiceController.
  */
 import type { StepProgress } from '../../engine/denoise.js';
+import { splitPlace } from '../../engine/guidance-split.js';
 import { type RenderTask } from '../protocol.js';
 import { toErrorData } from '../../engine/worker/protocol.js';
 import type { MeshCollective } from '../../net/mesh/mesh-collective.js';
@@ -119,7 +120,10 @@ export class RankRunner extends EventTarget {
     const throwIfCancelled = () => {
       if (token.cancelled !== null) throw Object.assign(new Error(`cancelled: ${token.cancelled}`), { code: 'aborted' });
     };
-    const range = task.job.partition.ranges[rank];
+    // With a guidance split a pair of ranks shares a clip; the uncond rank (branch 0) speaks for it.
+    const split = task.job.cfgSplit && mesh ? splitPlace(rank, mesh.worldSize) : null;
+    const speaksForClip = split === null || split.branch === 0;
+    const range = task.job.partition.ranges[split?.clip ?? rank];
     this.set({ phase: 'loading-model', jobId, rank, range, step: undefined, steps: task.job.steps, preview: undefined, error: undefined });
     try {
       throwIfCancelled(); // cancelled while the previous run ended
@@ -143,10 +147,11 @@ export class RankRunner extends EventTarget {
       const resume = given.resume ?? (task.resumeFromStep !== undefined ? await this.resumes.take(jobId, rank) : undefined);
       throwIfCancelled();
       const placement = mesh ? { mode: 'collective' as const, rank, worldSize: mesh.worldSize } : { mode: 'alone' as const, rank: 0, worldSize: 1 };
-      const input = { job: task.job, ...placement, warmUp: true, checkpoints: true, promptEmbeddings, ...(resume && { resume }) };
+      const input = { job: task.job, ...placement, warmUp: true, checkpoints: speaksForClip, promptEmbeddings, ...(resume && { resume }) };
       const onCheckpoint = (c: { nextStep: number; bytes: Uint8Array }) => reports.checkpoint(c.nextStep, c.bytes);
       const out = await this.engine.engine.render(input, onProgress, mesh ?? undefined, { transferResults: true, onCheckpoint });
       throwIfCancelled();
+      if (!speaksForClip) return this.set({ phase: 'done' }); // the partner rank encodes and sends the clip
 
       // 3. Encode (WebCodecs; the first frame is a key frame) and hand the clip over.
       this.set({ phase: 'encoding' });

@@ -26,8 +26,9 @@ const ready = { phase: 'ready', backend: 'wasm', loadMs: 1 } as const;
 const worker = (n: number): JobMember => ({ peerId: `p${n}`, name: `w${n}`, engine: ready });
 
 /** An attempt wired to the real render machine, a fake host and runner, and the in-process checkpoint keeper. */
-function harness(mode: 'mesh' | 'alone', members: readonly JobMember[]) {
-  let state: RenderMachine = transition(IDLE, { type: 'start', renderJobId: 7, totalFrames: 16, steps: 4, computeHere: mode === 'alone', now: 0 }).state;
+function harness(mode: 'mesh' | 'alone', members: readonly JobMember[], renderPlan: RenderPlan = plan) {
+  const cfgSplit = renderPlan.settings.cfgSplit === true;
+  let state: RenderMachine = transition(IDLE, { type: 'start', renderJobId: 7, totalFrames: 16, steps: 4, computeHere: mode === 'alone', cfgSplit, now: 0 }).state;
   const events: RenderEvent[] = [];
   const started: StartMessage['task'][] = [];
   const blobs: { peerId: string; tag: BulkTag; bytes: Uint8Array }[] = [];
@@ -48,7 +49,7 @@ function harness(mode: 'mesh' | 'alone', members: readonly JobMember[]) {
       keepers: () => keepers, packageUrl: '/models/tiny/',
       dispatch: (e) => (events.push(e), (state = transition(state, e).state)), view: () => state.view,
     },
-    7, mode, members, plan,
+    7, mode, members, renderPlan,
   );
   return { attempt, events, started, blobs, runs, keepers, host, view: () => state.view };
 }
@@ -109,5 +110,35 @@ describe('one render attempt', () => {
     await starting;
     expect(h.started).toEqual([]);
     expect(h.blobs).toEqual([]);
+  });
+});
+
+describe('a guidance-split attempt', () => {
+  const splitPlan: RenderPlan = { ...plan, settings: { ...plan.settings, cfgSplit: true } };
+
+  it('gives each pair of ranks one clip, and each rank its clip\'s resume state', async () => {
+    const h = harness('mesh', [worker(0), worker(1), worker(2), worker(3)], splitPlan);
+    const task = buildRenderTask(1, '/models/tiny/', facts, splitPlan.settings, 'vp8', 1); // the same video on one pair, after step 2
+    const keeper = h.keepers.open(task.job, task.job.partition.ranges, PER_FRAME);
+    await keeper.add(0, 2, encodeClipState(syntheticClipState(task.job, 0, 16, 2, PER_FRAME)));
+    await h.attempt.start({ keeper, step: 2 });
+    expect(h.started[0]).toMatchObject({ job: { cfgSplit: true, partition: { ranges: [{ start: 0, end: 8 }, { start: 8, end: 16 }] } } });
+    expect(h.view().ranks.map((r) => r.range)).toEqual([{ start: 0, end: 8 }, { start: 0, end: 8 }, { start: 8, end: 16 }, { start: 8, end: 16 }]);
+    const resumes = h.blobs.filter((b) => b.tag.kind === 'resume');
+    expect(resumes.map((b) => [b.tag.rank, decodeClipState(b.bytes, task.job, PER_FRAME).range.start])).toEqual([[0, 0], [1, 0], [2, 8], [3, 8]]);
+  });
+
+  it('keeps checkpoints from the uncond rank of each pair only, one slot per clip', async () => {
+    const h = harness('mesh', [worker(0), worker(1), worker(2), worker(3)], splitPlan);
+    await h.attempt.start(null);
+    const job = h.started[0]!.kind === 'render' ? h.started[0]!.job : null;
+    const state = (start: number) => encodeClipState(syntheticClipState(job!, start, start + 8, 1, PER_FRAME));
+    h.attempt.onReport('p1', { type: 'checkpoint', renderJobId: 7, rank: 1, nextStep: 1, bytes: state(0) } as never);
+    h.attempt.onReport('p3', { type: 'checkpoint', renderJobId: 7, rank: 3, nextStep: 1, bytes: state(8) } as never);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(h.attempt.resumePoint()).toBeNull(); // the cond ranks' checkpoints are not kept
+    h.attempt.onReport('p0', { type: 'checkpoint', renderJobId: 7, rank: 0, nextStep: 1, bytes: state(0) } as never);
+    h.attempt.onReport('p2', { type: 'checkpoint', renderJobId: 7, rank: 2, nextStep: 1, bytes: state(8) } as never);
+    await vi.waitFor(() => expect(h.attempt.resumePoint()?.step).toBe(1));
   });
 });

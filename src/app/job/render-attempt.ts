@@ -13,7 +13,7 @@ import { muxClips, parseEncodedClip, type EncodedClip, type ExportCodec } from '
 import type { HostService, RenderReport } from '../services/host-service.js';
 import type { CheckpointKeeper, KeeperChannel } from './checkpoint-keeper.js';
 import type { EngineReadiness } from './engine-readiness.js';
-import { partitionWeights, type JobMember, type PartitionChoice } from './job-members.js';
+import { pairWeights, partitionWeights, type JobMember, type PartitionChoice } from './job-members.js';
 import type { RankReports, RankRunner } from './rank-runner.js';
 import { checkpointStepProblem, clipRangeProblem, previewFrame, stepReportProblem } from './rank-reports.js';
 import { isBusy, isRunningAttempt, type RenderEvent } from './render-machine.js';
@@ -69,6 +69,19 @@ export class RenderAttempt {
     return this.meshJobId;
   }
 
+  /**
+   * Which clip (partition range, checkpoint slot) a rank renders: its own, or with a guidance split
+   * its pair's (ranks 2c and 2c + 1 hold the same latents; rank 2c alone sends checkpoints and the clip).
+   */
+  private clipOf(rank: number): number {
+    return this.plan.settings.cfgSplit ? rank >> 1 : rank;
+  }
+
+  /** The rank whose checkpoints and clip stand for its clip. */
+  private speaksForClip(rank: number): boolean {
+    return !this.plan.settings.cfgSplit || rank % 2 === 0;
+  }
+
   /** Where a later attempt resumes: the latest step every rank's checkpoint is here for (null: none). */
   resumePoint(): ResumePoint | null {
     const step = this.store?.latestCommonStep ?? null;
@@ -96,9 +109,9 @@ export class RenderAttempt {
     if (this.meshJobId !== null) this.deps.host.finishJob(this.meshJobId);
   }
 
-  /** One file of every rank's clip, in rank order. */
+  /** One file of every clip, in frame order. */
   async mux(totalFrames: number): Promise<RenderVideo> {
-    const clips = this.deps.view().ranks.map((r) => this.clips.get(r.rank)!);
+    const clips = this.deps.view().ranks.filter((r) => this.speaksForClip(r.rank)).map((r) => this.clips.get(r.rank)!);
     const first = clips[0]!;
     const v = await muxClips(clips, { codec: first.codec, fps: first.fps, totalFrames });
     const fileName = `video-infinity-${totalFrames}f-${this.renderJobId}.${v.extension}`;
@@ -121,19 +134,20 @@ export class RenderAttempt {
   private async startMesh(resumeFrom: ResumePoint | null): Promise<void> {
     const { facts, settings, codec } = this.plan;
     const { host, packageUrl } = this.deps;
-    const { by, weights, capacities } = partitionWeights(this.plan.choice, this.members);
+    const perMember = partitionWeights(this.plan.choice, this.members);
+    const { by, weights, capacities } = settings.cfgSplit ? pairWeights(perMember) : perMember;
     const built = buildRenderTask(this.renderJobId, packageUrl, facts, settings, codec, weights, capacities);
     const ranges = built.job.partition.ranges;
-    // Resuming: the ranks' common checkpoints, re-cut for the new partition (in the worker), one state per rank.
+    // Resuming: the clips' common checkpoints, re-cut for the new partition (in the worker), one state per clip.
     const resume = resumeFrom ? await resumeFrom.keeper.recut(resumeFrom.step, ranges) : null;
     const task: RenderTask = resumeFrom ? { ...built, resumeFromStep: resumeFrom.step } : built;
     this.store = this.deps.keepers().open(task.job, ranges, latentValuesPerFrame(facts));
     // A second loss before the next step resumes here too (copies: the originals go to the ranks).
-    await Promise.all((resume ?? []).map((bytes, rank) => this.store!.add(rank, resumeFrom!.step, bytes.slice())));
+    await Promise.all((resume ?? []).map((bytes, clip) => this.store!.add(clip, resumeFrom!.step, bytes.slice())));
     if (!this.stillOurs()) return; // cancelled, failed or replaced while the worker re-cut
-    this.stats = new StepStats(ranges.length, settings.steps);
+    this.stats = new StepStats(this.members.length, settings.steps);
     const ranks = this.members.map((m, rank): RankView => ({
-      rank, name: m.name, range: ranges[rank]!, stepsDone: resumeFrom?.step ?? 0, clipReceived: false,
+      rank, name: m.name, range: ranges[this.clipOf(rank)]!, stepsDone: resumeFrom?.step ?? 0, clipReceived: false,
       ...(by === 'speed' && { framesPerSecond: m.engine!.speed!.framesPerSecond }),
     }));
     this.deps.dispatch({ type: 'attempt-running', renderJobId: this.renderJobId, mode: 'mesh', ranks, partitionBy: by });
@@ -146,7 +160,7 @@ export class RenderAttempt {
       if (m.peerId === null) return;
       const failed = (what: string) => (e: unknown) => this.fail(`rank ${rank}'s ${what}: ${toErrorData(e).message}`);
       host.sendBlob(m.peerId, { kind: 'promptEmbeddings', jobId: this.renderJobId, step: 0, rank }, promptEmbeddings).catch(failed('prompt embeddings'));
-      if (resume) host.sendBlob(m.peerId, { kind: 'resume', jobId: this.renderJobId, step: resumeFrom!.step, rank }, resume[rank]!).catch(failed('resume state'));
+      if (resume) host.sendBlob(m.peerId, { kind: 'resume', jobId: this.renderJobId, step: resumeFrom!.step, rank }, resume[this.clipOf(rank)]!).catch(failed('resume state'));
     });
     const job = await started;
     // Failed or cancelled while the members joined: the job is ended everywhere (its members told to cancel).
@@ -201,9 +215,9 @@ export class RenderAttempt {
   /** Keeps a checkpoint (in the worker) and saves the whole video's newest common state; a refused one is noted (the job goes on). */
   private keepCheckpoint(rank: number, nextStep: number, bytes: Uint8Array): void {
     const store = this.store;
-    if (!store) return;
+    if (!store || !this.speaksForClip(rank)) return;
     const total = this.plan.settings.totalFrames;
-    store.add(rank, nextStep, bytes).then(
+    store.add(this.clipOf(rank), nextStep, bytes).then(
       (step) => step !== null && this.isCurrent() && this.deps.persistence.save(step, () => store.whole(step, total)),
       (e: unknown) => this.deps.dispatch({ type: 'problem', problem: `rank ${rank}: ${toErrorData(e).message}` }),
     );
@@ -243,10 +257,13 @@ export class RenderAttempt {
   }
 
   private acceptClip(rank: number, clip: EncodedClip): void {
+    if (!this.speaksForClip(rank)) return this.fail(`rank ${rank} sent a clip: with a guidance split rank ${rank - 1} sends it`);
     const problem = clipRangeProblem(clip, this.deps.view().ranks[rank]!.range);
     if (problem) return this.fail(`rank ${rank}'s clip: ${problem}`);
     this.clips.set(rank, clip);
     this.deps.dispatch({ type: 'clip', renderJobId: this.renderJobId, rank });
+    // Its partner holds the same latents: it is needed no more either (a loss of it now costs nothing).
+    if (this.plan.settings.cfgSplit) this.deps.dispatch({ type: 'clip', renderJobId: this.renderJobId, rank: rank + 1 });
   }
 
   private recordStep(step: number, rank: number, r: StepReport): void {

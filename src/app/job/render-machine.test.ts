@@ -188,3 +188,30 @@ describe('render machine: late messages, cancel, the end', () => {
     expect(run(events, meshAtStep3([w(1)]).state).state.view.checkpointProblems).toEqual(['p2', 'p3', 'p4', 'p5', 'p6']);
   });
 });
+
+describe('render machine: a guidance split computes on pairs', () => {
+  const splitStart = (computeHere = false): RenderEvent => ({ type: 'start', renderJobId: 7, totalFrames: 48, steps: 10, computeHere, cfgSplit: true, now: 0 });
+
+  it('uses the even prefix of the ready members and says who idles', () => {
+    const { state, commands } = run([splitStart(true), membersReady([HOST, w(1), w(2)])]);
+    expect(commands).toEqual([{ kind: 'begin-attempt', renderJobId: 7, mode: 'mesh', members: [HOST, w(1)], resumeStep: null }]);
+    expect(state.view.leftOut).toEqual(['w2: idle (a guidance split computes on pairs of tabs)']);
+    // Control: without the split every ready member computes.
+    expect(run([start(true), membersReady([HOST, w(1), w(2)])]).commands[0]).toMatchObject({ members: [HOST, w(1), w(2)] });
+  });
+
+  it('never renders alone: one computing tab is a clear failure', () => {
+    const { state } = run([splitStart(true), membersReady([HOST])]);
+    expect(state.view).toMatchObject({ phase: 'failed', error: 'a guidance split runs each clip on two tabs; 1 can compute' });
+  });
+
+  it('after a loss, restarts on the pairs that are left; a lone survivor fails the job', () => {
+    const at3 = run([splitStart(), membersReady([w(1), w(2), w(3), w(4)]), running([w(1), w(2), w(3), w(4)]), ...stepsDone(7, 3, 4)]).state;
+    const { state, commands } = run([gone(['p2'], ['p1', 'p3', 'p4'], 3)], at3);
+    expect(commands[2]).toEqual({ kind: 'begin-attempt', renderJobId: 99, mode: 'mesh', members: [w(1), w(3)], resumeStep: 3 });
+    expect(state.view.restarts).toEqual(['w2 (connection closed) lost at step 3/10; resumed after step 3 on 2 members (w4 idle: a guidance split computes on pairs)']);
+    expect(state.cfgSplit).toBe(true);
+    const pair = run([splitStart(), membersReady([w(1), w(2)]), running([w(1), w(2)]), ...stepsDone(7, 3, 2)]).state;
+    expect(run([gone(['p2'], ['p1'], 3)], pair).state.view).toMatchObject({ phase: 'failed', error: 'lost w2 (connection closed) at step 3/10: a guidance split runs each clip on two tabs; 1 can compute' });
+  });
+});

@@ -8,7 +8,7 @@
  * like a scheduler (render-machine.test.ts).
  */
 import type { JobMember } from './job-members.js';
-import { LOSS_CODES, lostBeforeDelivery, survivors } from './job-members.js';
+import { computingMembers, LOSS_CODES, lostBeforeDelivery, survivors } from './job-members.js';
 import type { RankView, RenderJobState, RenderVideo, StepStat } from './render-view.js';
 
 /** The job's state: what the dashboard shows, and who computes the current attempt. */
@@ -18,6 +18,8 @@ export interface RenderMachine {
   readonly members: readonly JobMember[];
   /** This tab computes a clip (or the whole video alone). */
   readonly hostComputes: boolean;
+  /** Each clip's guidance branches run on a pair of members (never alone). */
+  readonly cfgSplit: boolean;
   /** A failure that may mean a lost member waits for the control links (the loss timer runs). */
   readonly awaitingLoss: boolean;
 }
@@ -30,7 +32,7 @@ export interface GoneMember {
 }
 
 export type RenderEvent =
-  | { readonly type: 'start'; readonly renderJobId: number; readonly totalFrames: number; readonly steps: number; readonly computeHere: boolean; readonly now: number }
+  | { readonly type: 'start'; readonly renderJobId: number; readonly totalFrames: number; readonly steps: number; readonly computeHere: boolean; readonly cfgSplit?: boolean; readonly now: number }
   /** While Start waits for members still loading or measuring: who, in words. */
   | { readonly type: 'waiting'; readonly waitingFor: readonly string[] }
   /** Every member at Start is ready or failed: `ready` in rank order, `leftOut` with why; resume after `resumeStep`. */
@@ -75,7 +77,7 @@ export interface Transition {
   readonly commands: readonly RenderCommand[];
 }
 
-export const IDLE: RenderMachine = { view: { phase: 'idle', ranks: [], stepStats: [] }, members: [], hostComputes: false, awaitingLoss: false };
+export const IDLE: RenderMachine = { view: { phase: 'idle', ranks: [], stepStats: [] }, members: [], hostComputes: false, cfgSplit: false, awaitingLoss: false };
 
 export function isBusy(view: RenderJobState): boolean {
   return view.phase === 'preparing' || view.phase === 'running' || view.phase === 'muxing';
@@ -91,7 +93,7 @@ const current = (s: RenderMachine, renderJobId: number) => isRunningAttempt(s.vi
 export function transition(s: RenderMachine, e: RenderEvent): Transition {
   switch (e.type) {
     case 'start':
-      return same({ view: { phase: 'preparing', renderJobId: e.renderJobId, totalFrames: e.totalFrames, steps: e.steps, ranks: [], stepStats: [], startedAtMs: e.now }, members: [], hostComputes: e.computeHere, awaitingLoss: false });
+      return same({ view: { phase: 'preparing', renderJobId: e.renderJobId, totalFrames: e.totalFrames, steps: e.steps, ranks: [], stepStats: [], startedAtMs: e.now }, members: [], hostComputes: e.computeHere, cfgSplit: e.cfgSplit === true, awaitingLoss: false });
     case 'waiting':
       if (s.view.phase !== 'preparing' || e.waitingFor.join() === s.view.waitingFor?.join()) return same(s);
       return same(withView(s, { waitingFor: e.waitingFor }));
@@ -154,9 +156,12 @@ function fail(s: RenderMachine, error: string, now?: number): Transition {
 /** Every member at Start is ready or failed: render on this tab alone, on the mesh, or say why not. */
 function membersReady(s: RenderMachine, e: Extract<RenderEvent, { type: 'members-ready' }>): Transition {
   if (s.view.phase !== 'preparing') return same(s);
-  const workers = e.ready.filter((m) => m.peerId !== null);
+  const { members, idle, problem } = computingMembers(e.ready, s.cfgSplit);
+  const workers = members.filter((m) => m.peerId !== null);
   const restarts = e.resumedSaved && e.resumeStep !== null ? [`resumed the unfinished render saved in this browser after step ${e.resumeStep}/${s.view.steps}`] : s.view.restarts;
-  const next: RenderMachine = { ...withView(s, { waitingFor: undefined, ...(e.leftOut.length && { leftOut: e.leftOut }), ...(restarts && { restarts }) }), members: e.ready };
+  const leftOut = [...e.leftOut, ...idle.map((m) => `${m.name}: idle (a guidance split computes on pairs of tabs)`)];
+  const next: RenderMachine = { ...withView(s, { waitingFor: undefined, ...(leftOut.length && { leftOut }), ...(restarts && { restarts }) }), members };
+  if (problem) return fail(next, problem);
   if (workers.length === 0 && !s.hostComputes) {
     const why = e.leftOut.length
       ? 'no worker could load the model (see "left out"); fix or close those tabs, or tick "compute in this tab"'
@@ -164,7 +169,7 @@ function membersReady(s: RenderMachine, e: Extract<RenderEvent, { type: 'members
     return fail(next, why);
   }
   const mode = workers.length === 0 ? 'alone' : 'mesh';
-  return { state: next, commands: [{ kind: 'begin-attempt', renderJobId: s.view.renderJobId!, mode, members: e.ready, resumeStep: e.resumeStep }] };
+  return { state: next, commands: [{ kind: 'begin-attempt', renderJobId: s.view.renderJobId!, mode, members, resumeStep: e.resumeStep }] };
 }
 
 /**
@@ -182,19 +187,22 @@ function membersGone(s: RenderMachine, e: Extract<RenderEvent, { type: 'members-
     return { state: { ...withView(s, { awaitingLoss: undefined }), awaitingLoss: false }, commands: [{ kind: 'disarm-loss-timer' }] };
   }
   const connected = new Set(e.connected);
-  const members = survivors(s.members, new Set(lost.map((l) => l.peerId)), (peerId) => connected.has(peerId));
+  const alive = survivors(s.members, new Set(lost.map((l) => l.peerId)), (peerId) => connected.has(peerId));
+  const { members, idle, problem } = computingMembers(alive, s.cfgSplit);
   const atStep = Math.max(0, ...s.view.ranks.map((r) => r.stepsDone));
   const who = lost.map((l) => `${l.name} (${l.reason})`).join(', ');
   // survivors() keeps this tab when it computes: with no worker left it renders the video alone.
-  if (members.length === 0) return fail(s, `lost ${who} at step ${atStep}/${s.view.steps}: no member left to render`);
+  if (alive.length === 0) return fail(s, `lost ${who} at step ${atStep}/${s.view.steps}: no member left to render`);
+  if (problem) return fail(s, `lost ${who} at step ${atStep}/${s.view.steps}: ${problem}`);
   const resumeStep = e.resumableStep !== null && e.resumableStep >= 1 ? e.resumableStep : null;
   const how = resumeStep !== null ? `resumed after step ${resumeStep}` : 'restarted from step 0';
-  const note = `${who} lost at step ${atStep}/${s.view.steps}; ${how} on ${members.length} member${members.length === 1 ? '' : 's'}`;
+  const resting = idle.length ? ` (${idle.map((m) => m.name).join(', ')} idle: a guidance split computes on pairs)` : '';
+  const note = `${who} lost at step ${atStep}/${s.view.steps}; ${how} on ${members.length} member${members.length === 1 ? '' : 's'}${resting}`;
   const view: RenderJobState = { ...s.view, renderJobId: e.freshId, ranks: [], stepStats: [], awaitingLoss: undefined, restarts: [...(s.view.restarts ?? []), note] };
   const reason = `lost ${lost.map((l) => l.name).join(', ')}: restarting on the others`;
   const mode = members.some((m) => m.peerId !== null) ? 'mesh' : 'alone';
   return {
-    state: { view, members, hostComputes: s.hostComputes, awaitingLoss: false },
+    state: { view, members, hostComputes: s.hostComputes, cfgSplit: s.cfgSplit, awaitingLoss: false },
     commands: [
       { kind: 'disarm-loss-timer' },
       { kind: 'stop-attempt', how: 'cancel', reason, mode: 'mesh', hostComputes: s.hostComputes },

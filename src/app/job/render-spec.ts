@@ -47,7 +47,12 @@ export interface RenderSettings {
   readonly exportScale: number;
   /** How the tabs exchange context: an EXCHANGE_CHOICES name; absent (older saved renders): 'exact'. */
   readonly exchange?: string;
+  /** Each clip's two guidance branches on a pair of tabs (engine guidance-split.ts); absent: false. */
+  readonly cfgSplit?: boolean;
 }
+
+/** The guidance split's measured cost in one line, as the form and `npm run generate` show it (docs/performance.md). */
+export const CFG_SPLIT_COST = 'each clip on a pair of tabs, one guidance branch each: half the bytes per tab, the same video (bit for bit on CPU); needs an even number of computing tabs';
 
 export function samplerSpec(name: SamplerName): RenderTask['job']['sampler'] {
   if (name === 'ddim') return { kind: 'ddim', eta: 0 };
@@ -94,7 +99,7 @@ export async function fetchModelFacts(packageUrl: string): Promise<ModelFacts> {
   return { manifest, tokenizer, minClipFrames: shortestClip(manifest.defaults.local_window_p, plan.tconvHalo) };
 }
 
-/** The wire task for `worldSize` ranks (speed weights per rank; default even). */
+/** The wire task: `weights` per clip (a rank, or with a guidance split a pair of ranks; a count: even). */
 export function buildRenderTask(jobId: number, packageUrl: string, facts: ModelFacts, s: RenderSettings, codec: ExportCodec, weights: number | readonly number[], capacities?: readonly number[]): RenderTask {
   const d = facts.manifest.defaults;
   return {
@@ -112,6 +117,7 @@ export function buildRenderTask(jobId: number, packageUrl: string, facts: ModelF
       fps: facts.manifest.frame_rate,
       partition: partitionFrames(s.totalFrames, weights, facts.minClipFrames, capacities),
       ...exchangeSettings(s.exchange),
+      ...(s.cfgSplit && { cfgSplit: true }),
     },
     export: { codec, scale: s.exportScale },
   };

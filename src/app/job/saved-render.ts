@@ -63,7 +63,7 @@ export function parseSavedRender(raw: unknown): SavedRender | null {
     r.schema === SAVED_RENDER_SCHEMA && typeof r.savedAt === 'number' && isStr(r.packageUrl, 1024) && isStr(r.model, 512) && r.state instanceof Blob &&
     typeof s === 'object' && s !== null && isInt(s.totalFrames, 1, 100_000) && isInt(s.steps, 1, 1000) && isInt(r.step, 1, s.steps as number) &&
     typeof s.guidanceScale === 'number' && Number.isFinite(s.guidanceScale) && isInt(s.seed, 0, 0xffffffff) && (SAMPLER_NAMES as readonly unknown[]).includes(s.sampler) &&
-    isInt(s.exportScale, 1, 16) && (s.exchange === undefined || EXCHANGE_CHOICES.some((c) => c.name === s.exchange)) && Array.isArray(s.schedule) && s.schedule.length >= 1 && s.schedule.length <= 256 &&
+    isInt(s.exportScale, 1, 16) && (s.exchange === undefined || EXCHANGE_CHOICES.some((c) => c.name === s.exchange)) && (s.cfgSplit === undefined || typeof s.cfgSplit === 'boolean') && Array.isArray(s.schedule) && s.schedule.length >= 1 && s.schedule.length <= 256 &&
     s.schedule.every((e: unknown) => typeof e === 'object' && e !== null && isInt((e as Record<string, unknown>).fromFrame, 0, 100_000) && isStr((e as Record<string, unknown>).prompt, 1024));
   return ok ? (raw as SavedRender) : null;
 }

@@ -13,16 +13,21 @@ import { writeTinyPackage } from '../../model/testing/tiny-model.js';
 import { loadEngineModel, type EngineModel } from '../engine-model.js';
 import { SessionRunner, type OrtModule } from '../session-runner.js';
 
-let packageDir: string | null = null;
+const packageDirs = new Map<number, string>();
 
-/** Directory of a compiled random-weight tiny package (created on first use). */
-export function tinyPackageDir(): string {
-  if (!packageDir) {
-    packageDir = mkdtempSync(join(tmpdir(), 'vi-tiny-engine-'));
-    writeTinyPackage(packageDir, { seed: 1234 });
-    compileModelPackage(packageDir);
+/**
+ * Directory of a compiled random-weight tiny package (created on first use): CFG batch 2, or the
+ * same weights compiled for batch 1 (one guidance branch per rank: guidance-split.ts).
+ */
+export function tinyPackageDir(batch: 1 | 2 = 2): string {
+  let dir = packageDirs.get(batch);
+  if (!dir) {
+    dir = mkdtempSync(join(tmpdir(), `vi-tiny-engine-b${batch}-`));
+    writeTinyPackage(dir, { seed: 1234 });
+    compileModelPackage(dir, { batch });
+    packageDirs.set(batch, dir);
   }
-  return packageDir;
+  return dir;
 }
 
 export function fileReader(dir: string): (path: string) => Promise<Uint8Array> {
@@ -30,7 +35,7 @@ export function fileReader(dir: string): (path: string) => Promise<Uint8Array> {
 }
 
 /** The tiny model with both UNet graphs on one CPU runner (one intra-op thread: tests share 2 cores). */
-export async function openTinyEngine(ort: OrtModule, graphs: readonly ('segmented' | 'whole')[] = ['segmented', 'whole']): Promise<EngineModel> {
+export async function openTinyEngine(ort: OrtModule, graphs: readonly ('segmented' | 'whole')[] = ['segmented', 'whole'], batch: 1 | 2 = 2): Promise<EngineModel> {
   const runner = new SessionRunner(ort, { executionProviders: ['cpu'], sessionOptions: { intraOpNumThreads: 1, interOpNumThreads: 1 } });
-  return loadEngineModel(runner, fileReader(tinyPackageDir()), { graphs });
+  return loadEngineModel(runner, fileReader(tinyPackageDir(batch)), { graphs });
 }
