@@ -122,8 +122,13 @@ export function ourStepBudget(plan: SegmentPlan, clip: ClipPlace, p: number, opt
       b.globalGather += others * m.gatherBytes * opts.globalShare;
     }
   }
-  if (opts.cfgSplit) b.cfgPartner = plan.latent.channels * clip.frames * plan.latent.height * plan.latent.width * WIRE_BYTES[opts.precision];
+  if (opts.cfgSplit) b.cfgPartner = cfgPartnerBytes(plan, clip.frames, opts.precision);
   return finish(b);
+}
+
+/** CFG split: ε [1, C, F, H, W] of my branch to the partner tab of my clip, once per step (payload bytes). */
+export function cfgPartnerBytes(plan: SegmentPlan, frames: number, precision: WirePrecision): number {
+  return plan.latent.channels * frames * plan.latent.height * plan.latent.width * WIRE_BYTES[precision];
 }
 
 /** Upstream's parameters: the attention window p, top-K global frames and the tensor precision. */
