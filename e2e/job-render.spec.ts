@@ -9,7 +9,8 @@
  * the same job (onnxruntime-node, 3 even in-process ranks: the video does not depend on the
  * partition) at ≥ 35 dB PSNR after the codec, and score below 35 dB against two wrong renders of it
  * (the clips isolated; one halo exchange zeroed: e2e/job-fixture.ts), so the bound is shown to tell
- * a wrong video from the right one in every check. The same job in one tab (the host computing alone,
+ * a wrong video from the right one in every check. So must the same room with a third worker
+ * rendering it with the guidance split (two pairs of tabs, one CFG branch per tab). The same job in one tab (the host computing alone,
  * whole-graph UNet) must match too; so must the video of a job whose worker tab closed mid-render
  * (resumed on the host and the other worker from the checkpoints after step 1) or hung at once
  * (restarted from step 0), and of one whose only worker closed (this tab renders the rest alone from
@@ -151,6 +152,35 @@ test('members report their speed before Start; the host (rank 0) and 2 workers r
     await expect(cell).toHaveAttribute('title', new RegExp(`frames/s \\(${rank.range.end - rank.range.start}-frame clip, \\d+ ms\\)`));
     console.log(`[job-render] ${rank.name} after the job: ${await cell.getAttribute('title')}`);
   }
+});
+
+test('the same room and a third worker, guidance split: two pairs of tabs render one clip each, one CFG branch per tab, and the video is the same', async ({ browser }) => {
+  test.skip(room === null, 'needs the room of the first test');
+  const { host, workers } = room!;
+  const joinUrl = await host.getByTestId('join-link').inputValue();
+  const third = await openTab(browser, `${joinUrl}&name=w2${EP}`, 'w2');
+  await expect(third.getByTestId('model-state')).toHaveAttribute('data-phase', 'ready', { timeout: 120_000 });
+  await expect.poll(() => host.evaluate(() => window.__vi!.host!.readyWorkers().length)).toBe(3);
+  await host.getByTestId('cfg-split').check();
+  await host.getByTestId('partition').selectOption('even');
+  const t0 = Date.now();
+  await host.getByTestId('start-job').click();
+  await expect(host.getByTestId('partition-by')).toHaveAttribute('data-by', 'even');
+  const ranks = await ranksSeen(host);
+  console.log(`[job-render] guidance split: ${ranks.map((r) => `${r.name} [${r.range.start}, ${r.range.end})`).join('; ')}`);
+  // Ranks 2c and 2c + 1 share clip c (uncond, cond); the tab that joined last is rank 3.
+  expect(ranks.map((r) => r.name)).toEqual(['this tab (host)', expect.stringMatching(/^w[01]$/), expect.stringMatching(/^w[01]$/), 'w2']);
+  const clips = partitionFrames(FRAMES, 2, minClipFrames).ranges;
+  expect(ranks.map((r) => r.range)).toEqual([clips[0], clips[0], clips[1], clips[1]]);
+  const r = await decodeResult(host, await (await browser.newContext()).newPage());
+  console.log(`[job-render] guidance split on 2 pairs: ${((Date.now() - t0) / 1000).toFixed(1)} s from Start to file`);
+  expect(r.frames).toBe(FRAMES);
+  expect(r.psnrMin).toBeGreaterThanOrEqual(MATCH_DB);
+  // Each tab ran its branch with the package's batch-1 graphs; the cond tabs (ranks 1, 3) sent no clip.
+  for (const w of [...workers, third]) await expect(w.getByTestId('render-phase')).toHaveAttribute('data-phase', 'done');
+  await host.getByTestId('cfg-split').uncheck();
+  await third.context().close();
+  await expect.poll(() => host.evaluate(() => window.__vi!.host!.readyWorkers().length)).toBe(2);
 });
 
 test('the same room, workers only, even partition: Start finds the models loaded and the video is the same', async ({ browser }) => {

@@ -231,3 +231,56 @@ test('a new version of a package replaces the cached old one; orphan chunks are 
     await context.close();
   }
 });
+
+test('openModelPackage keeps no file: cached files are read from IndexedDB when asked, a damaged one re-fetched then', async () => {
+  const { context, page } = await openProfile();
+  const dir = '/models/fake-open/';
+  const pkg = fakePackage('fake-open', '1.0.0');
+  servePackage(server, dir, pkg);
+  const requests = (at = dir) => server.requests.filter((r) => r.startsWith(at) && !r.endsWith('manifest.json'));
+  const open = async (opts: { fullDisk?: boolean } = {}, at = dir) => {
+    const r = await page.evaluate(([url, o]) => window.modelCacheHarness.open(url, o), [at, { chunkBytes: CHUNK_BYTES, ...opts }] as const);
+    if ('error' in r) throw new Error(r.error);
+    return r;
+  };
+  /** Reads every file; returns their hashes and the file requests the reads made. */
+  const readAll = async (at = dir) => {
+    const before = requests(at).length;
+    const hashes: Record<string, string> = {};
+    for (const p of allFiles) hashes[p] = (await page.evaluate((path) => window.modelCacheHarness.readOpened(path), p)).sha256;
+    return { hashes, fileRequests: requests(at).slice(before) };
+  };
+  try {
+    // First open: fetched, verified, cached, then let go; reading makes no request (IndexedDB has them).
+    const first = await open();
+    expect(first.sources).toEqual(Object.fromEntries(allFiles.map((p) => [p, 'network'])));
+    expect(first.cache.stored.sort()).toEqual([...allFiles].sort());
+    expect(requests().length).toBe(allFiles.length);
+    const r1 = await readAll();
+    expect(r1.hashes).toEqual(expectedHashes(pkg));
+    expect(r1.fileRequests).toEqual([]);
+    // Second open: nothing fetched, nothing read until asked.
+    const second = await open();
+    expect(second.sources).toEqual(Object.fromEntries(allFiles.map((p) => [p, 'cache'])));
+    expect(requests().length).toBe(allFiles.length);
+    // A damaged chunk is found when the file is read: deleted, fetched again, verified.
+    await page.evaluate(() => window.modelCacheHarness.corruptChunk('fake-open', '1.0.0', 'onnx/unet.onnx', 3));
+    const r2 = await readAll();
+    expect(r2.hashes).toEqual(expectedHashes(pkg));
+    expect(r2.fileRequests).toEqual([`${dir}onnx/unet.onnx`]);
+    const report = await page.evaluate(() => window.modelCacheHarness.readOpened('onnx/unet.onnx'));
+    expect(report.cache.repaired).toEqual(['onnx/unet.onnx']);
+    // A full disk: nothing can be cached, so the files fetched at open are held and read from memory.
+    const fullDir = '/models/fake-open-full/';
+    const fullPkg = fakePackage('fake-open-full', '1.0.0');
+    servePackage(server, fullDir, fullPkg);
+    const full = await open({ fullDisk: true }, fullDir);
+    expect(full.cache.enabled).toBe(false);
+    expect(requests(fullDir).length).toBe(allFiles.length);
+    const r3 = await readAll(fullDir);
+    expect(r3.hashes).toEqual(expectedHashes(fullPkg));
+    expect(r3.fileRequests).toEqual([]);
+  } finally {
+    await context.close();
+  }
+});

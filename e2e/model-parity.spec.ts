@@ -4,8 +4,8 @@
 // (e2e/model-fixtures/parity-harness.ts) from its own static server. With the golden fixtures and
 // the compiled embedded model present it also checks them against PyTorch.
 //
-// WebGPU must run every compute node on the GPU: any "not assigned to the preferred execution
-// provider" warning fails the test unless ORT's node list shows only shape ops on the CPU.
+// WebGPU must run every node on the GPU: any "not assigned to the preferred execution provider"
+// warning fails the test, and ORT's verbose node list of every UNet graph must show no node on the CPU.
 import { expect, test, type Page } from '@playwright/test';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { type HarnessServer, startHarnessServer } from './model-fixtures/harness-server.js';
@@ -98,6 +98,23 @@ function assertAllOnGpu(warnings: string[]): void {
   const unassigned = warnings.filter((w) => /not assigned to the preferred execution providers/i.test(w));
   expect(unassigned, `ORT placed nodes off the WebGPU EP:\n${unassigned.join('\n')}`).toEqual([]);
 }
+
+// The node list behind that warning, from ORT's verbose log: the UNet graphs of both packages (the
+// banded temporal attention's index arithmetic among them) run every node on the GPU. The Det probe
+// is the negative control: the same reading must find its node on the CPU.
+test('WebGPU places every node of the UNet graphs on the GPU (random and embedded package)', async ({ page }) => {
+  test.setTimeout(300_000);
+  for (const pkg of ['/pkg', '/real']) {
+    await openHarness(page);
+    const cpu = await page.evaluate((cfg) => window.modelParity.cpuNodes(cfg), { pkg, extra: pkg === '/pkg' ? ['/pkg/cpu-probe.onnx'] : [] });
+    console.log(`[webgpu] ${pkg}: nodes on the CPU EP: ${JSON.stringify(cpu)}`);
+    if (pkg === '/pkg') {
+      expect(cpu['/pkg/cpu-probe.onnx'], 'the placement reader did not find the Det probe on the CPU').toContainEqual(expect.stringMatching(/^Det \(/));
+      delete cpu['/pkg/cpu-probe.onnx'];
+    }
+    expect(cpu, `${pkg}: ORT placed nodes of these graphs on the CPU`).toEqual({});
+  }
+});
 
 for (const ep of ['wasm', 'webgpu'] as const) {
   test(`random tiny model: text encoder, whole UNet and 2-rank segments match ORT-CPU (${ep})`, async ({ page }) => {

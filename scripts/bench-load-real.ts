@@ -1,12 +1,18 @@
 // `npm run bench:load-real -- --model DIR [--ep wasm,webgpu] [--graph whole|segments] [--frames F]
-//    [--window P] [--top-k K] [--no-call] [--force] [--timeout-s S]`
+//    [--window P] [--top-k K] [--no-call] [--force] [--timeout-s S] [--all-shards] [--gc-after-load]`
 // Loads a (full-size) package's UNet in headless Chromium with onnxruntime-web, one fresh browser
 // per execution provider, through the engine's executors, and runs one whole-graph UNet call on F
 // frames (default: the smallest legal clip, max(p, halo)). Before loading, the memory plan
 // (src/model/memory-plan.ts) is asked with the limits of that backend (the page's own adapter limits
 // for WebGPU, the wasm32 heap for WASM): when it refuses, the run is skipped and its one-line reason
 // printed, unless --force, which tries anyway and prints what really stops it. Prints load and call
-// time and the peak memory (PSS) of the browser's processes. Takes minutes: not part of `npm test`.
+// time and the peak memory (PSS) of the browser's processes. Each session is given only the weight
+// shards its graph points into (SegmentPlan `shards`), each read once and let go after its last
+// session; --all-shards ignores those lists (every session gets every shard, all held for the whole
+// load: what the executors did before), for a before/after comparison on one package.
+// --gc-after-load (a diagnostic) forces a V8 collection once loaded, so the shards the page let go
+// are freed before the call rather than whenever V8 next collects.
+// Takes minutes: not part of `npm test`.
 import { chromium } from '@playwright/test';
 import { build } from 'esbuild';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -64,7 +70,7 @@ const memAvailable = () => Number(/MemAvailable:\s+(\d+) kB/.exec(readFileSync('
 
 async function main(): Promise<void> {
   const dir = opt('model');
-  if (!dir) throw new Error('usage: npm run bench:load-real -- --model DIR [--ep wasm,webgpu] [--graph whole|segments] [--frames F] [--window P] [--top-k K] [--no-call] [--force]');
+  if (!dir) throw new Error('usage: npm run bench:load-real -- --model DIR [--ep wasm,webgpu] [--graph whole|segments] [--frames F] [--window P] [--top-k K] [--no-call] [--force] [--timeout-s S] [--all-shards] [--gc-after-load]');
   const eps = (opt('ep') ?? 'wasm,webgpu').split(',') as ('wasm' | 'webgpu')[];
   const graph = (opt('graph') ?? 'whole') as 'whole' | 'segments';
   const window = Number(opt('window') ?? 8);
@@ -81,10 +87,11 @@ async function main(): Promise<void> {
   const bundle = await build({ entryPoints: [path.join(here, 'load-real', 'load-real-page.ts')], bundle: true, format: 'esm', write: false, platform: 'browser', target: 'es2022' });
   writeFileSync(path.join(work, 'load-real.js'), bundle.outputFiles[0]!.contents);
   const server = await startHarnessServer({ '/pkg/': path.resolve(dir), '/work/': work });
-  console.log(`${dir}: weights ${formatBytes(model.weightBytes)}; ${graph} graph, ${frames} frames at ${8 * plan.latent.height}×${8 * plan.latent.width} px, window ${window}, top-k ${topK}`);
+  console.log(`${dir}: weights ${formatBytes(model.weightBytes)}; ${graph} graph, ${frames} frames at ${8 * plan.latent.height}×${8 * plan.latent.width} px, window ${window}, top-k ${topK}; ` +
+    (flag('all-shards') || !plan.whole.shards ? 'every session gets every shard' : 'each session gets its own shards'));
   try {
     for (const ep of eps) {
-      const browser = await chromium.launch({ executablePath: ensureChromium(), args: [...CHROMIUM_ARGS, MARK] });
+      const browser = await chromium.launch({ executablePath: ensureChromium(), args: [...CHROMIUM_ARGS, MARK, ...(flag('gc-after-load') ? ['--js-flags=--expose-gc'] : [])] });
       let peak = 0;
       let stopped = '';
       const poll = setInterval(() => {
@@ -118,10 +125,14 @@ async function main(): Promise<void> {
           console.log(`  skipped: the plan refuses ${frames} frames on ${ep} (--force tries anyway)`);
           continue;
         }
-        const cfg: LoadRealConfig = { ep, pkg: '/pkg', graph, frames, call: !flag('no-call') && graph === 'whole', window, topK };
+        const cfg: LoadRealConfig = { ep, pkg: '/pkg', graph, frames, call: !flag('no-call') && graph === 'whole', window, topK, allShards: flag('all-shards'), gcAfterLoad: flag('gc-after-load') };
         let loadedPeak = 0;
+        let loadedNow = 0;
         const loadedAt = setInterval(() => void page.evaluate(() => (window as unknown as { loadRealStage?: string }).loadRealStage).then((st) => {
-          if (st === 'loaded' && !loadedPeak) loadedPeak = Math.max(peak, browserPss());
+          if (st === 'loaded' && !loadedPeak) {
+            loadedNow = browserPss();
+            loadedPeak = Math.max(peak, loadedNow);
+          }
         }).catch(() => undefined), 1000);
         const r = (await Promise.race([
           page.evaluate((c) => (window as unknown as { loadReal(c: LoadRealConfig): Promise<LoadRealResult> }).loadReal(c), cfg),
@@ -131,7 +142,7 @@ async function main(): Promise<void> {
           new Promise<LoadRealResult>((resolve) => page.on('crash', () => resolve({ stage: 'failed', error: 'the page crashed (renderer process gone)', failedAt: '?' }))),
         ])) as LoadRealResult;
         clearInterval(loadedAt);
-        if (loadedPeak) console.log(`  peak browser memory when loaded (PSS): ${formatBytes(loadedPeak)}`);
+        if (loadedPeak) console.log(`  peak browser memory when loaded (PSS): ${formatBytes(loadedPeak)} (just after loading: ${formatBytes(loadedNow)})`);
         const s = (ms?: number) => (ms === undefined ? '–' : `${(ms / 1000).toFixed(1)} s`);
         console.log(`  ${r.stage}${r.failedAt ? ` (failed at ${r.failedAt})` : ''}: load ${s(r.loadMs)}, call ${s(r.callMs)}` +
           `${r.outDims ? `, noise_pred [${r.outDims}] ${r.nonFinite === 0 ? 'all finite' : `${r.nonFinite} non-finite`}` : ''}`);

@@ -6,19 +6,21 @@
 // bytes one tab sends per step (the busiest tab; an interior one).
 //
 //   npm run bench:modes [-- --model public/models/vi-shapes-tiny] [--frames 32] [--steps 8] [--tabs 2,4,8]
-//        [--seeds 0,1,2] [--guidance 7.5] [--modes exact,exact-fp16,stale,stale-exact-stats,stale-warmup-4,sparse-global,sparse-global-fp16,isolated]
+//        [--seeds 0,1,2] [--guidance 7.5] [--modes exact,exact-fp16,stale,stale-exact-stats,stale-warmup-4,sparse-global,sparse-global-fp16,cfg-split,cfg-split-sparse-global-fp16,isolated]
 //        [--prompt "a red circle moving right on a black background"]
 //
 // A per-frame PSNR is capped at 100 dB (identical frames). Variants: the modes with their default
 // options, plus 'stale-exact-stats' (stale, exact GroupNorm statistics), 'stale-warmup-4' (4
-// synchronous steps) and 'sparse-global-fp16' (sparse-global with float16 on the wire).
+// synchronous steps) and 'sparse-global-fp16' (sparse-global with float16 on the wire); 'cfg-split…':
+// the guidance split (a clip's two CFG branches on a pair of tabs, so W tabs render W/2 clips) with
+// exact or sparse-global-fp16 exchanges.
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { EXCHANGE_OPTION_DEFAULTS, type ExchangeMode, type ExchangeOptions } from '../src/engine/clip-exchange-mode.js';
 import { denoise } from '../src/engine/denoise.js';
-import { loadEngineModel } from '../src/engine/engine-model.js';
+import { loadBranchModel, loadEngineModel, type EngineModel } from '../src/engine/engine-model.js';
 import type { JobParams } from '../src/engine/job-state.js';
 import { partitionFrames } from '../src/engine/partition.js';
 import { SessionRunner, type OrtModule } from '../src/engine/session-runner.js';
@@ -27,8 +29,8 @@ import { frameDiffs, seamScore } from './seam-score.js';
 import { arg, NO_SPIN } from './node-cli.js';
 
 
-/** The benchmarked variants: a mode and its options. */
-const VARIANTS: Record<string, { mode: ExchangeMode; options?: ExchangeOptions }> = {
+/** The benchmarked variants: a mode and its options, with or without the guidance split. */
+const VARIANTS: Record<string, { mode: ExchangeMode; options?: ExchangeOptions; cfgSplit?: boolean }> = {
   exact: { mode: 'exact' },
   'exact-fp16': { mode: 'exact-fp16' },
   stale: { mode: 'stale' },
@@ -36,6 +38,8 @@ const VARIANTS: Record<string, { mode: ExchangeMode; options?: ExchangeOptions }
   'stale-warmup-4': { mode: 'stale', options: { warmupSteps: 4 } },
   'sparse-global': { mode: 'sparse-global' },
   'sparse-global-fp16': { mode: 'sparse-global', options: { float16Wire: true } },
+  'cfg-split': { mode: 'exact', cfgSplit: true },
+  'cfg-split-sparse-global-fp16': { mode: 'sparse-global', options: { float16Wire: true }, cfgSplit: true },
   isolated: { mode: 'isolated' },
 };
 
@@ -74,7 +78,9 @@ async function main(): Promise<void> {
   const prompt = arg('prompt', 'a red circle moving right on a black background');
 
   const runner = new SessionRunner(ort as unknown as OrtModule, { executionProviders: ['cpu'], sessionOptions: NO_SPIN });
-  const model = await loadEngineModel(runner, async (p) => new Uint8Array(await readFile(join(modelDir, p))), { graphs: ['segmented'] });
+  const read = async (p: string) => new Uint8Array(await readFile(join(modelDir, p)));
+  const model = await loadEngineModel(runner, read, { graphs: ['segmented'] });
+  let branchModel: EngineModel | null = null; // the batch-1 graphs, for the split variants
   const d = model.manifest.defaults;
   const minClip = Math.max(d.local_window_p, model.plan.tconvHalo);
   console.log(`exchange modes: model ${model.manifest.name} (${modelDir}), ${frames} frames, ${steps} steps (DPM-Solver++ 2M), guidance ${guidance}, seeds ${seeds.join(',')}, tabs ${tabs.join(',')}`);
@@ -83,12 +89,14 @@ async function main(): Promise<void> {
   console.log('|---|---|---|---|---|---|---|');
   const t0 = performance.now();
   for (const W of tabs) {
-    const partition = partitionFrames(frames, W, minClip);
-    const borders = new Set(partition.ranges.slice(1).map((r) => r.start - 1));
     const reference = new Map<number, Uint8Array>();
     let exactBytes = 0;
     for (const name of variants) {
-      const { mode, options } = VARIANTS[name]!;
+      const { mode, options, cfgSplit } = VARIANTS[name]!;
+      if (cfgSplit && W % 2 !== 0) continue; // a split runs on pairs
+      const partition = partitionFrames(frames, cfgSplit ? W / 2 : W, minClip);
+      const borders = new Set(partition.ranges.slice(1).map((r) => r.start - 1));
+      const renderModel = cfgSplit ? (branchModel ??= await loadBranchModel(model, read)) : model;
       const psnr: number[] = [];
       const seams: number[] = [];
       let bytesPerStep = 0;
@@ -97,10 +105,11 @@ async function main(): Promise<void> {
           jobId: 1, totalFrames: frames, promptSchedule: { entries: [{ fromFrame: 0, prompt }] }, seed, steps, guidanceScale: guidance,
           sampler: { kind: 'dpm-solver++-2m', algorithmType: 'dpmsolver++' },
           dualScope: { window: d.local_window_p, topK: d.global_top_k, phaseTimestep: d.phase_t, phaseBias: d.phase_bias },
-          fps: model.manifest.frame_rate, partition, exchangeMode: mode, ...(options && { exchangeOptions: options }),
+          fps: model.manifest.frame_rate, partition, exchangeMode: mode, ...(options && { exchangeOptions: options }), ...(cfgSplit && { cfgSplit }),
         };
         const cols = createInProcessCollectives(W);
-        const results = await Promise.all(cols.map((c) => denoise(model, job, c)));
+        // A split's cond ranks (odd) hold the same latents as their partners: only the uncond ones decode.
+        const results = (await Promise.all(cols.map((c) => denoise(renderModel, job, c, { decode: !cfgSplit || c.rank % 2 === 0 })))).filter((r) => r.frames);
         const { height: h, width: w } = results[0]!.frames!;
         const video = new Uint8Array(frames * h * w * 3);
         for (const r of results) video.set(r.frames!.data, r.range.start * h * w * 3);

@@ -5,7 +5,7 @@
  */
 import { createStore, get, keys, set, type UseStore } from 'idb-keyval';
 import { chunkKey, entryKey, type CacheEntry } from '../../src/app/model-cache/cache-store.js';
-import { loadModelPackage, type CacheReport, type FileSource } from '../../src/app/model-cache/model-cache.js';
+import { loadModelPackage, openModelPackage, type CacheReport, type FileSource, type OpenedModelPackage } from '../../src/app/model-cache/model-cache.js';
 import { sha256Hex } from '../../src/model/manifest.js';
 
 export interface LoadSummary {
@@ -49,6 +49,24 @@ async function load(url: string, opts: { chunkBytes?: number; fullDisk?: boolean
   }
 }
 
+let opened: OpenedModelPackage | null = null;
+
+/** openModelPackage: where each file was found; the files themselves are read with readOpened. */
+async function open(url: string, opts: { chunkBytes?: number; fullDisk?: boolean } = {}): Promise<{ sources: Record<string, FileSource>; cache: CacheReport } | { error: string }> {
+  try {
+    opened = await openModelPackage(url, { ...(opts.chunkBytes ? { chunkBytes: opts.chunkBytes } : {}), ...(opts.fullDisk ? { store: fullDiskStore() } : {}) });
+    return { sources: Object.fromEntries(opened.sources), cache: structuredClone(opened.cache) };
+  } catch (e) {
+    return { error: (e as Error).message };
+  }
+}
+
+/** One file of the last opened package: its sha256, and the cache report after reading it. */
+async function readOpened(path: string): Promise<{ sha256: string; cache: CacheReport }> {
+  const bytes = await opened!.read(path);
+  return { sha256: await sha256Hex(bytes), cache: structuredClone(opened!.cache) };
+}
+
 /** Flips one byte in chunk `index` of a cached file; returns the chunk count of that file. */
 async function corruptChunk(name: string, version: string, path: string, index: number): Promise<number> {
   const store = realStore();
@@ -74,7 +92,7 @@ async function cacheKeys(): Promise<string[]> {
 
 declare global {
   interface Window {
-    modelCacheHarness: { load: typeof load; corruptChunk: typeof corruptChunk; addOrphanChunk: typeof addOrphanChunk; cacheKeys: typeof cacheKeys };
+    modelCacheHarness: { load: typeof load; open: typeof open; readOpened: typeof readOpened; corruptChunk: typeof corruptChunk; addOrphanChunk: typeof addOrphanChunk; cacheKeys: typeof cacheKeys };
   }
 }
-window.modelCacheHarness = { load, corruptChunk, addOrphanChunk, cacheKeys };
+window.modelCacheHarness = { load, open, readOpened, corruptChunk, addOrphanChunk, cacheKeys };

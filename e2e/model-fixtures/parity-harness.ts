@@ -132,6 +132,52 @@ class TimedRunner extends SessionRunner {
   }
 }
 
+/**
+ * An ORT module whose sessions are created with ORT's verbose log, which lists each node's execution
+ * provider ("Node placements"); what the console gets while a session is created goes to `logs`
+ * instead. ORT's wasm module keeps the console functions it finds when it starts (the first session),
+ * so the recorder is installed before that and stays; between creations it passes lines through.
+ */
+function placementLoggingOrt(ort: HarnessOrt, logs: string[][]): OrtModule {
+  let sink: string[] | null = null;
+  for (const k of ['log', 'warn', 'error'] as const) {
+    const original = console[k].bind(console);
+    console[k] = (...a: unknown[]) => (sink ? void sink.push(a.map(String).join(' ')) : original(...a));
+  }
+  return {
+    Tensor: ort.Tensor,
+    InferenceSession: {
+      async create(model, options) {
+        const lines: string[] = [];
+        sink = lines;
+        try {
+          return await ort.InferenceSession.create(model, { ...options, logSeverityLevel: 0, logVerbosityLevel: 0 });
+        } finally {
+          sink = null;
+          logs.push(lines);
+        }
+      },
+    },
+  };
+}
+
+/** The nodes a verbose session log places on the CPU EP ("OpType (node name)"). */
+function cpuPlacedNodes(lines: readonly string[]): string[] {
+  const nodes: string[] = [];
+  let onCpu = false;
+  for (const line of lines) {
+    const placed = /Node\(s\) placed on \[(\w+)\]/.exec(line);
+    if (placed) onCpu = placed[1] === 'CPUExecutionProvider';
+    else if (/All nodes placed on/.test(line)) onCpu = false;
+    else if (onCpu) {
+      const node = /VerifyEachNodeIsAssignedToAnEp\]\s+(\S+ \(.*\))\s*$/.exec(line);
+      if (node) nodes.push(node[1]!);
+      else onCpu = false;
+    }
+  }
+  return nodes;
+}
+
 const api = {
   /** Random-model parity: text encoder, whole UNet and a segmented multi-rank call against Node ORT-CPU references. */
   async random(cfg: { ep: 'wasm' | 'webgpu'; pkg: string; ref: string; ranges: number[][]; params: DualScopeParams; t: number }) {
@@ -153,6 +199,32 @@ const api = {
     const inputs = layouts.map((l) => segmentedCallInputs(plan, l, clipCallValues(get('sample'), get('encoder_hidden_states'), l.range, cfg.t, 8)));
     const outs = await multiRankCall(segments, plan, layouts, inputs);
     res.unet_segmented = Math.max(...outs.map((o, r) => diffClip(o.noisePred, get('noise_pred'), cfg.ranges[r]![0]!, cfg.ranges[r]![1]!)));
+    return res;
+  },
+
+  /**
+   * WebGPU node placement of a package's UNet graphs (every segment and the whole graph, created by
+   * the engine's executors): per session that leaves nodes to the CPU EP, those nodes. Must run before
+   * any other session of the page, so that ORT's log is set up verbose.
+   */
+  async cpuNodes(cfg: { pkg: string; extra: string[] }) {
+    const ort = window.ort;
+    ort.env.logLevel = 'verbose';
+    const plan: SegmentPlan = JSON.parse(new TextDecoder().decode(await bytes(`${cfg.pkg}/onnx/segment-plan.json`)));
+    const logs: string[][] = [];
+    const runner = new SessionRunner(placementLoggingOrt(ort, logs), { executionProviders: ['webgpu'], sessionOptions: { graphOptimizationLevel: 'all' } });
+    const names = [...plan.segments.map((s) => s.file), plan.whole.file, ...cfg.extra];
+    await SegmentExecutor.load(runner, plan, packageReader(cfg.pkg));
+    await WholeGraphExecutor.load(runner, plan, packageReader(cfg.pkg));
+    for (const url of cfg.extra) await runner.load(url, await bytes(url));
+    if (logs.length !== names.length) throw new Error(`cpuNodes: ${logs.length} sessions created for ${names.length} graphs`);
+    const silent = names.filter((_, i) => !logs[i]!.some((x) => /Node placements/.test(x)));
+    if (silent.length) throw new Error(`cpuNodes: no node placements logged for ${silent.join(', ')} (lines: ${logs.map((l) => l.length).join(' ')}; first: ${JSON.stringify(logs[0]!.slice(0, 3))})`);
+    const res: Record<string, string[]> = {};
+    logs.forEach((l, i) => {
+      const cpu = cpuPlacedNodes(l);
+      if (cpu.length) res[names[i]!] = cpu;
+    });
     return res;
   },
 

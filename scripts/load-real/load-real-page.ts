@@ -1,8 +1,10 @@
 // Browser side of scripts/bench-load-real.ts, bundled with esbuild; onnxruntime-web is the page's
 // window.ort (e2e/model-fixtures/harness-server.ts). Loads a package's UNet through the engine's own
-// executors (SessionRunner, WholeGraphExecutor or SegmentExecutor: the shards are read once and given
-// to every session as externalData) and, for the whole graph, runs one call on F frames of seeded
-// inputs. Reports times and the first error as text: the caller prints it.
+// executors (SessionRunner, WholeGraphExecutor or SegmentExecutor: each session is given the shards
+// its graph points into, each read once and let go after the last session that needs it; with
+// `allShards`, the plan's per-graph lists are dropped, so every session gets every shard and all are
+// held for the whole load, as before they existed) and, for the whole graph, runs one call on F
+// frames of seeded inputs. Reports times and the first error as text: the caller prints it.
 import { type ModelFileReader, SegmentExecutor, WholeGraphExecutor } from '../../src/engine/segment-executor.js';
 import { type OrtModule, SessionRunner } from '../../src/engine/session-runner.js';
 import { wholeCallInputs } from '../../src/engine/unet-call-inputs.js';
@@ -20,6 +22,10 @@ export interface LoadRealConfig {
   call: boolean;
   window: number;
   topK: number;
+  /** Ignore the plan's per-graph shard lists (every session gets every shard): the comparison run. */
+  allShards: boolean;
+  /** Force a garbage collection after loading (needs Chromium's --js-flags=--expose-gc): a diagnostic. */
+  gcAfterLoad: boolean;
 }
 
 export interface LoadRealResult {
@@ -51,13 +57,20 @@ async function loadReal(cfg: LoadRealConfig): Promise<LoadRealResult> {
   };
   try {
     out.failedAt = 'load';
-    const plan = JSON.parse(new TextDecoder().decode(await read('onnx/segment-plan.json'))) as SegmentPlan;
+    const planned = JSON.parse(new TextDecoder().decode(await read('onnx/segment-plan.json'))) as SegmentPlan;
+    const plan: SegmentPlan = !cfg.allShards ? planned : {
+      ...planned,
+      segments: planned.segments.map(({ shards: _all, ...s }) => s),
+      whole: (({ shards: _all, ...w }) => w)(planned.whole),
+    };
     pageOrt().env.wasm.numThreads = 2;
     const runner = new SessionRunner(pageOrt(), { executionProviders: [cfg.ep], sessionOptions: { graphOptimizationLevel: 'all' } });
     const t0 = performance.now();
     const whole = cfg.graph === 'whole' ? await WholeGraphExecutor.load(runner, plan, read) : undefined;
     if (cfg.graph === 'segments') await SegmentExecutor.load(runner, plan, read);
     out.loadMs = performance.now() - t0;
+    // Diagnostic: the shards the renderer let go are freed only when V8 collects them.
+    if (cfg.gcAfterLoad) (globalThis as unknown as { gc?: () => void }).gc?.();
     out.stage = 'loaded';
     (window as unknown as { loadRealStage?: string }).loadRealStage = 'loaded'; // the script samples memory here
     if (!cfg.call || !whole) return { ...out, failedAt: undefined };

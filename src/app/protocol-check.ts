@@ -49,9 +49,9 @@ const versionProblem = (v: unknown) => (v === CONTROL_VERSION ? undefined : `con
 
 const REPORT_FIELDS: Readonly<Record<EnginePhase, { readonly required: readonly string[]; readonly optional: readonly string[] }>> = {
   loading: { required: [], optional: ['loadedBytes', 'totalBytes'] },
-  measuring: { required: ['backend', 'loadMs'], optional: ['fallbackReason'] },
-  ready: { required: ['backend', 'loadMs', 'speed'], optional: ['fallbackReason'] },
-  failed: { required: ['error'], optional: ['backend', 'loadMs', 'fallbackReason'] },
+  measuring: { required: ['backend', 'loadMs'], optional: ['compute', 'fallbackReason'] },
+  ready: { required: ['backend', 'loadMs', 'speed'], optional: ['compute', 'fallbackReason'] },
+  failed: { required: ['error'], optional: ['backend', 'loadMs', 'compute', 'fallbackReason'] },
 };
 const SPEED_FIELDS = ['graph', 'frames', 'unetMs', 'framesPerSecond'];
 const inRange = (v: unknown, min: number, max: number): v is number => isNum(v) && v >= min && v <= max;
@@ -73,6 +73,7 @@ function memberReportProblem(r: Obj): string | undefined {
     if (!Number.isSafeInteger(r.loadedBytes) || !inRange(r.loadedBytes, 0, r.totalBytes)) return `loadedBytes ${shown(r.loadedBytes)}: an integer in [0, totalBytes]`;
   }
   if (r.backend !== undefined && r.backend !== 'webgpu' && r.backend !== 'wasm') return `backend ${shown(r.backend)}: webgpu or wasm`;
+  if (r.compute !== undefined && r.compute !== 'float32' && r.compute !== 'float16') return `compute ${shown(r.compute)}: float32 or float16`;
   if (r.loadMs !== undefined && !inRange(r.loadMs, 0, L.maxMs)) return `loadMs ${shown(r.loadMs)}: a number in [0, ${L.maxMs}]`;
   if (r.fallbackReason !== undefined && !isStr(r.fallbackReason, L.fallbackReasonChars)) return `fallbackReason: a string of at most ${L.fallbackReasonChars} characters`;
   if (r.error !== undefined && !isStr(r.error, L.errorChars)) return `error: a string of at most ${L.errorChars} characters`;

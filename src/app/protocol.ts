@@ -18,7 +18,7 @@ import type { SpeedMeasurement } from '../engine/worker/speed-benchmark.js';
 import type { Partition } from '../engine/partition.js';
 
 /** Sent in `join` and `member-report`; a peer speaking another version is refused (reload the tab). */
-export const CONTROL_VERSION = 5;
+export const CONTROL_VERSION = 6; // 6: member-report carries `compute`
 
 /** What a worker reports about its GPU (or its lack of one). */
 export interface AdapterReport {
@@ -45,6 +45,8 @@ export interface PairMeasurement {
 /** How far a tab's engine is outside any job: loading the model, timing one UNet call, ready, or failed (one type: the tab, the host's tables and the wire). */
 export type EnginePhase = 'loading' | 'measuring' | 'ready' | 'failed';
 export type EngineBackend = 'webgpu' | 'wasm';
+/** The UNet graph set a member runs (src/engine/engine-model.ts UNetCompute). */
+export type EngineCompute = 'float32' | 'float16';
 
 /** One timed UNet call, as the engine measured it (speed-benchmark.ts), without its warm-up time. */
 export type SpeedReport = Omit<SpeedMeasurement, 'warmUpMs'>;
@@ -72,9 +74,9 @@ export interface EngineMessage { readonly type: 'engine'; readonly renderJobId: 
  * A member's engine outside any job (sent at each phase change and during loading): which fields
  * a phase carries is fixed, and nothing else may appear.
  * - loading: `loadedBytes` ≤ `totalBytes`, both or neither (neither before the first byte);
- * - measuring: `backend`, `loadMs`, `fallbackReason?`;
+ * - measuring: `backend`, `loadMs`, `compute?`, `fallbackReason?`;
  * - ready: as measuring, plus `speed`;
- * - failed: `error`, plus `backend`, `loadMs`, `fallbackReason?` when the model had loaded.
+ * - failed: `error`, plus `backend`, `loadMs`, `compute?`, `fallbackReason?` when the model had loaded.
  */
 export interface MemberReportMessage {
   readonly type: 'member-report';
@@ -83,6 +85,7 @@ export interface MemberReportMessage {
   readonly loadedBytes?: number;
   readonly totalBytes?: number;
   readonly backend?: EngineBackend;
+  readonly compute?: EngineCompute;
   /** Why the engine runs on WASM, in words. */
   readonly fallbackReason?: string;
   readonly loadMs?: number;

@@ -3,7 +3,7 @@ import { customElement, property } from 'lit/decorators.js';
 import './components/vi-adapter-card.js';
 import './components/vi-pair-table.js';
 import './components/vi-frame-preview.js';
-import { backendName, fmtSpeed } from './components/member-engine-text.js';
+import { backendName, computeName, fmtSpeed } from './components/member-engine-text.js';
 import { EngineHandle, providersFromUrl } from './job/engine-handle.js';
 import { EngineReadiness } from './job/engine-readiness.js';
 import { DEFAULT_PACKAGE_URL } from './job/render-spec.js';
@@ -111,7 +111,8 @@ export class ViWorker extends LitElement {
       : 'the model did not load';
     return html`<section>
       <h2>Model</h2>
-      <p data-testid="model-state" data-phase=${m.phase}>${text}</p>
+      <p data-testid="model-state" data-phase=${m.phase} data-compute=${m.compute ?? ''}>${text}</p>
+      ${m.compute ? html`<p data-testid="model-compute">UNet: ${computeName(m.compute)}</p>` : ''}
       ${m.speed ? html`<p data-testid="model-speed">speed: <strong>${fmtSpeed(m.speed.framesPerSecond)}</strong> of UNet work (one ${m.speed.frames}-frame call in ${m.speed.unetMs.toFixed(0)} ms after a warm-up)</p>` : ''}
       ${m.fallbackReason ? html`<p class="error" data-testid="model-fallback">${m.fallbackReason}</p>` : ''}
       ${m.error ? html`<p class="error" data-testid="model-error">${m.error}</p>` : ''}

@@ -68,6 +68,8 @@ export interface DenoiseOptions {
    * in isolated mode (no network), so ranks warm up independently; its result is discarded.
    */
   readonly warmUp?: boolean;
+  /** Decode the finished clip (default true); a guidance split's cond rank leaves it to its partner. */
+  readonly decode?: boolean;
   readonly onProgress?: (progress: StepProgress) => void;
   /** The checkpoint after every step (serialisable; keep the latest). */
   readonly onCheckpoint?: (state: ClipState) => void;
@@ -79,7 +81,7 @@ export interface ClipResult {
   readonly range: FrameRange;
   /** Final latents of the clip, frame-major [F, C, H, W] (or the state's, if stopped early). */
   readonly latents: Float32Array;
-  /** Decoded RGB frames of the clip (null if stopped early). */
+  /** Decoded RGB frames of the clip (null if stopped early, or asked not to decode). */
   readonly frames: RgbFrames | null;
   /** Checkpoint at the end (nextStep = steps when done). */
   readonly state: ClipState;
@@ -213,8 +215,8 @@ export async function denoise(model: EngineModel, job: JobParams, collective: Co
   }
 
   // 7. Decode the clip → RGB bytes [F, H·f, W·f, 3] (pixel_shuffle, or this tab's VAE in frame batches).
-  const done = nextStep === job.steps;
-  return { rank, range, latents, frames: done ? await model.decodeFrames(latents) : null, state: snapshot() };
+  const decode = nextStep === job.steps && (options.decode ?? true);
+  return { rank, range, latents, frames: decode ? await model.decodeFrames(latents) : null, state: snapshot() };
 }
 
 /** Renders the whole video on one rank with plan.whole (no segments, no exchanges). */

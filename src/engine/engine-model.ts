@@ -8,12 +8,13 @@
  * of its own. Must not import src/net, src/app, peerjs or lit.
  */
 
-import { parseManifest, verifyFile, type ModelManifest } from '../model/manifest.js';
+import { parseManifest, unetGraphSet, verifyFile, type ModelManifest, type UNetCompute } from '../model/manifest.js';
 import type { SegmentPlan } from '../model/segment-plan.js';
 import { openTokenizer } from '../model/prompt-tokenizer.js';
 import { EngineError } from './errors.js';
 import type { PromptEncoder } from './prompt-embeddings.js';
-import { SegmentExecutor, WholeGraphExecutor, type ModelFileReader } from './segment-executor.js';
+import { SegmentExecutor, WholeGraphExecutor, segmentShardsNeeds, wholeShardsNeeds, type ModelFileReader } from './segment-executor.js';
+import { WeightShards } from './weight-shards.js';
 import { readExternalData, type LoadedSession, type SessionRunner } from './session-runner.js';
 import { decodeLatents, type FrameGeometry, type RgbFrames } from './decode.js';
 import { previewLatents, VaeDecoder, vaeFramesPerBatch } from './vae-decode.js';
@@ -50,7 +51,7 @@ export interface LoadEngineModelOptions {
   readonly compute?: UNetCompute;
 }
 
-export type UNetCompute = 'float32' | 'float16';
+export type { UNetCompute };
 
 /**
  * float16 compute only where it can run and the package carries it: the WebGPU provider on an
@@ -71,22 +72,26 @@ export async function loadEngineModel(runner: SessionRunner, read: ModelFileRead
     return bytes;
   };
   const json = async (path: string): Promise<unknown> => JSON.parse(new TextDecoder().decode(await file(path)));
-  const planPath = options.compute === 'float16' ? manifest.unet.float16_compute?.segment_plan : manifest.unet.segment_plan;
-  if (!planPath) throw new EngineError('invalid-argument', `loadEngineModel: ${manifest.name} has no float16-compute graphs (compile it with --precision fp16)`);
-  const plan = (await json(planPath)) as SegmentPlan;
+  const compute = options.compute ?? 'float32';
+  if (compute === 'float16' && !manifest.unet.float16_compute) throw new EngineError('invalid-argument', `loadEngineModel: ${manifest.name} has no float16-compute graphs (compile it with --precision fp16)`);
+  const plan = (await json(unetGraphSet(manifest, compute).segment_plan)) as SegmentPlan;
   const decode = manifest.latent.decode;
   if (decode.kind !== 'pixel_shuffle' && decode.kind !== 'vae') throw new EngineError('invalid-argument', `loadEngineModel: ${manifest.name} decodes with '${(decode as { kind: string }).kind}'; supported: pixel_shuffle, vae`);
   const encodePrompt = (options.textEncoder ?? true) ? await loadPromptEncoder(runner, manifest, file) : null;
-  // Both UNet graphs point into the same weights shards: read (and verify) each once.
-  const shardFiles = new Set((plan.weights ?? []).map((w) => w.file));
-  const shards = new Map<string, Promise<Uint8Array>>();
-  const unetFile = (path: string): Promise<Uint8Array> => {
-    if (!shardFiles.has(path)) return file(path);
-    if (!shards.has(path)) shards.set(path, file(path));
-    return shards.get(path)!;
-  };
-  const segments = graphs.includes('segmented') ? await SegmentExecutor.load(runner, plan, unetFile) : null;
-  const whole = graphs.includes('whole') ? await WholeGraphExecutor.load(runner, plan, unetFile) : null;
+  // Both UNet graphs point into the same weights shards: one WeightShards over their sessions reads
+  // (and verifies) each shard once and lets it go after the last session that needs it. The whole
+  // graph (every shard) comes first, so the shards held only shrink while the segments are created.
+  const loadWhole = graphs.includes('whole');
+  const loadSegments = graphs.includes('segmented');
+  const shards = new WeightShards([...(loadWhole ? wholeShardsNeeds(plan) : []), ...(loadSegments ? segmentShardsNeeds(plan) : [])], file);
+  let whole: WholeGraphExecutor | null;
+  let segments: SegmentExecutor | null;
+  try {
+    whole = loadWhole ? await WholeGraphExecutor.load(runner, plan, file, shards) : null;
+    segments = loadSegments ? await SegmentExecutor.load(runner, plan, file, shards) : null;
+  } finally {
+    shards.release();
+  }
   const latent = { channels: plan.latent.channels, height: plan.latent.height, width: plan.latent.width };
   let geometry: FrameGeometry;
   let decodeFrames: EngineModel['decodeFrames'];
@@ -114,6 +119,20 @@ export async function loadEngineModel(runner: SessionRunner, read: ModelFileRead
     whole,
     encodePrompt,
   };
+}
+
+/**
+ * The model as a rank of a guidance split runs it (guidance-split.ts): the package's batch-1
+ * segment graphs, one guidance branch per call, on the same runner and weight shards. A tab loads
+ * them on its first split job and keeps them (the batch-2 sessions stay for other jobs).
+ */
+export async function loadBranchModel(model: EngineModel, read: ModelFileReader): Promise<EngineModel> {
+  const set = model.manifest.unet.cfg_split;
+  if (!set) throw new EngineError('invalid-argument', `loadBranchModel: ${model.manifest.name} has no batch-1 graphs for a guidance split (compile it again: compile-model and import-model write them)`);
+  const plan = JSON.parse(new TextDecoder().decode(await read(set.segment_plan))) as SegmentPlan;
+  if (plan.batch !== 1) throw new EngineError('invalid-argument', `loadBranchModel: ${set.segment_plan} has batch ${plan.batch}, expected 1`);
+  const segments = await SegmentExecutor.load(model.runner, plan, read);
+  return { ...model, plan, segments, whole: null };
 }
 
 /**

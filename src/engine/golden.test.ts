@@ -66,7 +66,9 @@ const CASES: PrecisionCase[] = [
   { name: 'float16 weights', precision: 'float16', compute: 'float32', call: 1e-2, latent: 0.3, byte: 20, same: 0.85, everyPartition: false },
   // Measured on ONNX Runtime's CPU EP: one call 3.1–4.0e-3; render 0.34–0.66 latent, 22–37 bytes, 75.1–75.9% identical
   // (over the 3- and 4-rank partitions; the test runs the 3-rank one).
-  { name: 'float16 compute', precision: 'float16', compute: 'float16', call: 1e-2, latent: 1, byte: 64, same: 0.7, everyPartition: false },
+  // The 48-frame float16-compute render drifts with the partition (latent 0.16–0.71 dense, 0.27–1.14
+  // banded over four partitions); the next seed differs by 7.5.
+  { name: 'float16 compute', precision: 'float16', compute: 'float16', call: 1e-2, latent: 1.5, byte: 96, same: 0.7, everyPartition: false },
 ];
 
 async function loadModel(c: PrecisionCase): Promise<EngineModel> {
@@ -76,9 +78,9 @@ async function loadModel(c: PrecisionCase): Promise<EngineModel> {
   cpSync(MODEL, dir, { recursive: true });
   compileModelPackage(dir, { precision: c.precision });
   const runner = new SessionRunner(ort as unknown as OrtModule, { executionProviders: ['cpu'], sessionOptions: { intraOpNumThreads: 1, interOpNumThreads: 1 } });
-  // A tab downloads only runtimeFiles (here the host's, which runs both parts): nothing else is read.
+  // A tab downloads only runtimeFiles (here the host's, which runs both parts, with the graph set it computes in): nothing else is read.
   const manifest = parseManifest(JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')));
-  const needed = new Set(['manifest.json', ...runtimeFiles(manifest, 'compute'), ...runtimeFiles(manifest, 'text-encoder')]);
+  const needed = new Set(['manifest.json', ...runtimeFiles(manifest, 'compute', c.compute), ...runtimeFiles(manifest, 'text-encoder')]);
   const read = fileReader(dir);
   const reads = new Map<string, number>();
   const model = await loadEngineModel(runner, async (path) => {

@@ -1,19 +1,20 @@
 // The guidance split through the whole denoising loop of the tiny random-weight model
-// (onnxruntime-node CPU, in-process ranks): a clip's two branches on two ranks with batch-1 graphs
-// render what one rank renders with the batch of two, both ranks of a pair hold the same latents,
-// and each rank sends half the bytes.
+// (onnxruntime-node CPU, in-process ranks): a clip's two branches on two ranks with the package's
+// batch-1 graphs render what one rank renders with the batch of two, both ranks of a pair hold the
+// same latents, and each rank sends half the bytes.
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createInProcessCollectives } from '../net/in-process-collective.js';
 import type { Collective, MessageTag, WireTensor } from './collective.js';
 import { denoise, type ClipResult } from './denoise.js';
 import { EMBEDDED_DUAL_SCOPE } from './dual-scope.js';
-import type { EngineModel } from './engine-model.js';
+import { loadBranchModel, type EngineModel } from './engine-model.js';
 import { BranchCollective, GUIDANCE_SWAP_POINT, splitPlace } from './guidance-split.js';
 import { parseJobParams } from './job-params.js';
 import { videoIdentity, type JobParams } from './job-state.js';
 import type { OrtModule } from './session-runner.js';
-import { openTinyEngine } from './testing/tiny-engine.js';
+import { fileReader, openTinyEngine, tinyPackageDir } from './testing/tiny-engine.js';
+import { parseManifest, runtimeFiles } from '../model/manifest.js';
 
 const PER_FRAME = 48 * 8 * 8;
 const o = ort as unknown as OrtModule;
@@ -22,7 +23,7 @@ let batch2: EngineModel;
 let batch1: EngineModel;
 beforeAll(async () => {
   batch2 = await openTinyEngine(o, ['segmented']);
-  batch1 = await openTinyEngine(o, ['segmented'], 1);
+  batch1 = await loadBranchModel(batch2, fileReader(tinyPackageDir()));
 });
 
 /** 12 frames, 3 DPM steps (the local phase starts at step 1), guidance 7.5. */
@@ -123,5 +124,22 @@ describe('BranchCollective', () => {
     expect(halo.map((h) => [h.fromLeft?.data[0] ?? null, h.fromRight?.data[0] ?? null])).toEqual([[null, 2], [null, 3], [0, 4], [1, 5], [2, null], [3, null]]);
     expect(() => new BranchCollective(cols[1]!, 0)).toThrow(/branch/);
     expect(GUIDANCE_SWAP_POINT).toBe(0xffffffff);
+  });
+});
+
+describe('the batch-1 graph set in a package', () => {
+  it('is compiled beside the batch-2 set, shares its weight shards, and tabs download its segments only', async () => {
+    const read = fileReader(tinyPackageDir());
+    const manifest = parseManifest(JSON.parse(new TextDecoder().decode(await read('manifest.json'))));
+    expect(manifest.unet.cfg_split).toEqual({ onnx_whole: 'onnx/unet_b1.onnx', segment_plan: 'onnx/segment-plan-b1.json' });
+    expect(batch1.plan.batch).toBe(1);
+    expect(batch1.plan.weights).toEqual(batch2.plan.weights);
+    expect(batch1.plan.segments.map((s) => s.shards)).toEqual(batch2.plan.segments.map((s) => s.shards));
+    const files = runtimeFiles(manifest, 'compute');
+    expect(files).toContain('onnx/segment-plan-b1.json');
+    for (const s of batch1.plan.segments) expect(files).toContain(s.file);
+    expect(files).not.toContain('onnx/unet_b1.onnx'); // a split has two ranks: nobody runs its whole graph
+    const without = { ...manifest, unet: { ...manifest.unet, cfg_split: undefined } };
+    await expect(loadBranchModel({ ...batch2, manifest: without }, read)).rejects.toThrow(/no batch-1 graphs for a guidance split/);
   });
 });

@@ -9,18 +9,26 @@
  * Both run sessions only through `SessionRunner`; neither knows about the network.
  */
 
-import type { ExchangePoint, Segment, SegmentPlan } from '../model/segment-plan.js';
-import { validateSegmentPlan } from '../model/segment-plan.js';
+import type { ExchangePoint, Segment, SegmentPlan, WeightShard } from '../model/segment-plan.js';
+import { graphShards, validateSegmentPlan } from '../model/segment-plan.js';
 import type { Exchanger } from './clip-exchange.js';
 import { EngineError } from './errors.js';
-import type { ExternalData, HostTensor, LoadedSession, RunnerTensor, SessionRunner } from './session-runner.js';
+import type { HostTensor, LoadedSession, RunnerTensor, SessionRunner } from './session-runner.js';
+import { type ModelFileReader, WeightShards } from './weight-shards.js';
 
-/** Reads a package file (path relative to the package directory). */
-export type ModelFileReader = (path: string) => Promise<Uint8Array>;
+export type { ModelFileReader } from './weight-shards.js';
 
-/** The shared weights files of the UNet graphs, if the plan has them (read once per executor, shared by its sessions). */
-async function unetWeights(plan: SegmentPlan, read: ModelFileReader): Promise<ExternalData[]> {
-  return Promise.all((plan.weights ?? []).map(async (w) => ({ path: w.location, data: await read(w.file) })));
+/**
+ * The weights shards of the segment sessions, in creation order (one entry per segment). With
+ * plan.whole's (wholeShardsNeeds) they plan one WeightShards over several executors' loads.
+ */
+export function segmentShardsNeeds(plan: SegmentPlan): WeightShard[][] {
+  return plan.segments.map((s) => graphShards(plan, s));
+}
+
+/** The weights shards of the whole-graph session (one entry). */
+export function wholeShardsNeeds(plan: SegmentPlan): WeightShard[][] {
+  return [graphShards(plan, plan.whole)];
 }
 
 export interface UNetCallResult {
@@ -46,14 +54,19 @@ export class SegmentExecutor {
     for (const s of plan.segments) for (const i of s.inputs) if (i.source.kind === 'exchange') this.receiveLastUse.set(i.source.point, s.index);
   }
 
-  /** Validates the plan and creates one session per segment (keep outputs may stay on the device). */
-  static async load(runner: SessionRunner, plan: SegmentPlan, read: ModelFileReader): Promise<SegmentExecutor> {
+  /**
+   * Validates the plan and creates one session per segment, one at a time (keep outputs may stay on
+   * the device). Each is given only its own weights shards; `shards` (planned with
+   * segmentShardsNeeds, maybe after other sessions) lets several executors share the reads.
+   */
+  static async load(runner: SessionRunner, plan: SegmentPlan, read: ModelFileReader, shards?: WeightShards): Promise<SegmentExecutor> {
     validateSegmentPlan(plan);
-    const externalData = await unetWeights(plan, read);
+    const weights = shards ?? new WeightShards(segmentShardsNeeds(plan), read);
     const sessions: LoadedSession[] = [];
     for (const s of plan.segments) {
       const keep = s.outputs.filter((o) => o.role === 'keep').map((o) => o.name);
-      sessions.push(await runner.load(`unet segment ${s.index}`, await read(s.file), { deviceOutputs: keep, externalData }));
+      const model = await read(s.file);
+      sessions.push(await weights.create((externalData) => runner.load(`unet segment ${s.index}`, model, { deviceOutputs: keep, externalData })));
     }
     return new SegmentExecutor(runner, plan, sessions);
   }
@@ -128,8 +141,12 @@ export class WholeGraphExecutor {
     private readonly session: LoadedSession,
   ) {}
 
-  static async load(runner: SessionRunner, plan: SegmentPlan, read: ModelFileReader): Promise<WholeGraphExecutor> {
-    return new WholeGraphExecutor(runner, plan, await runner.load('unet whole', await read(plan.whole.file), { externalData: await unetWeights(plan, read) }));
+  /** Creates the whole-graph session with the shards it points into (`shards`: as for SegmentExecutor.load). */
+  static async load(runner: SessionRunner, plan: SegmentPlan, read: ModelFileReader, shards?: WeightShards): Promise<WholeGraphExecutor> {
+    validateSegmentPlan(plan);
+    const weights = shards ?? new WeightShards(wholeShardsNeeds(plan), read);
+    const model = await read(plan.whole.file);
+    return new WholeGraphExecutor(runner, plan, await weights.create((externalData) => runner.load('unet whole', model, { externalData })));
   }
 
   async call(inputs: Readonly<Record<string, HostTensor>>, opts: { warmUp?: boolean } = {}): Promise<UNetCallResult> {

@@ -120,6 +120,12 @@ export interface ModelManifest {
      * plan and float32 I/O, sharing the weight shards.
      */
     float16_compute?: { onnx_whole: string; segment_plan: string };
+    /**
+     * The batch-1 graph set of a guidance split (engine guidance-split.ts: one CFG branch per rank),
+     * float32 compute, sharing the weight shards. Ranks run its segments; its whole graph is for
+     * tools (a split always has two ranks), so tabs never download it.
+     */
+    cfg_split?: { onnx_whole: string; segment_plan: string };
   };
   /** Present exactly when latent.decode.kind is 'vae'. */
   vae?: VaeEntry;
@@ -157,7 +163,12 @@ export function parseManifest(json: unknown, label = 'manifest.json'): ModelMani
   if (m.tokenizer.type === 'clip-bpe' && typeof m.tokenizer.merges !== 'string') fail("tokenizer of type 'clip-bpe' needs 'merges'");
   const textData = m.text_encoder.external_data;
   if (textData !== undefined && (!Array.isArray(textData) || !textData.every((p) => typeof p === 'string'))) fail('text_encoder.external_data must be a list of paths');
-  const referenced = [m.text_encoder.onnx, ...(textData ?? []), ...tokenizerFiles(m.tokenizer), m.unet.onnx_whole, m.unet.segment_plan, ...(f16 ? [f16.onnx_whole, f16.segment_plan] : [])];
+  const split = m.unet.cfg_split;
+  if (split !== undefined && (typeof split !== 'object' || split === null || typeof split.onnx_whole !== 'string' || typeof split.segment_plan !== 'string')) fail('unet.cfg_split needs onnx_whole and segment_plan');
+  const referenced = [
+    m.text_encoder.onnx, ...(textData ?? []), ...tokenizerFiles(m.tokenizer), m.unet.onnx_whole, m.unet.segment_plan,
+    ...(f16 ? [f16.onnx_whole, f16.segment_plan] : []), ...(split ? [split.onnx_whole, split.segment_plan] : []),
+  ];
   for (const path of referenced) if (!(path in m.files)) fail(`'${path}' is referenced but not listed in files`);
   for (const path of checkVae(m, fail)) if (!(path in m.files)) fail(`'${path}' is referenced but not listed in files`);
   for (const [path, e] of Object.entries(m.files)) {
@@ -202,11 +213,42 @@ function checkVae(m: ModelManifest, fail: (msg: string) => never): string[] {
  */
 export type PackagePart = 'compute' | 'text-encoder';
 
-export function runtimeFiles(manifest: ModelManifest, part: PackagePart): string[] {
-  const compilerOnly = new Set([manifest.unet.weights, manifest.text_encoder.weights, manifest.vae?.weights]);
+/** Which UNet graph set a tab runs: the float32-compute graphs (any backend) or the float16-compute set (shader-f16). */
+export type UNetCompute = UNetPrecision;
+
+/** The UNet graph set that computes in `compute`; throws when the package has none (float16 needs `--precision fp16`). */
+export function unetGraphSet(manifest: ModelManifest, compute: UNetCompute): { onnx_whole: string; segment_plan: string } {
+  if (compute === 'float32') return { onnx_whole: manifest.unet.onnx_whole, segment_plan: manifest.unet.segment_plan };
+  const f16 = manifest.unet.float16_compute;
+  if (!f16) throw new ManifestError(`${manifest.name}: no float16-compute UNet graphs in this package (compile it with --precision fp16)`);
+  return f16;
+}
+
+/**
+ * Whether `path` is a graph file of one UNet graph set: its whole graph, its plan, or one of its
+ * segment graphs, which the compiler names `<whole graph's stem>_seg_NNN.onnx` (compile-model.ts
+ * segFile / segFileF16; a test compiles a package and checks this against the plans). The weight
+ * shards are shared by both sets and belong to neither.
+ */
+function inGraphSet(set: { onnx_whole: string; segment_plan: string }, path: string): boolean {
+  if (path === set.onnx_whole || path === set.segment_plan) return true;
+  const prefix = `${set.onnx_whole.replace(/\.onnx$/, '')}_seg_`;
+  return path.startsWith(prefix) && /^\d+\.onnx$/.test(path.slice(prefix.length));
+}
+
+/**
+ * The files `part` of the package needs. 'compute' holds one UNet graph set, the one computing in
+ * `compute` (default float32): a tab never downloads the graphs of the other.
+ */
+export function runtimeFiles(manifest: ModelManifest, part: PackagePart, compute: UNetCompute = 'float32'): string[] {
+  const compilerOnly = new Set([manifest.unet.weights, manifest.text_encoder.weights, manifest.vae?.weights, manifest.unet.cfg_split?.onnx_whole]);
   const t = manifest.text_encoder;
   const text = new Set([...tokenizerFiles(manifest.tokenizer), t.config, t.onnx, ...(t.external_data ?? [])]);
-  return Object.keys(manifest.files).filter((path) => !compilerOnly.has(path) && text.has(path) === (part === 'text-encoder'));
+  const runs = unetGraphSet(manifest, compute);
+  const f16 = manifest.unet.float16_compute;
+  const otherSets = [unetGraphSet(manifest, 'float32'), ...(f16 ? [f16] : [])].filter((s) => s.onnx_whole !== runs.onnx_whole);
+  const notRun = (path: string) => part === 'compute' && otherSets.some((s) => inGraphSet(s, path)) && !inGraphSet(runs, path);
+  return Object.keys(manifest.files).filter((path) => !compilerOnly.has(path) && text.has(path) === (part === 'text-encoder') && !notRun(path));
 }
 
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {

@@ -60,6 +60,8 @@ export interface Segment {
   /** Exchange points performed after this segment (ids, in forward order). Empty for the last segment. */
   exchangesAfter: string[];
   opCounts: Record<string, number>;
+  /** The weights shards this graph points into (see SegmentPlan.weights). */
+  shards?: string[];
 }
 
 /**
@@ -84,6 +86,8 @@ export interface WholeGraph {
   inputs: PlanTensor[];
   outputs: PlanTensor[];
   opCounts: Record<string, number>;
+  /** The weights shards this graph points into (see SegmentPlan.weights). */
+  shards?: string[];
 }
 
 export interface SegmentPlan {
@@ -102,10 +106,25 @@ export interface SegmentPlan {
   /**
    * The UNet graphs' (whole and segments) large initializers, each stored once in ONNX
    * external-data files (shards): `file` relative to the package, `location` as the graphs name it.
-   * A session of any UNet graph needs them (SessionOptions.externalData [{path: location, data}]).
+   * A session of a UNet graph needs the shards its initializers point into
+   * (SessionOptions.externalData [{path: location, data}]): the graph's `shards` (locations, in
+   * the order of this list) when the compiler recorded them, else all of these (older packages).
    * Absent: every graph carries its own weights.
    */
   weights?: { file: string; location: string }[];
+}
+
+export type WeightShard = NonNullable<SegmentPlan['weights']>[number];
+
+/**
+ * The weights shards a session of `graph` (a segment or plan.whole) must be given: its recorded
+ * `shards`, else every shard of the plan. Call on a validated plan.
+ */
+export function graphShards(plan: SegmentPlan, graph: Segment | WholeGraph): WeightShard[] {
+  const all = plan.weights ?? [];
+  if (graph.shards === undefined) return all;
+  const used = new Set(graph.shards);
+  return all.filter((w) => used.has(w.location));
 }
 
 export class PlanError extends Error {
@@ -128,10 +147,21 @@ export function validateSegmentPlan(plan: SegmentPlan): SegmentPlan {
       }
     }
   }
+  const locations = new Set((plan.weights ?? []).map((w) => w.location));
+  const checkShards = (what: string, shards: unknown): void => {
+    if (shards === undefined) return;
+    if (plan.weights === undefined) fail(`${what} lists shards but the plan has no weights`);
+    if (!Array.isArray(shards) || !shards.every((x) => typeof x === 'string')) fail(`${what}: shards must be a list of weights locations`);
+    const list = shards as string[];
+    for (const x of list) if (!locations.has(x)) fail(`${what}: shard '${x}' is not in the plan's weights`);
+    if (new Set(list).size !== list.length) fail(`${what}: shards lists a location twice`);
+  };
+  checkShards('whole graph', plan.whole.shards);
   const points = new Map(plan.exchangePoints.map((p) => [p.id, p]));
   const received = new Set<string>();
   plan.segments.forEach((s, k) => {
     if (s.index !== k) fail(`segment at position ${k} has index ${s.index}`);
+    checkShards(`segment ${k}`, s.shards);
     for (const i of s.inputs) {
       if (i.source.kind === 'tensor') {
         const src = plan.segments[i.source.segment];

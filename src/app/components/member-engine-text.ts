@@ -10,6 +10,11 @@ export function backendName(provider: string | undefined): string {
   return provider === 'webgpu' ? 'WebGPU' : provider === 'wasm' ? 'WASM' : (provider ?? '?');
 }
 
+/** The UNet graph set in two words: 'fp16 compute' or 'fp32 compute'. */
+export function computeName(compute: 'float32' | 'float16'): string {
+  return compute === 'float16' ? 'fp16 compute' : 'fp32 compute';
+}
+
 /** "loading model… 40%", "measuring speed…", "ready on WASM", "failed: …"; undefined before any report. */
 export function engineText(e: MemberEngine | undefined): string | undefined {
   if (!e) return undefined;
@@ -19,7 +24,7 @@ export function engineText(e: MemberEngine | undefined): string | undefined {
     case 'measuring':
       return `measuring speed${e.provider ? ` on ${backendName(e.provider)}` : ''}…`;
     case 'ready':
-      return `ready on ${backendName(e.provider)}`;
+      return `ready on ${backendName(e.provider)}${e.compute ? `, ${computeName(e.compute)}` : ''}`;
     case 'failed':
       return `failed: ${e.error ?? 'the model did not load'}`;
   }

@@ -6,6 +6,7 @@
  */
 import { EngineClient } from '../../engine/worker/engine-client.js';
 import type { PromptSchedule } from '../../engine/prompt-schedule.js';
+import type { UNetCompute } from '../../engine/engine-model.js';
 import type { LoadModelOut } from '../../engine/worker/protocol.js';
 import type { AdapterReport } from '../protocol.js';
 import { probeAdapter } from '../services/adapter-probe.js';
@@ -25,11 +26,14 @@ export class EngineHandle {
 
   /**
    * `pinned`: providers from `?ep=` (providersFromUrl); undefined lets backend-choice.ts decide
-   * from the adapter (`probe`, by default this tab's WebGPU adapter).
+   * from the adapter (`probe`, by default this tab's WebGPU adapter). `compute`: the UNet graph set
+   * from `?compute=` (computeFromUrl); undefined lets the engine worker choose (float16 where ORT's
+   * WebGPU device there has shader-f16 and the package carries the set).
    */
   constructor(
     private readonly pinned?: readonly string[],
     private readonly probe: () => Promise<AdapterReport> = probeAdapter,
+    private readonly compute: string | undefined = computeFromUrl(),
   ) {}
 
   get engine(): EngineClient {
@@ -68,7 +72,14 @@ export class EngineHandle {
   private async loadFresh(packageUrl: string, graphs: readonly UnetGraph[]): Promise<LoadedEngine> {
     const adapter = this.pinned ? undefined : await this.probe().catch(() => undefined);
     const choice = chooseBackend(this.pinned, adapter);
-    const info = await this.engine.loadModel({ packageUrl, graphs, ...(choice.executionProviders && { executionProviders: choice.executionProviders }) });
+    const compute = parseCompute(this.compute);
+    const info = await this.engine
+      .loadModel({ packageUrl, graphs, ...(choice.executionProviders && { executionProviders: choice.executionProviders }), ...(compute && { compute }) })
+      .catch((e: unknown) => {
+        // The page asked for a graph set the package lacks: say where the request came from.
+        if (compute && (e as { code?: unknown }).code === 'invalid-argument') throw Object.assign(new Error(`?compute=${compute}: ${(e as Error).message}`), { code: 'invalid-argument' });
+        throw e;
+      });
     const fallbackReason = describeFallback(info, choice, adapter);
     return { info, ...(fallbackReason && { fallbackReason }) };
   }
@@ -78,4 +89,16 @@ export class EngineHandle {
 export function providersFromUrl(search = location.search): readonly string[] | undefined {
   const ep = new URLSearchParams(search).get('ep');
   return ep === 'wasm' || ep === 'webgpu' ? [ep] : undefined;
+}
+
+/** `?compute=float16` (or `float32`) on the page URL picks the UNet graph set, for testing; the raw value (parseCompute checks it at load). */
+export function computeFromUrl(search = globalThis.location?.search ?? ''): string | undefined {
+  return new URLSearchParams(search).get('compute') ?? undefined;
+}
+
+/** The graph set a `?compute=` value asks for; an unknown value is refused, not ignored (the page asked for something). */
+export function parseCompute(value: string | undefined): UNetCompute | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'float16' || value === 'float32') return value;
+  throw Object.assign(new Error(`?compute=${value}: float16 or float32`), { code: 'invalid-argument' });
 }

@@ -7,6 +7,7 @@
  *
  * Framework-free; views render `state` (replaced, never mutated) through ServiceController.
  */
+import type { UNetCompute } from '../../engine/engine-model.js';
 import type { MeasureSpeedOut } from '../../engine/worker/protocol.js';
 import { type EnginePhase, type SpeedReport } from '../protocol.js';
 import { toErrorData } from '../../engine/worker/protocol.js';
@@ -24,6 +25,8 @@ export interface EngineReadinessState {
   readonly totalBytes?: number;
   /** 'webgpu' or 'wasm', once the sessions exist. */
   readonly provider?: string;
+  /** The UNet graph set loaded: 'float16' computes in half precision (shader-f16). */
+  readonly compute?: UNetCompute;
   readonly fallbackReason?: string;
   readonly loadMs?: number;
   readonly speed?: MeasureSpeedOut;
@@ -77,7 +80,7 @@ export class EngineReadiness extends EventTarget {
     try {
       const { info, fallbackReason } = await this.engine.load(packageUrl, this.graphs);
       stop();
-      this.replace({ phase: 'measuring', packageUrl, provider: info.provider, loadMs: info.loadMs, ...(fallbackReason && { fallbackReason }) });
+      this.replace({ phase: 'measuring', packageUrl, provider: info.provider, compute: info.compute, loadMs: info.loadMs, ...(fallbackReason && { fallbackReason }) });
       const speed = await this.engine.engine.measureSpeed({ frames: Math.max(SPEED_CLIP_FRAMES, info.minClipFrames) });
       this.replace({ ...this._state, phase: 'ready', speed });
     } catch (e) {
@@ -96,6 +99,6 @@ export class EngineReadiness extends EventTarget {
 /** The readiness as a member's engine (what the host's tables and partition read); undefined while idle. */
 export function toMemberEngine(s: EngineReadinessState): MemberEngine | undefined {
   if (s.phase === 'idle') return undefined;
-  const { phase, loadedBytes, totalBytes, provider, fallbackReason, loadMs, speed, error } = s;
-  return { phase, loadedBytes, totalBytes, provider, fallbackReason, loadMs, speed, error };
+  const { phase, loadedBytes, totalBytes, provider, compute, fallbackReason, loadMs, speed, error } = s;
+  return { phase, loadedBytes, totalBytes, provider, compute, fallbackReason, loadMs, speed, error };
 }

@@ -151,7 +151,7 @@ export class RankRunner extends EventTarget {
       const onCheckpoint = (c: { nextStep: number; bytes: Uint8Array }) => reports.checkpoint(c.nextStep, c.bytes);
       const out = await this.engine.engine.render(input, onProgress, mesh ?? undefined, { transferResults: true, onCheckpoint });
       throwIfCancelled();
-      if (!speaksForClip) return this.set({ phase: 'done' }); // the partner rank encodes and sends the clip
+      if (!speaksForClip || !out.frames) return this.set({ phase: 'done' }); // the partner rank encodes and sends the clip
 
       // 3. Encode (WebCodecs; the first frame is a key frame) and hand the clip over.
       this.set({ phase: 'encoding' });

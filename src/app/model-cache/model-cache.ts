@@ -8,6 +8,9 @@
  *   const unet = await ort.InferenceSession.create(pkg.files.get(pkg.manifest.unet.onnx_whole)!.bytes, opts);
  *   if (pkg.cache.warnings.length) showNotice(pkg.cache.warnings.join('\n'));
  *
+ * - `openModelPackage` does the same checks and caching but keeps no file: a cached file is read
+ *   (and its sha256 checked) only when `read(path)` asks for it, so a tab creating sessions from GBs
+ *   of weights holds one graph's files at a time, not the whole package next to the sessions.
  * - Files come back as Uint8Array, which `InferenceSession.create` and `externalData[].data` accept.
  *   Never hand ORT a Blob (`InferenceSession.create` throws on one); for a URL use
  *   `URL.createObjectURL(new Blob([file.bytes]))`.
@@ -31,6 +34,7 @@
 import type { UseStore } from 'idb-keyval';
 import { parseManifest, sha256Hex, type ModelManifest } from '../../model/manifest.js';
 import {
+  type CachedFile,
   DEFAULT_CHUNK_BYTES,
   deleteCachedFile,
   modelStore,
@@ -85,6 +89,16 @@ export interface LoadedModelPackage {
   cache: CacheReport;
 }
 
+export interface OpenedModelPackage {
+  manifest: ModelManifest;
+  manifestSource: FileSource;
+  /** Where each file of this load was found: already cached, or fetched (and cached if it could be). */
+  sources: Map<string, FileSource>;
+  /** A file's verified bytes, read when asked (see openModelPackage). */
+  read(path: string): Promise<Uint8Array>;
+  cache: CacheReport;
+}
+
 export interface LoadModelOptions {
   /** Which files to load (paths in manifest.files, or a choice made from the manifest); default all of them. */
   files?: readonly string[] | ((manifest: ModelManifest) => readonly string[]);
@@ -108,6 +122,24 @@ export const MAX_FILE_BYTES = 2 ** 31;
 
 /** `packageUrl` is the package directory (with or without a trailing slash), absolute or relative to the page. */
 export async function loadModelPackage(packageUrl: string, options: LoadModelOptions = {}): Promise<LoadedModelPackage> {
+  const { manifest, manifestSource, files, cache } = await loadPackage(packageUrl, options, 'load');
+  return { manifest, manifestSource, files, cache };
+}
+
+/**
+ * As loadModelPackage (the same checks, cache, progress and report), but keeps no file in memory:
+ * files already in IndexedDB are not read at all, fetched files are dropped once cached, and
+ * `read(path)` reads a file from IndexedDB when it is asked for (sha256-checked then; a damaged
+ * copy is deleted and fetched again). Only files that could not be cached (caching off or failed)
+ * are held from the network. A tab loading GBs of weights then holds each file only while a
+ * session is created from it, not the whole package next to the sessions.
+ */
+export async function openModelPackage(packageUrl: string, options: LoadModelOptions = {}): Promise<OpenedModelPackage> {
+  const { manifest, manifestSource, cache, sources, read } = await loadPackage(packageUrl, options, 'open');
+  return { manifest, manifestSource, cache, sources, read };
+}
+
+async function loadPackage(packageUrl: string, options: LoadModelOptions, mode: 'load' | 'open') {
   const fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis);
   const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
   if (!Number.isInteger(chunkBytes) || chunkBytes < 1 || chunkBytes > DEFAULT_CHUNK_BYTES) {
@@ -177,50 +209,80 @@ export async function loadModelPackage(packageUrl: string, options: LoadModelOpt
     options.onProgress?.({ file, source, fileLoadedBytes, fileTotalBytes: manifest.files[file]!.bytes, loadedBytes: doneBytes + fileLoadedBytes, totalBytes });
 
   // 2. Each file: the cache if intact, else the network; verify; cache what came from the network.
+  /** The cached copy of `path` if it is intact; a damaged one is recorded as repaired. */
+  const fromCache = async (path: string, hit: CachedFile): Promise<LoadedFile | undefined> => {
+    const want = manifest.files[path]!;
+    const bytes = await cached(`reading ${path}`, (s) => readCachedFile(s, hit));
+    if (!bytes) return undefined;
+    const actual = bytes.byteLength === want.bytes ? await sha256Hex(bytes) : `(${bytes.byteLength} bytes)`;
+    if (actual === want.sha256) return { path, bytes, sha256: actual, source: 'cache' };
+    cache.repaired.push(path);
+    return undefined;
+  };
+  /** `path` from the server, verified, then cached (`stored`: whether the cache now holds it). */
+  const fromNetwork = async (path: string, hadEntry: boolean, onBytes: (n: number) => void): Promise<{ loaded: LoadedFile; stored: boolean }> => {
+    const want = manifest.files[path]!;
+    // Drop whatever is cached under this path (corrupt, incomplete or stale) before re-fetching.
+    if (hadEntry) await cached(`deleting the cached ${path}`, (s) => deleteCachedFile(s, name, version, path));
+    // While IndexedDB holds the files, keep them out of the HTTP cache too (no second copy on disk).
+    const init: RequestInit = { ...(store ? { cache: 'no-store' as const } : {}), ...(options.signal ? { signal: options.signal } : {}) };
+    const bytes = await fetchFile(fetchFn, new URL(path, base).href, path, want.bytes, onBytes, init);
+    const actual = await sha256Hex(bytes);
+    if (actual !== want.sha256) {
+      throw new ModelCacheError('bad-file-hash', `loadModelPackage: ${name}@${version}/${path}: sha256 mismatch: the manifest says ${want.sha256}, the server sent ${actual}`, path);
+    }
+    const stored = await cached(`storing ${path} (${bytes.byteLength} bytes)`, async (s) => {
+      await writeCachedFile(s, name, version, path, bytes, actual, chunkBytes);
+      return true;
+    });
+    if (stored) cache.stored.push(path);
+    return { loaded: { path, bytes, sha256: actual, source: 'network' }, stored: stored === true };
+  };
+  const matches = (path: string, hit: CachedFile | undefined): hit is CachedFile => hit !== undefined && hit.sha256 === manifest.files[path]!.sha256 && hit.bytes === manifest.files[path]!.bytes;
+
   const entry = await cached('reading the cache entry', (s) => readEntry(s, name, version));
   const files = new Map<string, LoadedFile>();
+  const sources = new Map<string, FileSource>();
+  /** open mode: files the cache does not hold (caching off or failed), kept from the network. */
+  const held = new Map<string, Uint8Array>();
   for (const path of paths) {
     options.signal?.throwIfAborted();
     const want = manifest.files[path]!;
-    let loaded: LoadedFile | undefined;
     const hit = entry?.files[path];
-    if (hit && hit.sha256 === want.sha256 && hit.bytes === want.bytes) {
-      const bytes = await cached(`reading ${path}`, (s) => readCachedFile(s, hit));
-      if (bytes) {
-        const actual = bytes.byteLength === want.bytes ? await sha256Hex(bytes) : `(${bytes.byteLength} bytes)`;
-        if (actual === want.sha256) {
-          loaded = { path, bytes, sha256: actual, source: 'cache' };
-          report(path, 'cache', bytes.byteLength);
-        } else {
-          cache.repaired.push(path);
-        }
-      }
+    if (mode === 'open' && matches(path, hit)) {
+      // Verified when read (read below): nothing of it is read now.
+      sources.set(path, 'cache');
+      report(path, 'cache', want.bytes);
+      doneBytes += want.bytes;
+      continue;
     }
-    if (!loaded) {
-      // Drop whatever is cached under this path (corrupt, incomplete or stale) before re-fetching.
-      if (hit) await cached(`deleting the cached ${path}`, (s) => deleteCachedFile(s, name, version, path));
-      // While IndexedDB holds the files, keep them out of the HTTP cache too (no second copy on disk).
-      const init: RequestInit = { ...(store ? { cache: 'no-store' as const } : {}), ...(options.signal ? { signal: options.signal } : {}) };
-      const bytes = await fetchFile(fetchFn, new URL(path, base).href, path, want.bytes, (n) => report(path, 'network', n), init);
-      const actual = await sha256Hex(bytes);
-      if (actual !== want.sha256) {
-        throw new ModelCacheError('bad-file-hash', `loadModelPackage: ${name}@${version}/${path}: sha256 mismatch: the manifest says ${want.sha256}, the server sent ${actual}`, path);
-      }
-      loaded = { path, bytes, sha256: actual, source: 'network' };
-      const stored = await cached(`storing ${path} (${bytes.byteLength} bytes)`, async (s) => {
-        await writeCachedFile(s, name, version, path, bytes, actual, chunkBytes);
-        return true;
-      });
-      if (stored) cache.stored.push(path);
+    let loaded = matches(path, hit) ? await fromCache(path, hit) : undefined;
+    if (loaded) report(path, 'cache', loaded.bytes.byteLength);
+    else {
+      const got = await fromNetwork(path, hit !== undefined, (n) => report(path, 'network', n));
+      loaded = got.loaded;
+      if (mode === 'open' && !got.stored) held.set(path, loaded.bytes);
     }
-    files.set(path, loaded);
+    sources.set(path, loaded.source);
+    if (mode === 'load') files.set(path, loaded);
     doneBytes += want.bytes;
   }
+
+  /** open mode: a file's verified bytes, from IndexedDB (or the network when its copy is damaged or gone). */
+  const read = async (path: string): Promise<Uint8Array> => {
+    if (!sources.has(path)) throw new ModelCacheError('invalid-argument', `openModelPackage: '${path}' is not a file of this load of ${name}@${version}`, path);
+    const kept = held.get(path);
+    if (kept) return kept;
+    const now = await cached('reading the cache entry', (s) => readEntry(s, name, version));
+    const hit = now?.files[path];
+    const loaded = (matches(path, hit) ? await fromCache(path, hit) : undefined) ?? (await fromNetwork(path, hit !== undefined, () => {})).loaded;
+    return loaded.bytes;
+  };
 
   // 3. Remember the manifest for offline loads; drop other versions of this package.
   if (manifestSource === 'network') await cached('storing the manifest', (s) => writeLatestManifest(s, base.href, manifestJson));
   cache.removedVersions = (await cached('pruning the cache', (s) => pruneCache(s, name, version, !options.keepOtherVersions))) ?? [];
-  return { manifest, manifestSource, files, cache };
+  return { manifest, manifestSource, files, cache, sources, read };
 }
 
 /** Fetches a file into exactly `expectedBytes` bytes, reporting progress; refuses any other length. */

@@ -16,6 +16,8 @@ describe('member engine ↔ member-report', () => {
       { phase: 'ready', provider: 'wasm', loadMs: 1234, fallbackReason: 'computing on WASM (CPU), as the page asked (?ep=wasm)', speed },
       { phase: 'failed', error: 'sha256 mismatch for onnx/unet_seg_000.onnx' },
       { phase: 'failed', provider: 'webgpu', loadMs: 80, error: 'measure-speed: device lost' },
+      { phase: 'ready', provider: 'webgpu', compute: 'float16', loadMs: 900, speed },
+      { phase: 'measuring', provider: 'wasm', compute: 'float32', loadMs: 12 },
     ];
     for (const p of phases) expect(overTheWire(p), p.phase).toEqual(p);
     expect(memberReport(phases[1]!)).toEqual({ type: 'member-report', v: CONTROL_VERSION, phase: 'loading', loadedBytes: 1000, totalBytes: 4000 });
@@ -28,6 +30,14 @@ describe('member engine ↔ member-report', () => {
     expect(long.fallbackReason).toHaveLength(MEMBER_REPORT_LIMITS.fallbackReasonChars);
     expect(long.error).toHaveLength(MEMBER_REPORT_LIMITS.errorChars);
     expect(memberReport({ phase: 'loading', loadedBytes: 9, totalBytes: 4 })).toMatchObject({ loadedBytes: 4, totalBytes: 4 });
+  });
+
+  it('the UNet graph set crosses as compute; a loading report carries none, and the host refuses an unknown one', () => {
+    expect(memberReport({ phase: 'loading', compute: 'float16' })).not.toHaveProperty('compute');
+    const ready = memberReport({ phase: 'ready', provider: 'webgpu', compute: 'float16', loadMs: 1, speed });
+    expect(ready.compute).toBe('float16');
+    expect(() => parseControlMessage(JSON.stringify({ ...ready, compute: 'fp8' }))).toThrow(/compute "fp8": float32 or float16/);
+    expect(() => parseControlMessage(JSON.stringify({ type: 'member-report', v: CONTROL_VERSION, phase: 'loading', compute: 'float16' }))).toThrow(/'compute' is not part of a 'loading' report/);
   });
 
   it('reports a state the host could not use as failed, with the reason, so Start does not wait for it', () => {

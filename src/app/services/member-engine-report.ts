@@ -4,7 +4,7 @@
  * `member-report` message of src/app/protocol.ts, checked on receipt. These two functions map one
  * onto the other (the phase is the same type on both sides); texts are cut to the message's limits before sending.
  */
-import { CONTROL_VERSION, MEMBER_REPORT_LIMITS, type EngineBackend, type EnginePhase, type MemberReportMessage, type SpeedReport } from '../protocol.js';
+import { CONTROL_VERSION, MEMBER_REPORT_LIMITS, type EngineBackend, type EngineCompute, type EnginePhase, type MemberReportMessage, type SpeedReport } from '../protocol.js';
 import { parseControlMessage } from '../protocol-check.js';
 
 /** What the host knows of a member's engine. */
@@ -13,6 +13,8 @@ export interface MemberEngine {
   readonly loadedBytes?: number;
   readonly totalBytes?: number;
   readonly provider?: string;
+  /** The UNet graph set the member loaded ('float16': half-precision compute). */
+  readonly compute?: EngineCompute;
   readonly fallbackReason?: string;
   readonly loadMs?: number;
   readonly speed?: SpeedReport;
@@ -44,6 +46,7 @@ function buildReport(m: MemberEngine): MemberReportMessage {
   const engine = backend && {
     backend,
     loadMs: Math.min(Math.max(m.loadMs ?? 0, 0), L.maxMs),
+    ...(m.compute && { compute: m.compute }),
     ...(m.fallbackReason && { fallbackReason: m.fallbackReason.slice(0, L.fallbackReasonChars) }),
   };
   const unloaded = (why: string): MemberReportMessage => ({ ...base, phase: 'failed', error: why.slice(0, L.errorChars) });
@@ -71,6 +74,7 @@ export function memberEngineOf(r: MemberReportMessage): MemberEngine {
     phase: r.phase,
     ...(r.totalBytes !== undefined && { loadedBytes: r.loadedBytes, totalBytes: r.totalBytes }),
     ...(r.backend !== undefined && { provider: r.backend }),
+    ...(r.compute !== undefined && { compute: r.compute }),
     ...(r.fallbackReason !== undefined && { fallbackReason: r.fallbackReason }),
     ...(r.loadMs !== undefined && { loadMs: r.loadMs }),
     ...(r.speed !== undefined && { speed: { graph: r.speed.graph, frames: r.speed.frames, unetMs: r.speed.unetMs, framesPerSecond: r.speed.framesPerSecond } }),

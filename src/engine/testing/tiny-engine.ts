@@ -13,21 +13,16 @@ import { writeTinyPackage } from '../../model/testing/tiny-model.js';
 import { loadEngineModel, type EngineModel } from '../engine-model.js';
 import { SessionRunner, type OrtModule } from '../session-runner.js';
 
-const packageDirs = new Map<number, string>();
+let packageDir: string | null = null;
 
-/**
- * Directory of a compiled random-weight tiny package (created on first use): CFG batch 2, or the
- * same weights compiled for batch 1 (one guidance branch per rank: guidance-split.ts).
- */
-export function tinyPackageDir(batch: 1 | 2 = 2): string {
-  let dir = packageDirs.get(batch);
-  if (!dir) {
-    dir = mkdtempSync(join(tmpdir(), `vi-tiny-engine-b${batch}-`));
-    writeTinyPackage(dir, { seed: 1234 });
-    compileModelPackage(dir, { batch });
-    packageDirs.set(batch, dir);
+/** Directory of a compiled random-weight tiny package (created on first use). */
+export function tinyPackageDir(): string {
+  if (!packageDir) {
+    packageDir = mkdtempSync(join(tmpdir(), 'vi-tiny-engine-'));
+    writeTinyPackage(packageDir, { seed: 1234 });
+    compileModelPackage(packageDir);
   }
-  return dir;
+  return packageDir;
 }
 
 export function fileReader(dir: string): (path: string) => Promise<Uint8Array> {
@@ -35,7 +30,7 @@ export function fileReader(dir: string): (path: string) => Promise<Uint8Array> {
 }
 
 /** The tiny model with both UNet graphs on one CPU runner (one intra-op thread: tests share 2 cores). */
-export async function openTinyEngine(ort: OrtModule, graphs: readonly ('segmented' | 'whole')[] = ['segmented', 'whole'], batch: 1 | 2 = 2): Promise<EngineModel> {
+export async function openTinyEngine(ort: OrtModule, graphs: readonly ('segmented' | 'whole')[] = ['segmented', 'whole']): Promise<EngineModel> {
   const runner = new SessionRunner(ort, { executionProviders: ['cpu'], sessionOptions: { intraOpNumThreads: 1, interOpNumThreads: 1 } });
-  return loadEngineModel(runner, fileReader(tinyPackageDir(batch)), { graphs });
+  return loadEngineModel(runner, fileReader(tinyPackageDir()), { graphs });
 }

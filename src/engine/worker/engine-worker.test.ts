@@ -5,16 +5,19 @@
  * through the protocol must equal one direct denoise; errors arrive as {code, message} data.
  */
 import * as ortNode from 'onnxruntime-node';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { afterEach, describe, expect, it } from 'vitest';
-import { parseManifest, runtimeFiles, type PackagePart } from '../../model/manifest.js';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseManifest, type ModelManifest } from '../../model/manifest.js';
 import { createInProcessCollectives } from '../../net/in-process-collective.js';
 import { denoise } from '../denoise.js';
 import { EMBEDDED_DUAL_SCOPE } from '../dual-scope.js';
 import { decodeClipState, encodeClipState, recutStates, type JobParams } from '../job-state.js';
 import type { OrtModule } from '../session-runner.js';
+import { compileModelPackage } from '../../model/compile/compile-model.js';
+import { writeTinyPackage } from '../../model/testing/tiny-model.js';
 import { fileReader, openTinyEngine, tinyPackageDir } from '../testing/tiny-engine.js';
 import { EngineClient } from './engine-client.js';
 import { EngineWorker } from './engine-worker.js';
@@ -25,13 +28,20 @@ afterEach(() => {
   for (const p of ports.splice(0)) p.close();
 });
 
-function pair(ort: OrtModule = ortNode as unknown as OrtModule): { client: EngineClient } {
+/** The files one `open` of the package handed the engine (what the browser's loader would fetch). */
+interface Opened {
+  readonly selected: string[];
+  readonly read: string[];
+}
+
+function pair(ort: OrtModule = ortNode as unknown as OrtModule, options: { dir?: string; shaderF16?: () => Promise<boolean>; opened?: Opened[] } = {}): { client: EngineClient } {
   const { port1, port2 } = new MessageChannel();
   ports.push(port1, port2);
   new EngineWorker(port2 as unknown as PortLike, {
     ort,
-    packages: { open: async (_url, part) => ({ read: partReader(part), cachedFiles: 0, fetchedFiles: 1, warnings: [] }) },
+    packages: { open: async (_url, select) => ({ read: selectedReader(options.dir ?? tinyPackageDir(), select, options.opened), cachedFiles: 0, fetchedFiles: 1, warnings: [] }) },
     sessionOptions: { extra: { session: { intra_op: { allow_spinning: '0' } } } }, // see scripts/node-cli.ts NO_SPIN
+    ...(options.shaderF16 && { shaderF16: options.shaderF16 }),
   });
   const client = new EngineClient(port1 as unknown as PortLike & { addEventListener(type: 'error', l: (e: Event) => void): void });
   port1.start();
@@ -39,13 +49,17 @@ function pair(ort: OrtModule = ortNode as unknown as OrtModule): { client: Engin
   return { client };
 }
 
-/** Reads only the files of one part of the tiny package, as the browser's loader fetches only those. */
-function partReader(part: PackagePart): (path: string) => Promise<Uint8Array> {
-  const read = fileReader(tinyPackageDir());
-  const manifest = parseManifest(JSON.parse(readFileSync(join(tinyPackageDir(), 'manifest.json'), 'utf8')));
-  const allowed = new Set(['manifest.json', ...runtimeFiles(manifest, part)]);
+/** Reads only the files `select` picks from the package's manifest, as the browser's loader fetches only those. */
+function selectedReader(dir: string, select: (m: ModelManifest) => readonly string[], opened?: Opened[]): (path: string) => Promise<Uint8Array> {
+  const read = fileReader(dir);
+  const manifest = parseManifest(JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')));
+  const selected = [...select(manifest)];
+  const allowed = new Set(['manifest.json', ...selected]);
+  const record: Opened = { selected, read: [] };
+  opened?.push(record);
   return async (path) => {
-    if (!allowed.has(path)) throw new Error(`the '${part}' part has no '${path}'`);
+    if (!allowed.has(path)) throw new Error(`'${path}' was not selected for download`);
+    record.read.push(path);
     return read(path);
   };
 }
@@ -79,9 +93,9 @@ describe('engine worker protocol', () => {
     }, cols[r])));
     expect(steps).toEqual([[0, 1], [0, 1]]);
     expect(Math.min(...bytes)).toBeGreaterThan(0);
-    const px = outs[0]!.frames.height * outs[0]!.frames.width * 3;
+    const px = outs[0]!.frames!.height * outs[0]!.frames!.width * 3;
     let diff = 0;
-    for (const o of outs) for (let i = 0; i < o.frames.data.length; i++) diff = Math.max(diff, Math.abs(o.frames.data[i]! - direct.frames!.data[o.range.start * px + i]!));
+    for (const o of outs) for (let i = 0; i < o.frames!.data.length; i++) diff = Math.max(diff, Math.abs(o.frames!.data[i]! - direct.frames!.data[o.range.start * px + i]!));
     expect(diff).toBeLessThanOrEqual(1); // RGB bytes: latents agree within 1e-4, a rounding step at most
     for (const t of tabs) t.client.dispose();
   });
@@ -101,9 +115,9 @@ describe('engine worker protocol', () => {
     const ran: number[] = [];
     const resumed = await tabs[0]!.client.render({ job: j, mode: 'alone', rank: 0, worldSize: 1, warmUp: false, resume: encodeClipState(whole!), promptEmbeddings: promptEmbeddings.slice() }, (p) => ran.push(p.step));
     expect(ran).toEqual([1, 2]);
-    const px = resumed.frames.height * resumed.frames.width * 3;
+    const px = resumed.frames!.height * resumed.frames!.width * 3;
     let diff = 0;
-    for (const o of full) for (let i = 0; i < o.frames.data.length; i++) diff = Math.max(diff, Math.abs(o.frames.data[i]! - resumed.frames.data[o.range.start * px + i]!));
+    for (const o of full) for (let i = 0; i < o.frames!.data.length; i++) diff = Math.max(diff, Math.abs(o.frames!.data[i]! - resumed.frames!.data[o.range.start * px + i]!));
     expect(diff).toBeLessThanOrEqual(1); // the whole graph equals the segmented one within float roundoff
     // a checkpoint for another job is refused before any step runs
     await expect(tabs[0]!.client.render({ job: { ...j, seed: 8 }, mode: 'alone', rank: 0, worldSize: 1, warmUp: false, resume: encodeClipState(whole!), promptEmbeddings: promptEmbeddings.slice() })).rejects.toMatchObject({ code: 'bad-state', message: /saved for a different job/ });
@@ -176,6 +190,66 @@ describe('engine worker protocol', () => {
     const one = { job, mode: 'collective' as const, rank: 0, worldSize: 1, warmUp: false };
     await expect(client.render({ ...one, promptEmbeddings: other }, () => {}, createInProcessCollectives(1)[0])).rejects.toMatchObject({ code: 'invalid-argument', message: /lack "a blue square"/ });
     await expect(client.render({ ...one, promptEmbeddings: new Uint8Array(16) }, () => {}, createInProcessCollectives(1)[0])).rejects.toMatchObject({ code: 'invalid-argument', message: /magic/ });
+    client.dispose();
+  });
+});
+
+describe('the UNet graph set a tab loads (float16 compute where ORT\'s WebGPU device has shader-f16)', () => {
+  let f16Dir: string;
+  const isF16Graph = (f: string) => f.startsWith('onnx/unet_f16') || f === 'onnx/segment-plan-f16.json';
+  const isF32Graph = (f: string) => f === 'onnx/unet.onnx' || f.startsWith('onnx/unet_seg_') || f === 'onnx/segment-plan.json';
+  beforeAll(() => {
+    f16Dir = join(mkdtempSync(join(tmpdir(), 'vi-worker-f16-')), 'pkg');
+    writeTinyPackage(f16Dir, { seed: 1234 });
+    compileModelPackage(f16Dir, { precision: 'float16' });
+  }, 120_000);
+
+  const load = async (options: { dir?: string; shaderF16?: boolean; providers: string[]; compute?: 'float32' | 'float16' }) => {
+    const opened: Opened[] = [];
+    let probed = 0;
+    const { client } = pair(undefined, { dir: options.dir ?? f16Dir, opened, shaderF16: async () => (probed++, options.shaderF16 ?? false) });
+    try {
+      const out = await client.loadModel({ packageUrl: 'pkg', executionProviders: options.providers, graphs: ['segmented'], ...(options.compute && { compute: options.compute }) });
+      return { out, opened: opened[0]!, probed };
+    } finally {
+      client.dispose();
+    }
+  };
+
+  it('WebGPU asked for first with shader-f16: float16, and only the float16 graphs are selected and read', async () => {
+    // onnxruntime-node has no WebGPU: the runner falls back to CPU, which runs the same float16 graphs.
+    const { out, opened, probed } = await load({ providers: ['webgpu', 'cpu'], shaderF16: true });
+    expect(probed).toBe(1);
+    expect(out).toMatchObject({ compute: 'float16', shaderF16: true, provider: 'cpu' });
+    expect(opened.selected.filter(isF32Graph)).toEqual([]);
+    expect(opened.selected.filter(isF16Graph).length).toBe(50); // 48 segments, the whole graph, the plan
+    expect(opened.read.filter(isF16Graph).length).toBeGreaterThan(0);
+  });
+
+  it('negative controls: no shader-f16, or not WebGPU first, or a float32 package: float32 and no float16 graph selected', async () => {
+    const noF16 = await load({ providers: ['webgpu', 'cpu'], shaderF16: false });
+    expect(noF16.out).toMatchObject({ compute: 'float32', shaderF16: false });
+    expect(noF16.opened.selected.filter(isF16Graph)).toEqual([]);
+    expect(noF16.opened.selected.filter(isF32Graph).length).toBe(50);
+    const cpu = await load({ providers: ['cpu'], shaderF16: true });
+    expect(cpu.probed).toBe(0); // no adapter is requested for a tab that does not ask for WebGPU
+    expect(cpu.out).toMatchObject({ compute: 'float32', shaderF16: null });
+    expect(cpu.opened.selected.filter(isF16Graph)).toEqual([]);
+    const plain = await load({ dir: tinyPackageDir(), providers: ['webgpu', 'cpu'], shaderF16: true });
+    expect(plain.out).toMatchObject({ compute: 'float32', shaderF16: true });
+  });
+
+  it('compute asked for (?compute=): float16 on CPU loads the float16 set; float32 overrides shader-f16; float16 on a float32 package is refused before any graph is read', async () => {
+    const forced = await load({ providers: ['cpu'], compute: 'float16' });
+    expect(forced.out).toMatchObject({ compute: 'float16', provider: 'cpu' });
+    expect(forced.opened.selected.filter(isF32Graph)).toEqual([]);
+    const down = await load({ providers: ['webgpu', 'cpu'], shaderF16: true, compute: 'float32' });
+    expect(down.out.compute).toBe('float32');
+    expect(down.opened.selected.filter(isF16Graph)).toEqual([]);
+    const opened: Opened[] = [];
+    const { client } = pair(undefined, { opened });
+    await expect(client.loadModel({ packageUrl: 'tiny', executionProviders: ['cpu'], graphs: ['segmented'], compute: 'float16' })).rejects.toMatchObject({ code: 'invalid-argument', message: /no float16-compute graphs.*--precision fp16/ });
+    expect(opened).toEqual([]); // refused while choosing the files: nothing selected, nothing read
     client.dispose();
   });
 });

@@ -17,6 +17,7 @@
 import type { CollectiveStats, HaloResult, MessageTag, WireTensor } from '../collective.js';
 import type { StepProgress } from '../denoise.js';
 import type { RgbFrames } from '../decode.js';
+import type { UNetCompute } from '../engine-model.js';
 import type { JobParams } from '../job-state.js';
 import type { PromptSchedule } from '../prompt-schedule.js';
 import type { FrameRange } from '../partition.js';
@@ -37,6 +38,13 @@ export interface LoadModelIn {
   readonly executionProviders?: readonly string[];
   /** Which UNet graphs to create sessions for. */
   readonly graphs: readonly ('segmented' | 'whole')[];
+  /**
+   * Which UNet graph set to run, overriding the worker's choice (the page's `?compute=`, for
+   * testing). Absent: float16 where the first provider is WebGPU, the worker's adapter has
+   * shader-f16 and the package carries the set (chooseUNetCompute), else float32. float16 on a
+   * package without the set is refused (code 'invalid-argument').
+   */
+  readonly compute?: UNetCompute;
 }
 export interface LoadModelOut {
   readonly name: string;
@@ -44,6 +52,10 @@ export interface LoadModelOut {
   /** The provider actually in use ('webgpu' | 'wasm'), and every provider that failed before it. */
   readonly provider: string;
   readonly failedProviders: readonly { readonly provider: string; readonly message: string }[];
+  /** The UNet graph set loaded (the only one downloaded): 'float16' computes in half precision. */
+  readonly compute: UNetCompute;
+  /** Whether this worker's WebGPU adapter has shader-f16; null when WebGPU was not the first provider asked for (not probed). */
+  readonly shaderF16: boolean | null;
   readonly loadMs: number;
   /** Files read from the IndexedDB cache vs fetched. */
   readonly cachedFiles: number;
@@ -90,7 +102,8 @@ export interface RenderIn {
 export interface RenderOut {
   readonly rank: number;
   readonly range: FrameRange;
-  readonly frames: RgbFrames;
+  /** The decoded clip; null on a guidance split's cond rank (its partner decodes the same latents). */
+  readonly frames: RgbFrames | null;
   readonly renderMs: number;
   readonly warmUpMs: number;
 }

@@ -39,6 +39,9 @@ export const PACKAGE_FILES = {
   /** The float16-compute graph set (float16-compute.ts), beside the float32 one and sharing its weight shards. */
   unetWholeF16Onnx: 'onnx/unet_f16.onnx',
   segmentPlanF16: 'onnx/segment-plan-f16.json',
+  /** The batch-1 graph set of a guidance split (one CFG branch per rank), sharing the weight shards. */
+  unetWholeB1Onnx: 'onnx/unet_b1.onnx',
+  segmentPlanB1: 'onnx/segment-plan-b1.json',
   manifest: 'manifest.json',
 } as const;
 
@@ -75,6 +78,16 @@ export interface CompiledUNet {
 
 const segFile = (k: number) => `${PACKAGE_FILES.onnxDir}/unet_seg_${String(k).padStart(3, '0')}.onnx`;
 const segFileF16 = (k: number) => `${PACKAGE_FILES.onnxDir}/unet_f16_seg_${String(k).padStart(3, '0')}.onnx`;
+const segFileB1 = (k: number) => `${PACKAGE_FILES.onnxDir}/unet_b1_seg_${String(k).padStart(3, '0')}.onnx`;
+
+/** The manifest entries of the extra UNet graph sets a package directory holds (writeUNetGraphs wrote them). */
+export function unetGraphSetsIn(dir: string): Pick<ModelManifest['unet'], 'float16_compute' | 'cfg_split'> {
+  const F = PACKAGE_FILES;
+  return {
+    ...(existsSync(join(dir, F.segmentPlanF16)) && { float16_compute: { onnx_whole: F.unetWholeF16Onnx, segment_plan: F.segmentPlanF16 } }),
+    ...(existsSync(join(dir, F.segmentPlanB1)) && { cfg_split: { onnx_whole: F.unetWholeB1Onnx, segment_plan: F.segmentPlanB1 } }),
+  };
+}
 
 /**
  * Build the whole-graph and segmented UNet from a config and its weights. The graphs hold the weights
@@ -164,39 +177,74 @@ function readWeights(dir: string, path: string): TensorReader {
  * reading each weight once per graph family and streaming the shards to disk. Returns the plan.
  */
 export function writeUNetGraphs(
-  dir: string, unet: CompiledUNet, shardBytes = EXTERNAL_SHARD_BYTES, log: (l: string) => void = () => {}, float16Compute = false,
+  dir: string, unet: CompiledUNet, shardBytes = EXTERNAL_SHARD_BYTES, log: (l: string) => void = () => {}, float16Compute = false, branch?: CompiledUNet,
 ): SegmentPlan {
   const F = PACKAGE_FILES;
   const onnxDir = join(dir, F.onnxDir);
   mkdirSync(onnxDir, { recursive: true });
   // The whole graph and the segments share the weight shards: a tab downloads each weight once.
   const weights = new ExternalData(F.unetWeightsStem, shardBytes, onnxDir);
-  let f16: { whole: GraphDef; segments: GraphDef[] } | undefined;
+  // Each graph's shards, so that the engine gives a session (and keeps in memory) only those.
+  const write = (path: string, g: GraphDef, doc: string): string[] => {
+    const { value, shards } = weights.shardsUsedBy(() => serializeGraph(g, doc, weights));
+    writeFileSync(join(dir, path), value);
+    return shards;
+  };
+  let f16: { whole: GraphDef; segments: GraphDef[]; wholeShards: string[]; segmentShards: string[][] } | undefined;
+  let wholeShards: string[];
+  let segmentShards: string[][];
+  let b1: { wholeShards: string[]; segmentShards: string[][] } | undefined;
   try {
-    writeFileSync(join(dir, F.unetWholeOnnx), serializeGraph(unet.whole, 'UNet3DConditionModel, whole video, no exchange points', weights));
-    unet.segments.forEach((g, k) => writeFileSync(join(dir, segFile(k)), serializeGraph(g, `UNet segment ${k}; see segment-plan.json`, weights)));
+    wholeShards = write(F.unetWholeOnnx, unet.whole, 'UNet3DConditionModel, whole video, no exchange points');
+    segmentShards = unet.segments.map((g, k) => write(segFile(k), g, `UNet segment ${k}; see segment-plan.json`));
     if (float16Compute) {
       // The float16-compute set points into the same shards: its float16 weights are the same bytes.
-      f16 = { whole: toFloat16Compute(unet.whole), segments: unet.segments.map((g) => toFloat16Compute(g)) };
+      const whole = toFloat16Compute(unet.whole);
+      const segments = unet.segments.map((g) => toFloat16Compute(g));
       const how = 'float16 compute';
-      writeFileSync(join(dir, F.unetWholeF16Onnx), serializeGraph(f16.whole, `UNet3DConditionModel, whole video, ${how}`, weights));
-      f16.segments.forEach((g, k) => writeFileSync(join(dir, segFileF16(k)), serializeGraph(g, `UNet segment ${k}, ${how}; see segment-plan-f16.json`, weights)));
+      f16 = {
+        whole, segments,
+        wholeShards: write(F.unetWholeF16Onnx, whole, `UNet3DConditionModel, whole video, ${how}`),
+        segmentShards: segments.map((g, k) => write(segFileF16(k), g, `UNet segment ${k}, ${how}; see segment-plan-f16.json`)),
+      };
+    }
+    if (branch) {
+      // The batch-1 set of a guidance split: the same weights, so the same shards.
+      const how = 'batch 1 (one guidance branch)';
+      b1 = {
+        wholeShards: write(F.unetWholeB1Onnx, branch.whole, `UNet3DConditionModel, whole video, ${how}`),
+        segmentShards: branch.segments.map((g, k) => write(segFileB1(k), g, `UNet segment ${k}, ${how}; see segment-plan-b1.json`)),
+      };
     }
   } finally {
     weights.close();
   }
   const shards = weights.shardList();
-  const plan: SegmentPlan = validateSegmentPlan({ ...unet.plan, weights: shards.map((w) => ({ file: `${F.onnxDir}/${w.location}`, location: w.location })) });
+  const plan: SegmentPlan = validateSegmentPlan({
+    ...unet.plan,
+    segments: unet.plan.segments.map((s, k) => ({ ...s, shards: segmentShards[k]! })),
+    whole: { ...unet.plan.whole, shards: wholeShards },
+    weights: shards.map((w) => ({ file: `${F.onnxDir}/${w.location}`, location: w.location })),
+  });
   log(`UNet weights: ${(weights.byteLength / 1e6).toFixed(2)} MB once in ${shards.length} shard(s) (${(weights.requestedBytes / 1e6).toFixed(2)} MB across the graphs)`);
   writeFileSync(join(dir, F.segmentPlan), JSON.stringify(plan, null, 1) + '\n');
   if (f16) {
     // The same plan (inputs, outputs, exchanges: all float32) naming the float16-compute files.
     const planF16: SegmentPlan = validateSegmentPlan({
       ...plan,
-      segments: plan.segments.map((s, k) => ({ ...s, file: segFileF16(k), opCounts: opCounts(f16!.segments[k]!) })),
-      whole: { ...plan.whole, file: F.unetWholeF16Onnx, opCounts: opCounts(f16.whole) },
+      segments: plan.segments.map((s, k) => ({ ...s, file: segFileF16(k), opCounts: opCounts(f16!.segments[k]!), shards: f16!.segmentShards[k]! })),
+      whole: { ...plan.whole, file: F.unetWholeF16Onnx, opCounts: opCounts(f16.whole), shards: f16.wholeShards },
     });
     writeFileSync(join(dir, F.segmentPlanF16), JSON.stringify(planF16, null, 1) + '\n');
+  }
+  if (branch && b1) {
+    const planB1: SegmentPlan = validateSegmentPlan({
+      ...branch.plan,
+      segments: branch.plan.segments.map((s, k) => ({ ...s, file: segFileB1(k), shards: b1!.segmentShards[k]! })),
+      whole: { ...branch.plan.whole, file: F.unetWholeB1Onnx, shards: b1.wholeShards },
+      weights: plan.weights,
+    });
+    writeFileSync(join(dir, F.segmentPlanB1), JSON.stringify(planB1, null, 1) + '\n');
   }
   return plan;
 }
@@ -234,7 +282,10 @@ export function compileModelPackage(dir: string, opts: CompileOptions = {}): Mod
   const batch = opts.batch ?? 2;
   const t0 = Date.now();
   const precision = opts.precision ?? 'float32';
-  const unet = compileUNet(unetCfg, readWeights(dir, F.unetWeights), shape, batch, { ...DEFAULT_NUMERICS, ...opts.attention, precision });
+  const numerics = { ...DEFAULT_NUMERICS, ...opts.attention, precision };
+  const unet = compileUNet(unetCfg, readWeights(dir, F.unetWeights), shape, batch, numerics);
+  // A [uncond, cond] package also carries the batch-1 graphs of a guidance split.
+  const branch = batch === 2 ? compileUNet(unetCfg, readWeights(dir, F.unetWeights), shape, 1, numerics) : undefined;
   const text = compileTextEncoder(textCfg, readWeights(dir, F.textWeights));
   log(`built ${unet.segments.length} segments, ${unet.plan.exchangePoints.length} exchange points in ${Date.now() - t0} ms`);
 
@@ -244,7 +295,7 @@ export function compileModelPackage(dir: string, opts: CompileOptions = {}): Mod
   mkdirSync(onnxDir, { recursive: true });
   writeFileSync(join(dir, F.textOnnx), serializeGraph(text, 'CLIP-style text encoder: input_ids [P, L] int64 -> last_hidden_state [P, L, D]'));
   const f16Compute = precision === 'float16' && (opts.float16Compute ?? true);
-  writeUNetGraphs(dir, unet, opts.shardBytes ?? EXTERNAL_SHARD_BYTES, log, f16Compute);
+  writeUNetGraphs(dir, unet, opts.shardBytes ?? EXTERNAL_SHARD_BYTES, log, f16Compute, branch);
 
   // This compiler makes pixel-space packages (the latent is the frame folded by pixel_unshuffle);
   // a latent-space model comes through import-model, which compiles its VAE.
@@ -277,7 +328,7 @@ export function compileModelPackage(dir: string, opts: CompileOptions = {}): Mod
       config: F.unetConfig, weights: F.unetWeights, onnx_whole: F.unetWholeOnnx, segment_plan: F.segmentPlan, batch,
       segments: unet.segments.length, exchange_points: unet.plan.exchangePoints.length,
       ...(precision !== 'float32' ? { precision } : {}),
-      ...(f16Compute ? { float16_compute: { onnx_whole: F.unetWholeF16Onnx, segment_plan: F.segmentPlanF16 } } : {}),
+      ...unetGraphSetsIn(dir),
     },
     files,
   };

@@ -46,8 +46,10 @@ describe('compiled package', () => {
 
   it('uses only ops checked on the WebGPU and WASM EPs (e2e/model-parity.spec.ts)', () => {
     // Sin/Cos are excluded on purpose (imprecise on WebGPU/SwiftShader), GroupNormalization has no WebGPU kernel.
+    // Cast … Unsqueeze below: the banded temporal attention's selection (numerics.ts bandSelection).
     const allowed = new Set(['Add', 'Concat', 'Conv', 'Div', 'Erf', 'Exp', 'Expand', 'Floor', 'Gather', 'Identity', 'LayerNormalization',
-      'MatMul', 'Mul', 'ReduceMean', 'ReduceSumSquare', 'Reshape', 'Sigmoid', 'Slice', 'Softmax', 'Sqrt', 'Sub', 'Transpose']);
+      'MatMul', 'Mul', 'ReduceMean', 'ReduceSumSquare', 'Reshape', 'Sigmoid', 'Slice', 'Softmax', 'Sqrt', 'Sub', 'Transpose',
+      'Cast', 'CumSum', 'GatherElements', 'Greater', 'Min', 'ReduceMax', 'ReduceSum', 'TopK', 'Unsqueeze']);
     const used = new Set([plan.whole, ...plan.segments].flatMap((g) => Object.keys(g.opCounts)));
     expect([...used].filter((op) => !allowed.has(op))).toEqual([]);
   });

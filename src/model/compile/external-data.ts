@@ -36,6 +36,8 @@ export class ExternalData {
 
   /** The open shard file when streaming to a directory. */
   private fd: number | null = null;
+  /** While `shardsUsedBy` runs: the shards the places it hands out are in. */
+  private recording: Set<string> | null = null;
 
   /**
    * Shards are named `${stem}_000.bin`, `${stem}_001.bin`, … With `dir`, every placed tensor is
@@ -77,8 +79,30 @@ export class ExternalData {
     return this.shards.map((s) => ({ location: s.location, bytes: s.size }));
   }
 
+  /**
+   * Runs `write` (which places one graph's initializers) and returns what it returned and the
+   * shards that graph points into, in shard order (SegmentPlan: a session is given only those).
+   */
+  shardsUsedBy<T>(write: () => T): { value: T; shards: string[] } {
+    if (this.recording) throw new Error('internal: ExternalData.shardsUsedBy does not nest');
+    const used = new Set<string>();
+    this.recording = used;
+    try {
+      const value = write();
+      return { value, shards: this.shards.map((s) => s.location).filter((l) => used.has(l)) };
+    } finally {
+      this.recording = null;
+    }
+  }
+
   /** Where `data` lives; the same bytes asked twice get the same place. */
   place(data: Uint8Array): ExternalRef {
+    const ref = this.placeOnce(data);
+    this.recording?.add(ref.location);
+    return ref;
+  }
+
+  private placeOnce(data: Uint8Array): ExternalRef {
     this.requestedBytes += data.byteLength;
     const key = createHash('sha256').update(data).digest('hex');
     const known = this.placed.get(key);

@@ -153,13 +153,16 @@ export function importModel(src: ImportSources, opts: ImportOptions): ImportReco
   const parameters = [...weights.entries.values()].reduce((a, e) => a + e.shape.reduce((x, y) => x * y, 1), 0);
   const batch = opts.batch ?? 2;
   const t0 = Date.now();
-  const unet = compileUNet(cfg, weights, { height: latent.height, width: latent.width, textTokens }, batch, opts.numerics);
+  const unetShape = { height: latent.height, width: latent.width, textTokens };
+  const unet = compileUNet(cfg, weights, unetShape, batch, opts.numerics);
+  // A [uncond, cond] package also carries the batch-1 graphs of a guidance split (same weights, same shards).
+  const branch = batch === 2 ? compileUNet(cfg, weights, unetShape, 1, opts.numerics) : undefined;
   log(`UNet ${cfg.fpsConditioning ? UNET_VIDEOCRAFTER : 'UNet3DConditionModel'}: ${(parameters / 1e9).toFixed(3)} G parameters; ` +
     `${unet.segments.length} segments, ${unet.plan.exchangePoints.length} exchange points at ${pixels.height}×${pixels.width} px (latent ${latent.height}×${latent.width}), built in ${Date.now() - t0} ms`);
 
   rmSync(join(out, PACKAGE_FILES.onnxDir), { recursive: true, force: true });
   mkdirSync(join(out, 'unet'), { recursive: true });
-  const plan: SegmentPlan = writeUNetGraphs(out, unet, opts.shardBytes, log, opts.numerics?.precision === 'float16' && (opts.float16Compute ?? true));
+  const plan: SegmentPlan = writeUNetGraphs(out, unet, opts.shardBytes, log, opts.numerics?.precision === 'float16' && (opts.float16Compute ?? true), branch);
   log(`wrote the UNet graphs in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   writeFileSync(join(out, PACKAGE_FILES.unetConfig), JSON.stringify(unetConfigJson, null, 2) + '\n');
   if (schedulerFile) {

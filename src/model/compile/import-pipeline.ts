@@ -8,7 +8,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, parsePythonJson, parseSchedulerConfig } from '../config.js';
 import { parseManifest, type ModelManifest, type RenderDefaults } from '../manifest.js';
-import { PACKAGE_FILES, listFiles } from './compile-model.js';
+import { PACKAGE_FILES, listFiles, unetGraphSetsIn } from './compile-model.js';
 import { hashFile } from './file-hash.js';
 import { importModel, type ImportOptions, type ImportRecord, type ImportSources } from './import-model.js';
 import { compileTextPackage } from './text-package.js';
@@ -88,6 +88,7 @@ export async function importPipeline(src: ImportSources, opts: ImportOptions): P
       segments: record.unet.segments,
       exchange_points: record.unet.exchange_points,
       ...(record.unet.precision === 'float16' && { precision: 'float16' as const }),
+      ...unetGraphSetsIn(out),
     },
     vae: vae.vae,
     files,

@@ -30,12 +30,16 @@ export interface Numerics {
    * Temporal attention: query frames per band block. Each block of consecutive query frames attends
    * only to the key columns its bias rows leave unmasked (its local window and the global frames),
    * so time and memory grow linearly with the frames. 0: the dense [F, F + context] logits, masked.
+   * 16 (`--temporal-block 16`): a block's keys are then its 16 frames ± the window plus the global
+   * frames (K ≤ 32 on the embedded model), so a query row scores at most twice the keys it needs.
+   * The default: its index work is float32 arithmetic, so WebGPU runs every node (docs/performance.md,
+   * "The banded form").
    */
   readonly temporalBlock: number;
 }
 
 /** What every compiled graph uses unless a compile option says otherwise. */
-export const DEFAULT_NUMERICS: Numerics = Object.freeze({ precision: 'float32', attention: 'explicit', queryChunk: 0, temporalBlock: 0 });
+export const DEFAULT_NUMERICS: Numerics = Object.freeze({ precision: 'float32', attention: 'explicit', queryChunk: 0, temporalBlock: 16 });
 
 /** A weight as a graph initializer, in the storage precision. `key` names it in the graph (its checkpoint key). */
 export function weight(c: Ctx, key: string, dims: number[], data: WeightData): Value {
@@ -78,18 +82,23 @@ export function attentionCore(c: Ctx, q: Value, k: Value, v: Value, heads: numbe
 
 /** Bias entries below this are masked keys (the engine writes −1e9; real biases are small). */
 const MASKED_BELOW = -5e8;
+/** A Slice end past any axis (Slice clamps it). */
+const TO_END = Number.MAX_SAFE_INTEGER;
+/** Added to the score of a used key column (bandSelection); 2²³ + s is exact in float32 for s < 2²³. */
+const USED = 2 ** 23;
 
 /**
- * Attention of query frames over key frames under a [F, S] logit bias whose masked entries (−1e9)
- * must get zero weight: q [N, F, h·d] with rows in frame order, k, v [N, S, h·d], key columns in any
- * order. Returns [N, F, h·d], the same as attentionCore(q, k, v, heads, headDim, bias): a masked key's
- * weight is exactly 0 in float32 either way (exp(−1e9) underflows), only summation order differs.
+ * Attention of query frames over key frames under a [F, S] logit bias whose masked entries (−1e9 or
+ * −Infinity) must get zero weight: q [N, F, h·d] with rows in frame order, k, v [N, S, h·d], key
+ * columns in any order. Returns [N, F, h·d], the same as attentionCore(q, k, v, heads, headDim, bias):
+ * a masked key's weight is exactly 0 in float32 either way (exp(−1e9) underflows), only summation
+ * order differs.
  *
  * Banded (`temporalBlock` > 0): the query frames are cut into blocks of that many consecutive frames;
  * each block gathers only the K key columns its bias rows leave unmasked (K = the most any block
  * needs: its frames plus the local window each side, plus the global frames), so the logits are
- * [N, blocks, h, block, K] instead of [N, h, F, S]: linear in F. The column selection is read off the
- * bias once per graph (a TopK over a [blocks, S] mask) and shared by its attentions.
+ * [N, blocks, h, block, K] instead of [N, h, F, S]: linear in F. The row and column selections are
+ * read off the bias once per graph (bandSelection) and shared by its attentions.
  */
 export function maskedFrameAttention(c: Ctx, q: Value, k: Value, v: Value, heads: number, headDim: number, bias: Value): Value {
   const n = numericsOf(c);
@@ -97,27 +106,33 @@ export function maskedFrameAttention(c: Ctx, q: Value, k: Value, v: Value, heads
   const P = c.P;
   const band = bandSelection(c, bias, n.temporalBlock);
   const inner = heads * headDim;
-  const qPads = P.op('Concat', [P.constI64([0, 0, 0, 0]), band.padRows, P.constI64([0])], { axis: ai(0) });
-  const qb = P.op('Reshape', [P.op('Pad', [q, qPads]), P.constI64([0, -1, n.temporalBlock, inner])]); // [N, blocks, block, h·d]
+  const qb = P.op('Gather', [q, band.rows], { axis: ai(1) }); // [N, blocks, block, h·d]
   const kb = P.op('Gather', [k, band.columns], { axis: ai(1) }); // [N, blocks, K, h·d]
   const vb = P.op('Gather', [v, band.columns], { axis: ai(1) });
   const o = headsAttention(c, splitHeads(c, qb, heads, headDim, 2, false), splitHeads(c, kb, heads, headDim, 2, true), splitHeads(c, vb, heads, headDim, 2, false), heads, headDim, band.bias, 2);
-  const rows = P.op('Reshape', [o, P.constI64([0, -1, inner])]); // [N, blocks·block, h·d]
-  return P.op('Slice', [rows, P.constI64([0]), band.frames, P.constI64([1])]);
+  const rows = P.op('Reshape', [o, P.constI64([0, -1, inner])]); // [N, blocks·block, h·d]: frame f at row f, repeats of the last frame after F
+  return P.op('Gather', [rows, band.frames], { axis: ai(1) });
 }
 
 interface BandSelection {
-  /** [1]: F, the query frames. */
-  frames: Value;
-  /** [1]: rows padded at the end to whole blocks. */
-  padRows: Value;
+  /** [blocks, block] int64: the query frame of each block row; rows past the last frame repeat it. */
+  rows: Value;
   /** [blocks, K] int64: the key columns of each block. */
   columns: Value;
-  /** [blocks, 1, block, K]: the bias of those columns, per query row (padded rows fully masked). */
+  /** [blocks, 1, block, K]: the bias of those columns, per block row. */
   bias: Value;
+  /** [F] int64: 0 … F − 1, the block rows that are real frames. */
+  frames: Value;
 }
 const bands = new WeakMap<GraphDef, Map<string, BandSelection>>();
 
+/**
+ * The banded selection, computed on whichever device runs the graph. Every index is computed in
+ * float32 (exact below 2²⁴) and cast to int64 only where a Gather takes it; no int64 tensor is an
+ * operand of arithmetic, Concat, Unsqueeze or Expand, and no shape is computed from another: ORT's
+ * WebGPU EP has no kernels for those on int64 and would run them on the CPU. The block count comes
+ * from a strided Slice, K from TopK's data-valued k.
+ */
 function bandSelection(c: Ctx, bias: Value, block: number): BandSelection {
   const P = c.P;
   const graph = P.current.graph;
@@ -125,21 +140,32 @@ function bandSelection(c: Ctx, bias: Value, block: number): BandSelection {
   if (!known) bands.set(graph, (known = new Map()));
   const found = known.get(`${bias.name}/${block}`);
   if (found) return found;
-  const B = P.constI64([block]);
-  const frames = P.op('Shape', [bias], { start: ai(0), end: ai(1) });
-  const padRows = P.op('Mod', [P.op('Sub', [B, P.op('Mod', [frames, B])]), B]);
-  const pads = P.op('Concat', [P.constI64([0, 0]), padRows, P.constI64([0])], { axis: ai(0) });
-  const padded = P.op('Pad', [bias, pads, P.constF32([-1e9], [])]); // [blocks·block, S]
-  const blocked = P.op('Reshape', [padded, P.op('Concat', [P.constI64([-1, block]), P.op('Shape', [bias], { start: ai(1) })], { axis: ai(0) })]);
-  const unmasked = P.op('Cast', [P.op('Greater', [blocked, P.constF32([MASKED_BELOW], [])])], { to: ai(ONNX_DTYPE.float32) });
-  const used = P.op('ReduceMax', [unmasked], { axes: { ints: [1] }, keepdims: ai(0) }); // [blocks, S]: 1 where some row of the block sees the key
+  const i64 = (x: Value) => P.op('Cast', [x], { to: ai(ONNX_DTYPE.int64) });
+  const f32 = (x: Value) => P.op('Cast', [x], { to: ai(ONNX_DTYPE.float32) });
+  const seen = f32(P.op('Greater', [bias, P.constF32([MASKED_BELOW], [])])); // [F, S]: 1 where a frame sees a key
+  // Frame numbers 0 … F − 1 as a [F, 1] column: a running sum of ones (any column of `seen`, times 0, plus 1).
+  const ones = P.op('Add', [P.op('Mul', [P.op('Slice', [seen, P.constI64([0]), P.constI64([1]), P.constI64([1])]), P.constF32([0], [])]), P.constF32([1], [])]);
+  const frame = P.op('Sub', [P.op('CumSum', [ones, P.constI64([0], [])]), P.constF32([1], [])]);
+  const blockStart = P.op('Slice', [frame, P.constI64([0]), P.constI64([TO_END]), P.constI64([0]), P.constI64([block])]); // [blocks, 1]
+  const last = P.op('ReduceMax', [frame], { keepdims: ai(1) }); // [1, 1]: F − 1
+  const offsets = P.constF32(Array.from({ length: block }, (_, i) => i), [1, block]);
+  const rows = i64(P.op('Min', [P.op('Add', [blockStart, offsets]), last])); // [blocks, block]
+  const blockBias = P.op('Gather', [bias, rows], { axis: ai(0) }); // [blocks, block, S]
+  const used = P.op('ReduceMax', [P.op('Gather', [seen, rows], { axis: ai(0) })], { axes: { ints: [1] }, keepdims: ai(0) }); // [blocks, S]: 1 where some row of the block sees the key
   const widest = P.op('ReduceMax', [P.op('ReduceSum', [used, P.constI64([1])], { keepdims: ai(0) })], { keepdims: ai(1) });
-  const K = P.op('Cast', [widest], { to: ai(ONNX_DTYPE.int64) });
-  // Every used column of a block is among its K largest; the unused ones that fill a narrower block are masked for all its rows.
-  const columns = P.opN('TopK', [used, K], { axis: ai(-1), largest: ai(1), sorted: ai(1) }, 2)[1]!;
-  const perRow = P.op('Expand', [P.op('Unsqueeze', [columns, P.constI64([1])]), P.constI64([1, block, 1])]); // [blocks, block, K]
-  const sel = P.op('Unsqueeze', [P.op('GatherElements', [blocked, perRow], { axis: ai(2) }), P.constI64([1])]);
-  const out = { frames, padRows, columns, bias: sel };
+  const K = i64(widest);
+  // Each key scored by its column number, plus USED where the block uses it: the K highest are every
+  // used column (the unused ones that fill a narrower block are masked for all its rows), and a score
+  // gives its column back exactly (USED + column is exact for columns below 2²³). TopK's values, not its
+  // int64 indices, carry the columns: the WebGPU EP cannot cast int64 to float.
+  const keyOnes = P.op('Add', [P.op('Mul', [P.op('Slice', [seen, P.constI64([0]), P.constI64([1]), P.constI64([0])]), P.constF32([0], [])]), P.constF32([1], [])]);
+  const key = P.op('Sub', [P.op('CumSum', [keyOnes, P.constI64([1], [])]), P.constF32([1], [])]); // [1, S]: 0 … S − 1
+  const score = P.op('Add', [P.op('Mul', [used, P.constF32([USED], [])]), key]);
+  const top = P.opN('TopK', [score, K], { axis: ai(-1), largest: ai(1), sorted: ai(1) }, 2)[0]!; // [blocks, K]
+  const picked = P.op('Sub', [top, P.op('Mul', [f32(P.op('Greater', [top, P.constF32([USED - 0.5], [])])), P.constF32([USED], [])])]);
+  const perRow = i64(P.op('Expand', [P.op('Unsqueeze', [picked, P.constI64([1])]), P.constI64([1, block, 1])])); // [blocks, block, K]
+  const sel = P.op('Unsqueeze', [P.op('GatherElements', [blockBias, perRow], { axis: ai(2) }), P.constI64([1])]);
+  const out = { rows, columns: i64(picked), bias: sel, frames: i64(P.op('Reshape', [frame, P.constI64([-1])])) };
   known.set(`${bias.name}/${block}`, out);
   return out;
 }
