@@ -100,6 +100,25 @@ describe('engine worker protocol', () => {
     for (const t of tabs) t.client.dispose();
   });
 
+  it('a guidance-split job: each tab loads the batch-1 graphs, the uncond rank decodes the clip, the cond rank does not; an odd room is refused and the tab renders on', async () => {
+    const tabs = [pair(), pair()];
+    await Promise.all(tabs.map((t) => t.client.loadModel({ packageUrl: 'tiny', executionProviders: ['cpu'], graphs: ['segmented'] })));
+    const promptEmbeddings = await hostPrompts(job);
+    const split = { ...job, cfgSplit: true };
+    const cols = createInProcessCollectives(2);
+    const outs = await Promise.all(tabs.map((t, r) => t.client.render({ job: split, mode: 'collective', rank: r, worldSize: 2, warmUp: false, promptEmbeddings: promptEmbeddings.slice() }, undefined, cols[r])));
+    expect(outs.map((o) => [o.range, o.frames === null])).toEqual([[{ start: 0, end: 8 }, false], [{ start: 0, end: 8 }, true]]);
+    // The same video as one batched rank (bit for bit on CPU).
+    const [one] = createInProcessCollectives(1);
+    const batched = await tabs[0]!.client.render({ job, mode: 'collective', rank: 0, worldSize: 1, warmUp: false, promptEmbeddings: promptEmbeddings.slice() }, undefined, one);
+    expect(Buffer.compare(Buffer.from(outs[0]!.frames!.data), Buffer.from(batched.frames!.data))).toBe(0);
+    const odd = createInProcessCollectives(3);
+    await expect(tabs[0]!.client.render({ job: split, mode: 'collective', rank: 0, worldSize: 3, warmUp: false, promptEmbeddings: promptEmbeddings.slice() }, undefined, odd[0])).rejects.toThrow(/world size must be even/);
+    const again = await tabs[0]!.client.render({ job, mode: 'collective', rank: 0, worldSize: 1, warmUp: false, promptEmbeddings: promptEmbeddings.slice() }, undefined, createInProcessCollectives(1)[0]);
+    expect(again.frames).not.toBeNull();
+    for (const t of tabs) t.client.dispose();
+  });
+
   it('checkpoints after every step; the two ranks\' step-1 checkpoints, re-cut for one rank, resume alone (steps 1-2 only) to the uninterrupted video', async () => {
     const j: JobParams = { ...job, steps: 3, sampler: { kind: 'dpm-solver++-2m', algorithmType: 'sde-dpmsolver++' } };
     const tabs = [pair(), pair()];

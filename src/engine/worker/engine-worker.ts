@@ -217,9 +217,11 @@ export class EngineWorker {
     this.render = { abort, proxy };
     const t0 = performance.now();
     const warm0 = base.runner.timings().warmUpMs;
-    const split = input.job.cfgSplit === true && input.mode === 'collective' ? splitPlace(input.rank, input.worldSize) : null;
-    const graph = input.mode === 'alone' ? 'whole' : split ? 'branch' : 'segmented';
+    let graph: 'segmented' | 'whole' | 'branch' = input.mode === 'alone' ? 'whole' : 'segmented';
     try {
+      // Inside the try: a bad placement (an odd world) must not leave this.render set.
+      const split = input.job.cfgSplit === true && input.mode === 'collective' ? splitPlace(input.rank, input.worldSize) : null;
+      if (split) graph = 'branch';
       const model = split ? await this.branchGraphs(base) : base;
       const job = input.mode === 'alone' ? { ...input.job, partition: null } : input.job;
       const { channels, height, width } = model.geometry;
