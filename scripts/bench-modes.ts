@@ -22,7 +22,7 @@ import { EXCHANGE_OPTION_DEFAULTS, type ExchangeMode, type ExchangeOptions } fro
 import { denoise } from '../src/engine/denoise.js';
 import { loadBranchModel, loadEngineModel, type EngineModel } from '../src/engine/engine-model.js';
 import type { JobParams } from '../src/engine/job-state.js';
-import { partitionFrames } from '../src/engine/partition.js';
+import { partitionFrames, shortestClip } from '../src/engine/partition.js';
 import { SessionRunner, type OrtModule } from '../src/engine/session-runner.js';
 import { createInProcessCollectives } from '../src/net/in-process-collective.js';
 import { frameDiffs, seamScore } from './seam-score.js';
@@ -82,7 +82,7 @@ async function main(): Promise<void> {
   const model = await loadEngineModel(runner, read, { graphs: ['segmented'] });
   let branchModel: EngineModel | null = null; // the batch-1 graphs, for the split variants
   const d = model.manifest.defaults;
-  const minClip = Math.max(d.local_window_p, model.plan.tconvHalo);
+  const minClip = shortestClip(d.local_window_p, model.plan.tconvHalo);
   console.log(`exchange modes: model ${model.manifest.name} (${modelDir}), ${frames} frames, ${steps} steps (DPM-Solver++ 2M), guidance ${guidance}, seeds ${seeds.join(',')}, tabs ${tabs.join(',')}`);
   console.log(`stale warm-up ${EXCHANGE_OPTION_DEFAULTS.warmupSteps} steps; sparse-global re-gathers every ${EXCHANGE_OPTION_DEFAULTS.globalEvery} local-phase steps (t < ${d.phase_t}); prompt ${JSON.stringify(prompt)}\n`);
   console.log('| W | mode | PSNR vs exact, mean (dB) | PSNR, worst frame (dB) | seam score | KB sent / step / tab | bytes vs exact |');

@@ -13,6 +13,7 @@ import { muxClips, parseEncodedClip, type EncodedClip, type ExportCodec } from '
 import type { HostService, RenderReport } from '../services/host-service.js';
 import type { CheckpointKeeper, KeeperChannel } from './checkpoint-keeper.js';
 import type { EngineReadiness } from './engine-readiness.js';
+import { splitPlace, type SplitPlace } from '../../engine/guidance-split.js';
 import { pairWeights, partitionWeights, type JobMember, type PartitionChoice } from './job-members.js';
 import type { RankReports, RankRunner } from './rank-runner.js';
 import { checkpointStepProblem, clipRangeProblem, previewFrame, stepReportProblem } from './rank-reports.js';
@@ -74,12 +75,17 @@ export class RenderAttempt {
    * its pair's (ranks 2c and 2c + 1 hold the same latents; rank 2c alone sends checkpoints and the clip).
    */
   private clipOf(rank: number): number {
-    return this.plan.settings.cfgSplit ? rank >> 1 : rank;
+    return this.splitPlaceOf(rank)?.clip ?? rank;
   }
 
   /** The rank whose checkpoints and clip stand for its clip. */
   private speaksForClip(rank: number): boolean {
-    return !this.plan.settings.cfgSplit || rank % 2 === 0;
+    return (this.splitPlaceOf(rank)?.branch ?? 0) === 0;
+  }
+
+  /** A rank's place in a guidance split (the engine's pairing), or null without one. */
+  private splitPlaceOf(rank: number): SplitPlace | null {
+    return this.plan.settings.cfgSplit && this.mode === 'mesh' ? splitPlace(rank, this.members.length) : null;
   }
 
   /** Where a later attempt resumes: the latest step every rank's checkpoint is here for (null: none). */
@@ -257,13 +263,14 @@ export class RenderAttempt {
   }
 
   private acceptClip(rank: number, clip: EncodedClip): void {
-    if (!this.speaksForClip(rank)) return this.fail(`rank ${rank} sent a clip: with a guidance split rank ${rank - 1} sends it`);
+    const place = this.splitPlaceOf(rank);
+    if (place && place.branch !== 0) return this.fail(`rank ${rank} sent a clip: with a guidance split rank ${place.partner} sends it`);
     const problem = clipRangeProblem(clip, this.deps.view().ranks[rank]!.range);
     if (problem) return this.fail(`rank ${rank}'s clip: ${problem}`);
     this.clips.set(rank, clip);
     this.deps.dispatch({ type: 'clip', renderJobId: this.renderJobId, rank });
     // Its partner holds the same latents: it is needed no more either (a loss of it now costs nothing).
-    if (this.plan.settings.cfgSplit) this.deps.dispatch({ type: 'clip', renderJobId: this.renderJobId, rank: rank + 1 });
+    if (place) this.deps.dispatch({ type: 'clip', renderJobId: this.renderJobId, rank: place.partner });
   }
 
   private recordStep(step: number, rank: number, r: StepReport): void {
